@@ -1,0 +1,1 @@
+"""Command-line interface: ``echomark <verb>``, one module per verb."""

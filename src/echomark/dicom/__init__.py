@@ -1,0 +1,1 @@
+"""DICOM reading, calibration, pixel and header de-identification, curation."""

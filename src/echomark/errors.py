@@ -1,0 +1,63 @@
+"""Exception hierarchy shared by every echomark subpackage."""
+
+from __future__ import annotations
+
+
+class EchomarkError(Exception):
+    """Base class for every error echomark raises on purpose.
+
+    The CLI turns any ``EchomarkError`` into one line on stderr and exit code 2.
+    """
+
+
+class InputError(EchomarkError):
+    """Bad user input: a file, key or field that cannot be used.
+
+    Args:
+        message: What is wrong.
+        file: The file (or zip member) concerned, if any.
+        key: The image key concerned, if any.
+        field: The label name or field concerned, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        key: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.key = key
+        self.field = field
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = ": ".join(p for p in (self.file, self.key, self.field) if p)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class LabelError(InputError):
+    """A label file or label entry is malformed."""
+
+
+class ImageKeyError(InputError):
+    """An image key or png-cache path does not follow the release layout."""
+
+
+class CacheError(InputError):
+    """A png-cache folder or zip is missing, unreadable or unsafe."""
+
+
+class DicomError(InputError):
+    """A DICOM file cannot be read, decoded or calibrated."""
+
+
+class CalibrationError(InputError):
+    """No usable physical pixel spacing could be found."""
+
+
+class ConfigError(InputError):
+    """A configuration file or ``--set`` override is invalid."""

@@ -1,0 +1,1 @@
+"""Heatmap codec: encode labels to targets and weights, decode heatmaps to labels (numpy)."""

@@ -1,0 +1,1 @@
+"""Clinical measurements in mm: calibration, PLAX, A4C, cines, agreement statistics."""

@@ -1,0 +1,1 @@
+"""HRNet keypoint and curve network, variants as data (torch)."""

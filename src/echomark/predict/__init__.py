@@ -1,0 +1,1 @@
+"""Batched inference with torch or onnxruntime, overlays."""

@@ -1,0 +1,1 @@
+"""Synthetic echocardiography cines and DICOMs with exact ground truth (numpy)."""

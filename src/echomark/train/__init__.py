@@ -1,0 +1,1 @@
+"""Training: typed config, loop, checkpoints, DDP (torch)."""
