@@ -123,7 +123,9 @@ class ImageKey:
     @property
     def relpath_unprefixed(self) -> str:
         """The seed example's variant of :attr:`relpath` without the class in the name."""
-        return f"{self.dataset_class}/{self.hex[0:2]}/{self.hex[2:4]}/{self.hex}-{self.frame:04d}.png"
+        return (
+            f"{self.dataset_class}/{self.hex[0:2]}/{self.hex[2:4]}/{self.hex}-{self.frame:04d}.png"
+        )
 
     def __str__(self) -> str:
         return self.name

@@ -37,7 +37,9 @@ def dedupe_nodes(
         return pts, (None if straight is None else [])
     keep = np.ones(len(pts), dtype=bool)
     keep[:-1] = np.any(pts[1:] != pts[:-1], axis=1)
-    flags = None if straight is None else [bool(s) for s, k in zip(straight, keep, strict=True) if k]
+    flags = (
+        None if straight is None else [bool(s) for s, k in zip(straight, keep, strict=True) if k]
+    )
     return pts[keep], flags
 
 

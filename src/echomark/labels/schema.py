@@ -61,9 +61,7 @@ class Instance:
         xy.setflags(write=False)
         object.__setattr__(self, "xy", xy)
         if self.straight is not None and len(self.straight) != len(xy):
-            raise ValueError(
-                f"straight has {len(self.straight)} flags for {len(xy)} nodes"
-            )
+            raise ValueError(f"straight has {len(self.straight)} flags for {len(xy)} nodes")
 
     @property
     def x(self) -> FloatArray:
