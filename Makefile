@@ -8,11 +8,7 @@ DEMO_OUT ?= demo-out
 .PHONY: demo test lint typecheck check bench clean
 
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 2; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[dev,ocr,gdcm]"
+	bash scripts/make-venv.sh $(PYTHON) $(VENV)
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Create the project venv on a fresh Debian/Ubuntu machine: installs python3-venv via apt
+# when the interpreter cannot make venvs, then pins torch (CPU build) and installs echomark.
+set -euo pipefail
+PYTHON=${1:-python3.11}
+VENV=${2:-.venv}
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "error: $PYTHON not found; echomark needs Python 3.11 (Debian 12 / Ubuntu: apt-get install python3.11)" >&2
+  exit 2
+fi
+if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  echo "$PYTHON cannot create virtual environments; installing the venv package with apt-get" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  ver=$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "python${ver}-venv" || \
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+fi
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# The CPU build of torch first, so nothing later can pull a multi-GB CUDA build.
+"$VENV/bin/python" -m pip install -q "torch==2.13.0"
+"$VENV/bin/python" -m pip install -q -e ".[dev,ocr,gdcm]"
