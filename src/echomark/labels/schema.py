@@ -145,6 +145,55 @@ class LabelFormat(str, Enum):
     """Instance-list form: ``{key: {name: [{type, x, y, straight_segment, conf}]}}``."""
 
 
+class Severity(str, Enum):
+    """How serious a problem found while reading or validating labels is."""
+
+    ERROR = "error"
+    """The entry is unusable as written: the label was masked (blurred) or the image dropped.
+    Strict reading raises :class:`~echomark.errors.LabelError` on the first one."""
+
+    WARNING = "warning"
+    """The data was kept but something was discarded or is inconsistent (e.g. a duplicate
+    key whose earlier entry was dropped, or a split list that disagrees with its JSON)."""
+
+    INFO = "info"
+    """Worth knowing, nothing lost (e.g. a label name not in the registry, a key
+    normalised to the release spelling)."""
+
+
+@dataclass(frozen=True)
+class LabelProblem:
+    """One problem found in a label file, with where it is.
+
+    Attributes:
+        message: What is wrong, in words.
+        file: The file (or ``zip::member``) it is in.
+        key: The image key concerned, if any (as written in the file).
+        label: The label name concerned, if any.
+        severity: How serious it is.
+    """
+
+    message: str
+    file: str | None = None
+    key: str | None = None
+    label: str | None = None
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        where = ": ".join(p for p in (self.file, self.key, self.label) if p)
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_dict(self) -> dict[str, str | None]:
+        """A JSON-ready dict (``file``, ``key``, ``label``, ``severity``, ``message``)."""
+        return {
+            "file": self.file,
+            "key": self.key,
+            "label": self.label,
+            "severity": self.severity.value,
+            "message": self.message,
+        }
+
+
 @dataclass
 class LabelFile:
     """A whole label file: image key -> label name -> Label, plus how it was stored.
@@ -152,14 +201,16 @@ class LabelFile:
     Attributes:
         images: Image key (``01-<64hex>-0000.png``) -> labels of that image.
         format: The dialect it was read in (written back the same way by default).
-        wrapped: Whether v1 entries sat under a ``"labels"`` key.
+        wrapped: Whether image entries sat under a ``"labels"`` key (the v1 release does).
         source: Where it came from (path or ``zip::member``), for messages.
+        problems: What reading (and any later validation) found wrong, in file order.
     """
 
     images: dict[str, ImageLabels] = field(default_factory=dict)
     format: LabelFormat = LabelFormat.V1
     wrapped: bool = True
     source: str = "<memory>"
+    problems: list[LabelProblem] = field(default_factory=list)
 
     def label_names(self) -> list[str]:
         """All label names used anywhere in the file, sorted."""
