@@ -1,0 +1,369 @@
+"""Geometric and intensity transforms: one 3x3 matrix moves both the image and its labels.
+
+Every geometric step is a 3x3 float64 matrix ``M`` mapping a source pixel ``(x, y, 1)`` to a
+network-input pixel, with pixel centres at integer coordinates on both sides
+(``docs/conventions.md``). Steps compose by matrix product (``A @ B`` applies ``B`` first), the
+image is warped with exactly the same matrix (:func:`warp_image`) and labels are moved with it
+(:func:`transform_labels`); ``np.linalg.inv(M)`` maps predictions back to source pixels.
+
+This module is numpy + OpenCV only; no torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from echomark.data.config import AugmentConfig, ResizeMode
+from echomark.errors import ConfigError
+from echomark.labels.schema import ImageLabels, Instance, Label
+
+Matrix = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.float64]
+UInt8Array = npt.NDArray[np.uint8]
+
+
+def identity() -> Matrix:
+    """The 3x3 identity."""
+    return np.eye(3)
+
+
+def translation(tx: float, ty: float) -> Matrix:
+    """Shift by ``tx`` columns and ``ty`` rows.
+
+    >>> apply_to_points(translation(2, -1), [[0.0, 0.0]]).tolist()
+    [[2.0, -1.0]]
+    """
+    m = np.eye(3)
+    m[0, 2] = tx
+    m[1, 2] = ty
+    return m
+
+
+def about(matrix: Matrix, centre_xy: Sequence[float]) -> Matrix:
+    """The linear part of ``matrix`` applied about ``centre_xy`` instead of the origin."""
+    cx, cy = float(centre_xy[0]), float(centre_xy[1])
+    return translation(cx, cy) @ np.asarray(matrix, np.float64) @ translation(-cx, -cy)
+
+
+def scaling(sx: float, sy: float, centre_xy: Sequence[float] = (0.0, 0.0)) -> Matrix:
+    """Scale columns by ``sx`` and rows by ``sy`` about ``centre_xy``.
+
+    >>> apply_to_points(scaling(2, 3, (1, 1)), [[2.0, 2.0]]).tolist()
+    [[3.0, 4.0]]
+    """
+    return about(np.diag([sx, sy, 1.0]), centre_xy)
+
+
+def rotation(angle_deg: float, centre_xy: Sequence[float] = (0.0, 0.0)) -> Matrix:
+    """Rotate by ``angle_deg`` about ``centre_xy``; positive turns +x towards +y.
+
+    With rows growing downwards a positive angle is clockwise on screen.
+
+    >>> np.round(apply_to_points(rotation(90), [[1.0, 0.0]]), 12).tolist()
+    [[0.0, 1.0]]
+    """
+    a = math.radians(angle_deg)
+    c, s = math.cos(a), math.sin(a)
+    return about(np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]), centre_xy)
+
+
+def shearing(angle_deg: float, centre_xy: Sequence[float] = (0.0, 0.0)) -> Matrix:
+    """The reference's shear: ``y' = y - sin(a) x``, ``x' = cos(a) x`` about ``centre_xy``.
+
+    >>> np.round(apply_to_points(shearing(30), [[2.0, 0.0]]), 6).tolist()
+    [[1.732051, -1.0]]
+    """
+    a = math.radians(angle_deg)
+    return about(
+        np.array([[math.cos(a), 0.0, 0.0], [-math.sin(a), 1.0, 0.0], [0, 0, 1.0]]), centre_xy
+    )
+
+
+def check_affine(matrix: npt.ArrayLike) -> Matrix:
+    """Return ``matrix`` as a float64 (3, 3) affine matrix, or raise.
+
+    Raises:
+        ConfigError: if it is not (3, 3), its last row is not ``[0, 0, 1]``, or it is
+            singular or not finite.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.shape != (3, 3):
+        raise ConfigError(f"a transform must be a (3, 3) matrix, got shape {m.shape}")
+    if not np.all(np.isfinite(m)) or not np.array_equal(m[2], [0.0, 0.0, 1.0]):
+        raise ConfigError(f"not a finite affine matrix (last row must be 0 0 1): {m.tolist()}")
+    if abs(np.linalg.det(m[:2, :2])) < 1e-12:
+        raise ConfigError(f"singular transform matrix: {m.tolist()}")
+    return m
+
+
+def invert(matrix: npt.ArrayLike) -> Matrix:
+    """The inverse transform (network-input pixels back to source pixels).
+
+    >>> invert(translation(3, 4))[:2, 2].tolist()
+    [-3.0, -4.0]
+    """
+    m = check_affine(matrix)
+    lin_inv = np.linalg.inv(m[:2, :2])
+    out = np.eye(3)
+    out[:2, :2] = lin_inv
+    out[:2, 2] = -lin_inv @ m[:2, 2]
+    return out
+
+
+def apply_to_points(matrix: npt.ArrayLike, xy: npt.ArrayLike) -> FloatArray:
+    """Map points ``xy`` (N, 2) through ``matrix``; returns float64 (N, 2)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    return pts @ m[:2, :2].T + m[:2, 2]
+
+
+def crop_pad_matrix(src_hw: Sequence[int], out_hw: Sequence[int]) -> Matrix:
+    """Centre crop or zero-pad each axis to ``out_hw`` at native scale (reference §2.3).
+
+    Per axis: a shorter source is padded with its offset ``(out - in) // 2``; a longer one is
+    cropped starting at ``(in - out) // 2``. The result is an integer translation.
+
+    >>> crop_pad_matrix((500, 800), (608, 608))[:2, 2].tolist()
+    [-96.0, 54.0]
+    """
+    shift = []
+    for n_in, n_out in zip(src_hw, out_hw, strict=True):
+        shift.append((n_out - n_in) // 2 if n_in <= n_out else -((n_in - n_out) // 2))
+    return translation(float(shift[1]), float(shift[0]))
+
+
+def letterbox_matrix(src_hw: Sequence[int], out_hw: Sequence[int]) -> Matrix:
+    """Scale the whole source into ``out_hw`` keeping its aspect ratio, centred, zero-padded.
+
+    The source's outer pixel edges ``[-0.5, W - 0.5]`` map onto the fitted extent, so with
+    pixel centres at integers ``x' = s (x + 0.5) - 0.5 + pad_x``.
+
+    >>> m = letterbox_matrix((300, 1216), (608, 608))
+    >>> float(m[0, 0]), apply_to_points(m, [[-0.5, -0.5], [1215.5, 299.5]]).tolist()
+    (0.5, [[-0.5, 228.5], [607.5, 378.5]])
+    """
+    (h_in, w_in), (h_out, w_out) = src_hw, out_hw
+    s = min(h_out / h_in, w_out / w_in)
+    pad_x = (w_out - s * w_in) / 2.0
+    pad_y = (h_out - s * h_in) / 2.0
+    return translation(pad_x - 0.5, pad_y - 0.5) @ scaling(s, s) @ translation(0.5, 0.5)
+
+
+def fit_matrix(src_hw: Sequence[int], out_hw: Sequence[int], mode: ResizeMode) -> Matrix:
+    """The matrix bringing a ``src_hw`` frame to the network size ``out_hw`` under ``mode``."""
+    if ResizeMode(mode) is ResizeMode.LETTERBOX:
+        return letterbox_matrix(src_hw, out_hw)
+    return crop_pad_matrix(src_hw, out_hw)
+
+
+def _tri(rng: np.random.Generator, half_width: float) -> float:
+    """A draw from the symmetric triangular distribution on [-half_width, half_width]."""
+    if half_width <= 0:
+        return 0.0
+    return float(rng.triangular(-half_width, 0.0, half_width))
+
+
+def random_affine(rng: np.random.Generator, out_hw: Sequence[int], config: AugmentConfig) -> Matrix:
+    """A random augmentation affine acting on network-input pixels, about the image centre.
+
+    As in the reference: translate first, then rotate, scale, shear
+    (``M = Shear @ Scale @ Rotate @ Translate`` about the centre); ranges from ``config``.
+    Never a flip: the determinant is always positive.
+
+    Args:
+        rng: Source of randomness.
+        out_hw: Network input size (rows, columns).
+        config: Augmentation ranges.
+
+    Returns:
+        The (3, 3) matrix; the identity when the affine is not drawn.
+    """
+    if rng.random() >= config.affine_p:
+        return identity()
+    h, w = out_hw
+    centre = ((w - 1) / 2.0, (h - 1) / 2.0)
+    tx = rng.uniform(-config.translate_frac, config.translate_frac) * w
+    ty = rng.uniform(-config.translate_frac, config.translate_frac) * h
+    angle = _tri(rng, config.rotate_deg)
+    scale_y = math.exp(_tri(rng, config.log_scale))
+    scale_x = scale_y * math.exp(_tri(rng, config.log_aspect))
+    shear = _tri(rng, config.shear_deg)
+    return (
+        shearing(shear, centre)
+        @ scaling(scale_x, scale_y, centre)
+        @ rotation(angle, centre)
+        @ translation(tx, ty)
+    )
+
+
+def _integer_shift(matrix: Matrix) -> tuple[int, int] | None:
+    """The (tx, ty) of a pure integer translation, else None."""
+    if np.array_equal(matrix[:2, :2], np.eye(2)) and np.all(
+        matrix[:2, 2] == np.round(matrix[:2, 2])
+    ):
+        return int(matrix[0, 2]), int(matrix[1, 2])
+    return None
+
+
+def warp_image(
+    image: npt.NDArray[np.generic], matrix: npt.ArrayLike, out_hw: Sequence[int]
+) -> npt.NDArray[np.generic]:
+    """Resample ``image`` onto the ``out_hw`` grid so that source pixel ``p`` lands at ``M p``.
+
+    Bilinear, zero outside the source. ``dst(q) = src(M^-1 q)`` with pixel centres at integers
+    on both grids, which is OpenCV's convention; the inverse is computed here in float64 and
+    passed with ``WARP_INVERSE_MAP``. OpenCV quantises sampling positions to 1/32 px; the
+    tests find blob centroids within 0.01 px of ``M p``. A pure integer translation
+    (crop/pad) is an exact copy.
+
+    Args:
+        image: (H, W) or (H, W, C) array, uint8 or float32; any C.
+        matrix: (3, 3) source -> destination matrix.
+        out_hw: Output size (rows, columns).
+
+    Returns:
+        Array (out_h, out_w) or (out_h, out_w, C) of the input dtype.
+
+    >>> img = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    >>> warp_image(img, translation(1, 0), (3, 4))[0].tolist()
+    [0, 0, 1, 2]
+    """
+    m = check_affine(matrix)
+    h_out, w_out = int(out_hw[0]), int(out_hw[1])
+    src = np.asarray(image)
+    out_shape = (h_out, w_out, *src.shape[2:])
+    shift = _integer_shift(m)
+    if shift is not None:
+        out = np.zeros(out_shape, dtype=src.dtype)
+        tx, ty = shift
+        h_in, w_in = src.shape[:2]
+        x0, x1 = max(0, tx), min(w_out, w_in + tx)
+        y0, y1 = max(0, ty), min(h_out, h_in + ty)
+        if x0 < x1 and y0 < y1:
+            out[y0:y1, x0:x1] = src[y0 - ty : y1 - ty, x0 - tx : x1 - tx]
+        return out
+    inv = invert(m)[:2]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+
+    def warp(chunk: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+        res = cv2.warpAffine(
+            np.ascontiguousarray(chunk),
+            inv,
+            (w_out, h_out),
+            flags=flags,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        return res.reshape(h_out, w_out, -1) if chunk.ndim == 3 else res
+
+    if src.ndim == 2 or src.shape[2] <= 4:
+        return warp(src)
+    # OpenCV's fast paths stop at 4 channels; wider stacks go in chunks of at most 4.
+    return np.concatenate([warp(src[:, :, i : i + 4]) for i in range(0, src.shape[2], 4)], axis=2)
+
+
+def transform_labels(labels: ImageLabels, matrix: npt.ArrayLike) -> ImageLabels:
+    """Move every point and curve control point of ``labels`` through ``matrix``.
+
+    States, straight-segment flags and confidences are kept; off and blurred labels are
+    returned unchanged. Points that leave the image are kept (the target is then partly or
+    wholly empty), never dropped.
+
+    Note: the spline through moved control points is not exactly the moved spline under a
+    non-similarity affine; targets are therefore rendered from the original labels and the
+    matrix (``echomark.heatmaps.encode``), and this function is for display and evaluation.
+
+    >>> out = transform_labels({"a": Label.point(1.0, 2.0)}, translation(10, 20))
+    >>> out["a"].xy.tolist()
+    [[11.0, 22.0]]
+    """
+    m = check_affine(matrix)
+    out: ImageLabels = {}
+    for name, label in labels.items():
+        if not label.instances:
+            out[name] = label
+            continue
+        moved = tuple(
+            Instance(apply_to_points(m, inst.xy), inst.straight, inst.conf)
+            for inst in label.instances
+        )
+        out[name] = Label(label.state, moved)
+    return out
+
+
+def to_channels(frame: npt.NDArray[np.uint8], in_channels: int) -> UInt8Array:
+    """A grey (H, W), RGB or RGBA (H, W, 3|4) uint8 frame as (H, W, in_channels).
+
+    ``in_channels`` 1 gives luminance (ITU-R BT.601, as OpenCV's RGB2GRAY), 3 gives RGB with
+    grey replicated; alpha is dropped.
+
+    >>> to_channels(np.zeros((2, 3), np.uint8), 3).shape
+    (2, 3, 3)
+    >>> to_channels(np.full((1, 1, 3), [255, 0, 0], np.uint8), 1).ravel().tolist()
+    [76]
+    """
+    a = np.asarray(frame, dtype=np.uint8)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.shape[2] == 4:
+        a = a[:, :, :3]
+    if a.shape[2] == in_channels:
+        return a
+    if in_channels == 1:
+        grey = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
+        return np.asarray(grey, dtype=np.uint8)[:, :, None]
+    if a.shape[2] == 1 and in_channels == 3:
+        return np.repeat(a, 3, axis=2)
+    raise ConfigError(f"cannot turn a {a.shape[2]}-channel frame into {in_channels} channels")
+
+
+def intensity_lut(gamma: float = 1.0, gain: float = 1.0, bias: float = 0.0) -> UInt8Array:
+    """A uint8 lookup table for ``clip(gain * v**gamma + bias)`` on ``v`` in [0, 1].
+
+    Values are rounded back to uint8, as the reference re-quantises after its gamma.
+
+    >>> intensity_lut(gamma=2.0)[[0, 255, 128]].tolist()
+    [0, 255, 64]
+    """
+    v = np.arange(256, dtype=np.float64) / 255.0
+    out = gain * v**gamma + bias
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def random_intensity_lut(rng: np.random.Generator, config: AugmentConfig) -> UInt8Array | None:
+    """Draw gamma, gain and bias from ``config``; None when nothing was drawn."""
+    gamma = math.exp(_tri(rng, config.log_gamma)) if rng.random() < config.gamma_p else 1.0
+    gain, bias = 1.0, 0.0
+    if rng.random() < config.contrast_p:
+        gain = math.exp(rng.uniform(-config.log_contrast, config.log_contrast))
+        bias = rng.uniform(-config.brightness, config.brightness)
+    if gamma == 1.0 and gain == 1.0 and bias == 0.0:
+        return None
+    return intensity_lut(gamma, gain, bias)
+
+
+def random_erase_box(
+    rng: np.random.Generator, hw: Sequence[int], config: AugmentConfig
+) -> tuple[int, int, int, int] | None:
+    """Draw a rectangle ``(y0, y1, x0, x1)`` to zero, or None (probability ``1 - erase_p``).
+
+    Area fraction uniform in ``config.erase_area``, height/width ratio log-uniform in
+    ``config.erase_aspect``, position uniform with the whole rectangle inside the image.
+    """
+    if rng.random() >= config.erase_p:
+        return None
+    h, w = int(hw[0]), int(hw[1])
+    area = rng.uniform(*config.erase_area) * h * w
+    aspect = math.exp(
+        rng.uniform(math.log(config.erase_aspect[0]), math.log(config.erase_aspect[1]))
+    )
+    eh = min(h, max(1, round(math.sqrt(area * aspect))))
+    ew = min(w, max(1, round(math.sqrt(area / aspect))))
+    y0 = int(rng.integers(0, h - eh + 1))
+    x0 = int(rng.integers(0, w - ew + 1))
+    return y0, y0 + eh, x0, x0 + ew
