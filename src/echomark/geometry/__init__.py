@@ -1,4 +1,4 @@
-"""Splines, curve sampling, lengths and distances (numpy only)."""
+"""Splines, curve sampling, lengths, distances and 3x3 point transforms (numpy only)."""
 
 from echomark.geometry.curves import (
     curve_distances,
@@ -8,14 +8,21 @@ from echomark.geometry.curves import (
     polyline_length,
     resample_polyline,
     sample_curve,
+    spline_points,
 )
+from echomark.geometry.transform import apply_matrix, as_matrix, is_affine, max_scale
 
 __all__ = [
+    "apply_matrix",
+    "as_matrix",
     "curve_distances",
     "curve_length",
     "dedupe_nodes",
+    "is_affine",
+    "max_scale",
     "point_to_polyline_distance",
     "polyline_length",
     "resample_polyline",
     "sample_curve",
+    "spline_points",
 ]

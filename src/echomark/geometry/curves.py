@@ -44,47 +44,73 @@ def dedupe_nodes(
 
 
 def _natural_second_derivatives(t: FloatArray, y: FloatArray) -> FloatArray:
-    """Second derivatives of the natural cubic spline through (t, y); y shape (N, D)."""
+    """Second derivatives of the natural cubic spline through (t, y); y shape (N, 2).
+
+    Solves the tridiagonal system by the Thomas algorithm on Python complex numbers
+    (x + iy): for the 3-50 nodes of a label this is several times faster than a dense
+    ``np.linalg.solve``.
+    """
     n = len(t)
     m = np.zeros_like(y)
     if n < 3:
         return m
-    h = np.diff(t)
-    a = np.zeros((n - 2, n - 2))
-    idx = np.arange(n - 2)
-    a[idx, idx] = 2.0 * (h[:-1] + h[1:])
-    a[idx[1:], idx[:-1]] = h[1:-1]
-    a[idx[:-1], idx[1:]] = h[1:-1]
-    slope = np.diff(y, axis=0) / h[:, None]
-    rhs = 6.0 * (slope[1:] - slope[:-1])
-    m[1:-1] = np.linalg.solve(a, rhs)
+    h = np.diff(t).tolist()
+    z = (y[:, 0] + 1j * y[:, 1]).tolist()
+    slope = [(z[i + 1] - z[i]) / h[i] for i in range(n - 1)]
+    rhs = [6.0 * (slope[i + 1] - slope[i]) for i in range(n - 2)]
+    diag = [2.0 * (h[i] + h[i + 1]) for i in range(n - 2)]
+    # Forward sweep (the off-diagonal entry between unknowns i and i + 1 is h[i + 1]).
+    for i in range(1, n - 2):
+        w = h[i] / diag[i - 1]
+        diag[i] -= w * h[i]
+        rhs[i] -= w * rhs[i - 1]
+    sol = [0j] * (n - 2)
+    sol[-1] = rhs[-1] / diag[-1]
+    for i in range(n - 4, -1, -1):
+        sol[i] = (rhs[i] - h[i + 1] * sol[i + 1]) / diag[i]
+    arr = np.array(sol)
+    m[1:-1, 0] = arr.real
+    m[1:-1, 1] = arr.imag
     return m
 
 
-def _eval_spline(t: FloatArray, y: FloatArray, m: FloatArray, tq: FloatArray) -> FloatArray:
-    """Evaluate the cubic spline with knots t, values y, second derivatives m at tq."""
-    i = np.clip(np.searchsorted(t, tq, side="right") - 1, 0, len(t) - 2)
-    h = (t[i + 1] - t[i])[:, None]
-    a = ((t[i + 1] - tq)[:, None]) / h
-    b = 1.0 - a
-    return a * y[i] + b * y[i + 1] + ((a**3 - a) * m[i] + (b**3 - b) * m[i + 1]) * h**2 / 6.0
+def _eval_spline(
+    t: FloatArray, y: FloatArray, m: FloatArray, tq: FloatArray, i: npt.NDArray[np.intp]
+) -> FloatArray:
+    """Evaluate the cubic spline (knots t, values y, second derivatives m) at tq in knot i."""
+    # Complex x + iy keeps every gather one-dimensional (much faster than row gathers).
+    yz = y[:, 0] + 1j * y[:, 1]
+    mz = m[:, 0] + 1j * m[:, 1]
+    h = np.diff(t)
+    # Power-basis coefficients per knot interval in u = tq - t[i], evaluated by Horner.
+    c1 = (yz[1:] - yz[:-1]) / h - h * (2.0 * mz[:-1] + mz[1:]) / 6.0
+    c2 = mz[:-1] / 2.0
+    c3 = (mz[1:] - mz[:-1]) / (6.0 * h)
+    u = tq - t[i]
+    z = yz[i] + u * (c1[i] + u * (c2[i] + u * c3[i]))
+    return np.stack([z.real, z.imag], axis=1)
 
 
-def _piece_fine(nodes: FloatArray, spacing: float) -> FloatArray:
-    """Finely sampled points along one piece (a line for 2 nodes, else a spline)."""
-    chords = np.linalg.norm(np.diff(nodes, axis=0), axis=1)
-    if len(nodes) == 2:
-        n = max(2, int(np.ceil(chords[0] / spacing * _OVERSAMPLE)) + 1)
-        s = np.linspace(0.0, 1.0, n)[:, None]
-        return nodes[0] * (1 - s) + nodes[1] * s
+def _piece_fine(nodes: FloatArray, spacing: float, oversample: int) -> FloatArray:
+    """Finely sampled points along one piece (a line for 2 nodes, else a spline).
+
+    Each segment between nodes gets ``ceil(chord / spacing * oversample)`` parameter steps,
+    and the nodes themselves are among the samples (so the curve passes through them).
+    """
+    d = np.diff(nodes, axis=0)
+    chords = np.hypot(d[:, 0], d[:, 1])
     t = np.concatenate([[0.0], np.cumsum(chords)])
+    steps = np.maximum(np.ceil(chords * (oversample / spacing)).astype(np.intp), 1)
+    seg = np.repeat(np.arange(len(chords)), steps)
+    total = int(steps.sum())
+    first = np.cumsum(steps) - steps
+    frac = (np.arange(total) - first[seg]) / steps[seg]
+    if len(nodes) == 2:
+        s = np.concatenate([frac, [1.0]])[:, None]
+        return nodes[0] * (1 - s) + nodes[1] * s
     m = _natural_second_derivatives(t, nodes)
-    parts = []
-    for j in range(len(nodes) - 1):
-        n = max(2, int(np.ceil(chords[j] / spacing * _OVERSAMPLE)) + 1)
-        tq = np.linspace(t[j], t[j + 1], n)
-        parts.append(_eval_spline(t, nodes, m, tq)[: -1 if j < len(nodes) - 2 else None])
-    return np.concatenate(parts)
+    tq = t[seg] + frac * chords[seg]
+    return np.concatenate([_eval_spline(t, nodes, m, tq, seg), nodes[-1:]])
 
 
 def _pieces(nodes: FloatArray, straight: Sequence[bool] | None) -> list[FloatArray]:
@@ -120,8 +146,8 @@ def resample_polyline(poly: npt.ArrayLike, spacing: float) -> FloatArray:
     p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
     if len(p) < 2:
         return p.copy()
-    seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
+    d = np.diff(p, axis=0)
+    s = np.concatenate([[0.0], np.cumsum(np.hypot(d[:, 0], d[:, 1]))])
     total = s[-1]
     if total == 0.0:
         return p[:1].copy()
@@ -130,10 +156,37 @@ def resample_polyline(poly: npt.ArrayLike, spacing: float) -> FloatArray:
     return np.stack([np.interp(sq, s, p[:, 0]), np.interp(sq, s, p[:, 1])], axis=1)
 
 
+def spline_points(
+    xy: npt.ArrayLike,
+    straight: Sequence[bool] | None = None,
+    step: float = 0.25,
+) -> FloatArray:
+    """Points on the curve through control points, at parameter steps of at most ``step``.
+
+    Same curve as :func:`sample_curve` (natural cubic spline by chord length, straight
+    segments honoured) but without the arc-length resampling: every node is among the
+    points, and consecutive points are about ``step`` apart along the arc (exactly so on
+    straight segments). Cheaper when the caller resamples anyway.
+
+    >>> spline_points([[0, 0], [2, 0]], step=0.5).tolist()
+    [[0.0, 0.0], [0.5, 0.0], [1.0, 0.0], [1.5, 0.0], [2.0, 0.0]]
+    """
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    nodes, flags = dedupe_nodes(xy, straight)
+    if len(nodes) <= 1:
+        return nodes.copy()
+    pcs = _pieces(nodes, flags)
+    parts = [_piece_fine(p, step, 1) for p in pcs]
+    return np.concatenate([p[:-1] for p in parts[:-1]] + [parts[-1]])
+
+
 def sample_curve(
     xy: npt.ArrayLike,
     straight: Sequence[bool] | None = None,
     spacing: float = 1.0,
+    *,
+    oversample: int = _OVERSAMPLE,
 ) -> FloatArray:
     """Densely sample the curve through control points.
 
@@ -147,6 +200,9 @@ def sample_curve(
         xy: Control points, shape (N, 2) (x = column, y = row).
         straight: Optional straight-to-next flags, one per node.
         spacing: Largest spacing between output points, in the same pixels as ``xy``.
+        oversample: Spline evaluations per ``spacing`` before the arc-length resampling;
+            the output lies on chords of that finer polyline, so the deviation from the
+            spline is about ``(spacing / oversample)**2 / (8 R)`` for radius of curvature R.
 
     Returns:
         Dense points, shape (K, 2). A single node returns itself.
@@ -159,16 +215,11 @@ def sample_curve(
     """
     if spacing <= 0:
         raise ValueError(f"spacing must be positive, got {spacing}")
-    nodes, flags = dedupe_nodes(xy, straight)
-    if len(nodes) <= 1:
-        return nodes.copy()
-    fine = np.concatenate(
-        [
-            piece_pts[:-1] if i < len(pcs) - 1 else piece_pts
-            for pcs in [_pieces(nodes, flags)]
-            for i, piece_pts in enumerate(_piece_fine(p, spacing) for p in pcs)
-        ]
-    )
+    if oversample < 1:
+        raise ValueError(f"oversample must be >= 1, got {oversample}")
+    fine = spline_points(xy, straight, spacing / oversample)
+    if len(fine) <= 1:
+        return fine
     return resample_polyline(fine, spacing)
 
 
@@ -190,7 +241,9 @@ def curve_length(
     >>> round(curve_length([[0, 0], [10, 0], [20, 0]]), 6)
     20.0
     """
-    return polyline_length(sample_curve(xy, straight, spacing))
+    # Measured on the parameter samples (which include every node, so corners at
+    # straight segments are not cut as an arc-length resampling would).
+    return polyline_length(spline_points(xy, straight, spacing))
 
 
 def point_to_polyline_distance(
