@@ -253,3 +253,14 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
         tmp.write_bytes(b"half")
         raise RuntimeError("boom")
     assert dest.read_bytes() == b"old" and list(tmp_path.iterdir()) == [dest]
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    from echomark.fileio import atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "f.bin", b"x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o666 & ~mask

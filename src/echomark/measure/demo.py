@@ -1,0 +1,400 @@
+"""Measurement agreement of predictions with a synthetic truth table (used by ``echomark demo``).
+
+``truth.csv`` (written by ``echomark synth``) is long form: ``image, video, view, frame,
+measurement, value, unit``. Rows with an image (or video + frame) are per-frame truths and are
+compared with the same frame's measurement; rows without a frame are per-video truths and are
+compared with the mean over the video's beats.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from echomark.cache.keys import ImageKey
+from echomark.errors import ImageKeyError, InputError
+from echomark.labels.schema import LabelFile
+from echomark.measure.agreement import agreement, bland_altman_plot
+from echomark.measure.calibration import Calibration, calibration_from_mapping
+from echomark.measure.pipeline import UNITS, MeasureResult, RowKind, measure_labels
+
+#: Truth names (normalised: lower case, no spaces/underscores/hyphens) → per-frame measurement.
+#: The per-frame value of an ED-labelled frame is what a diastolic name means frame by frame.
+FRAME_ALIASES = {
+    "ivs": "IVS",
+    "ivsd": "IVS",
+    "ivss": "IVS",
+    "lvid": "LVID",
+    "lvidd": "LVID",
+    "lvids": "LVID",
+    "lvpw": "LVPW",
+    "lvpwd": "LVPW",
+    "lvpws": "LVPW",
+    "lvlength": "LV_length",
+    "lvlengthd": "LV_length",
+    "lvlengths": "LV_length",
+    "length": "LV_length",
+    "lvarea": "LV_area",
+    "lvaread": "LV_area",
+    "lvareas": "LV_area",
+    "lveda": "LV_area",
+    "lvesa": "LV_area",
+    "area": "LV_area",
+    "lvvolume": "LV_volume",
+    "volume": "LV_volume",
+    "lvvolumeal": "LV_volume_al",
+    "volumeal": "LV_volume_al",
+    "edval": "LV_volume_al",
+    "esval": "LV_volume_al",
+    "lvedval": "LV_volume_al",
+    "lvesval": "LV_volume_al",
+    "lvendolength": "LV_endo_length",
+    "endolength": "LV_endo_length",
+}
+
+#: Truth rows that describe the video rather than measure it (units), never compared.
+_METADATA_UNITS = frozenset({"index", "ms", "s", "bpm"})
+
+#: Factors to convert a truth unit into echomark's unit, keyed by (from, to).
+_UNIT_FACTORS = {
+    ("cm", "mm"): 10.0,
+    ("m", "mm"): 1000.0,
+    ("mm2", "cm2"): 0.01,
+    ("mm^2", "cm2"): 0.01,
+    ("cm^2", "cm2"): 1.0,
+    ("ml", "ml"): 1.0,
+    ("cm3", "ml"): 1.0,
+    ("mm3", "ml"): 0.001,
+    ("%", "%"): 1.0,
+    ("pct", "%"): 1.0,
+}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", name.strip().lower())
+
+
+def convert_unit(value: float, unit: str, to: str) -> float:
+    """Convert ``value`` from ``unit`` to ``to`` (length, area, volume, %).
+
+    >>> convert_unit(1.2, "cm", "mm"), convert_unit(350.0, "mm2", "cm2")
+    (12.0, 3.5)
+
+    Raises:
+        InputError: The units are not convertible.
+    """
+    u, t = unit.strip().lower(), to.strip().lower()
+    if u == t or not u:
+        return value
+    f = _UNIT_FACTORS.get((u, t))
+    if f is None:
+        inv = _UNIT_FACTORS.get((t, u))
+        if inv is None:
+            raise InputError(f"cannot convert {unit!r} to {to!r}", field="unit")
+        f = 1.0 / inv
+    return value * f
+
+
+@dataclass(frozen=True)
+class TruthRow:
+    """One row of ``truth.csv``."""
+
+    image: str
+    video: str
+    view: str
+    frame: int | None
+    measurement: str
+    value: float
+    unit: str
+
+
+def read_truth_csv(path: str | os.PathLike[str]) -> list[TruthRow]:
+    """Read a long-form truth table (``image, video, view, frame, measurement, value, unit``).
+
+    Raises:
+        InputError: The file cannot be read or lacks a needed column or value.
+    """
+    src = os.fspath(path)
+    try:
+        with open(src, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            need = {"measurement", "value"}
+            cols = set(reader.fieldnames or [])
+            if not need <= cols or not ({"image", "video"} & cols):
+                raise InputError("needs columns measurement, value and image or video", file=src)
+            out = []
+            for i, row in enumerate(reader, start=2):
+                raw_value = (row.get("value") or "").strip()
+                try:
+                    value = float(raw_value) if raw_value else math.nan
+                except ValueError:
+                    raise InputError(f"line {i}: bad value {raw_value!r}", file=src) from None
+                frame_s = (row.get("frame") or "").strip()
+                out.append(
+                    TruthRow(
+                        image=(row.get("image") or "").strip(),
+                        video=(row.get("video") or "").strip(),
+                        view=(row.get("view") or "").strip(),
+                        frame=int(float(frame_s)) if frame_s else None,
+                        measurement=(row.get("measurement") or "").strip(),
+                        value=value,
+                        unit=(row.get("unit") or "").strip(),
+                    )
+                )
+            return out
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=src) from None
+
+
+def _key_name(text: str) -> str | None:
+    try:
+        return ImageKey.parse(text).name
+    except ImageKeyError:
+        return None
+
+
+def _image_name(row: TruthRow) -> str | None:
+    try:
+        if row.image:
+            return ImageKey.parse(row.image).name
+        if row.video and row.frame is not None:
+            v = row.video.split("-")
+            return ImageKey(v[0], v[1], row.frame).name
+    except (ImageKeyError, IndexError):
+        return None
+    return None
+
+
+def match_truth(
+    result: MeasureResult, truth: list[TruthRow], *, images: set[str] | None = None
+) -> tuple[dict[str, tuple[list[float], list[float], str]], list[str]]:
+    """Pair measured values with truth values.
+
+    Args:
+        result: The measurements.
+        truth: The truth rows.
+        images: The image keys that were predicted; per-frame truths of other frames are
+            not expected to have a value and are not reported as unmatched.
+
+    Returns:
+        ``{truth measurement name: (measured, truth, unit)}`` and messages for truth rows
+        that had no counterpart.
+    """
+    frame_vals = {(r.image, r.measurement): r.value for r in result.rows if r.kind is RowKind.FRAME}
+    mean_vals = {(r.video, r.measurement): r.value for r in result.rows if r.kind is RowKind.MEAN}
+    pairs: dict[str, tuple[list[float], list[float], str]] = {}
+    missing: dict[str, int] = defaultdict(int)
+    for t in truth:
+        if t.unit.strip().lower() in _METADATA_UNITS:
+            continue
+        image = _image_name(t)
+        if image is not None:
+            if images is not None and image not in images:
+                continue
+            name = FRAME_ALIASES.get(_norm(t.measurement))
+            measured = frame_vals.get((image, name)) if name else None
+        else:
+            name = next((n for n in UNITS if _norm(n) == _norm(t.measurement)), None)
+            measured = mean_vals.get((t.video, name)) if name else None
+        if name is None or measured is None:
+            missing[t.measurement] += 1
+            continue
+        unit = UNITS[name]
+        value = convert_unit(t.value, t.unit, unit) if t.unit else t.value
+        m, tr, _ = pairs.setdefault(t.measurement, ([], [], unit))
+        m.append(measured)
+        tr.append(value)
+    notes = [f"{n}: {k} truth rows without a measured value" for n, k in sorted(missing.items())]
+    return pairs, notes
+
+
+def frame_times_from_truth(truth: list[TruthRow]) -> dict[str, float]:
+    """Per-video frame time (s) from ``frame_time`` truth rows (unit ms or s)."""
+    out = {}
+    for t in truth:
+        if _norm(t.measurement) in ("frametime", "frametimems") and t.video and t.value > 0:
+            out[t.video] = t.value / (1.0 if t.unit.strip().lower() == "s" else 1000.0)
+    return out
+
+
+#: Most panels in the demo's Bland–Altman figure.
+MAX_PANELS = 9
+
+
+def _plot_names(pairs: Mapping[str, Any]) -> list[str]:
+    """Measurements worth a panel, at most :data:`MAX_PANELS`.
+
+    Per-frame names themselves (not their ED/ES copies, which repeat a subset of the same
+    frames) and per-video ones.
+    """
+    frame_names = {_norm(v) for v in FRAME_ALIASES.values()}
+    main = [
+        n for n in sorted(pairs)
+        if _norm(n) in frame_names or _norm(n) not in FRAME_ALIASES
+    ]  # fmt: skip
+    return (main or sorted(pairs))[:MAX_PANELS]
+
+
+class AgreementSummary(dict[str, Any]):
+    """The result of :func:`demo_agreement`: a JSON-ready dict with attribute shortcuts.
+
+    Keys: ``measurements`` (name → agreement dict), ``rows`` (one display row per
+    measurement), ``plots`` (PNG paths), ``plot`` (the Bland–Altman PNG or None), ``json``,
+    ``unmatched`` and ``problems``.
+    """
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per measurement: measurement, n, bias, SD, limits, MAE, ICC, r, unit."""
+        return list(self.get("rows", []))
+
+    @property
+    def plots(self) -> list[str]:
+        """Paths of the PNGs written."""
+        return list(self.get("plots", []))
+
+
+def _display_row(name: str, st: dict[str, Any]) -> dict[str, Any]:
+    def r(key: str) -> Any:
+        v = st.get(key)
+        return None if v is None else round(float(v), 3)
+
+    return {
+        "measurement": name,
+        "n": st["n"],
+        "bias": r("bias"),
+        "precision SD": r("sd_diff"),
+        "LoA low": r("loa_low"),
+        "LoA high": r("loa_high"),
+        "MAE": r("mae"),
+        st["icc_kind"]: r("icc"),
+        "r": r("pearson_r"),
+        "unit": st["unit"],
+    }
+
+
+def _frame_times(data_dir: Path) -> dict[str, float]:
+    """Per-video frame times (s) from a synthetic dataset's manifest, when it has them."""
+    out: dict[str, float] = {}
+    for name in ("manifest.csv", "frame_times.csv", "videos.csv"):
+        path = data_dir / name
+        if not path.is_file():
+            continue
+        with path.open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                video = row.get("FileHash") or row.get("video") or row.get("code") or ""
+                ft = row.get("frame_time_ms") or row.get("FrameTime") or ""
+                try:
+                    if video and ft and float(ft) > 0:
+                        out[video.strip()] = float(ft) / 1000.0
+                except ValueError:
+                    continue
+    return out
+
+
+def demo_agreement(
+    truth_csv: str | os.PathLike[str] | None = None,
+    predictions: LabelFile | str | os.PathLike[str] | None = None,
+    calibration_csv: str | os.PathLike[str] | list[str | os.PathLike[str]] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    frame_time_s: float | dict[str, float] | None = None,
+    min_conf: float = 0.1,
+) -> AgreementSummary:
+    """Measure predictions and compare them with the synthetic truth.
+
+    Either name the files, or give ``data_dir`` (an ``echomark synth`` output folder) and
+    the truth (``truth.csv``), calibration (``0?_database_physical.csv``) and frame times
+    (a manifest with ``frame_time_ms``, if present) are found there.
+
+    Args:
+        truth_csv: ``truth.csv`` from ``echomark synth``.
+        predictions: Predicted labels (a LabelFile or a JSON path).
+        calibration_csv: The matching ``*_database_physical.csv`` (one or several).
+        out_dir: Where ``measurement_agreement.png`` and ``measurement_agreement.json`` go.
+        data_dir: A synthetic dataset folder supplying whatever was not named.
+        frame_time_s: Seconds between frames (one for all, or per video code), for
+            per-video (ED/ES) truths; optional.
+        min_conf: Confidence floor for predicted labels.
+
+    Returns:
+        An :class:`AgreementSummary`: ``{"measurements": {name: {n, bias, sd_diff, loa_low,
+        loa_high, mae, rmse, icc, icc_kind, pearson_r, mean_reference, unit}}, "rows": [...],
+        "plots": [...], "plot": path or None, "json": path, "unmatched": [...],
+        "problems": [...]}``.
+
+    Raises:
+        InputError: A needed input is neither named nor found in ``data_dir``.
+    """
+    import json
+
+    from echomark.cache.physical import read_physical_csv
+    from echomark.fileio import atomic_write_text
+
+    base = Path(data_dir) if data_dir is not None else None
+    if truth_csv is None and base is not None:
+        truth_csv = base / "truth.csv"
+    if calibration_csv is None and base is not None:
+        calibration_csv = [str(p) for p in sorted(base.glob("*_database_physical.csv"))]
+    if frame_time_s is None and base is not None:
+        frame_time_s = _frame_times(base) or None
+    if truth_csv is None or predictions is None or not calibration_csv or out_dir is None:
+        raise InputError(
+            "demo_agreement needs truth_csv, predictions, calibration_csv and out_dir "
+            "(or data_dir holding truth.csv and the calibration CSVs)"
+        )
+    if isinstance(predictions, LabelFile):
+        lf = predictions
+    else:
+        from echomark.labels.io import read_labels
+
+        lf = read_labels(predictions)
+    csvs = calibration_csv if isinstance(calibration_csv, list) else [calibration_csv]
+    mapping: dict[str, Any] = {}
+    for c in csvs:
+        mapping.update(read_physical_csv(c))
+
+    def cal_of(video: str) -> Calibration | None:
+        return calibration_from_mapping(mapping, video) if video in mapping else None
+
+    truth = read_truth_csv(truth_csv)
+    views = {t.video: t.view for t in truth if t.video and t.view}
+    if frame_time_s is None:
+        frame_time_s = frame_times_from_truth(truth) or None
+    result = measure_labels(lf, cal_of, views=views, frame_time_s=frame_time_s, min_conf=min_conf)
+    predicted = {n for k in lf.images if (n := _key_name(k)) is not None}
+    pairs, notes = match_truth(result, truth, images=predicted)
+    stats = {
+        name: agreement(m, t, unit=unit).as_dict() for name, (m, t, unit) in sorted(pairs.items())
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plot: Path | None = None
+    if pairs:
+        plot = bland_altman_plot(
+            {n: pairs[n] for n in _plot_names(pairs)},
+            out / "measurement_agreement.png",
+            title="Measurements: model vs synthetic truth",
+            test_name="model",
+            reference_name="truth",
+        )
+    json_path = out / "measurement_agreement.json"
+    summary = AgreementSummary(
+        measurements=stats,
+        rows=[_display_row(n, st) for n, st in stats.items()],
+        plots=[] if plot is None else [str(plot)],
+        plot=None if plot is None else str(plot),
+        json=str(json_path),
+        unmatched=notes,
+        problems=list(result.problems),
+    )
+    atomic_write_text(json_path, json.dumps(dict(summary), indent=1, allow_nan=False) + "\n")
+    return summary

@@ -1,0 +1,356 @@
+"""Measurement outputs: long-form CSV, JSON and a self-contained HTML report with plots.
+
+Plots use matplotlib's Agg backend and are embedded as base64 PNGs, so ``report.html`` is one
+file that opens anywhere. Nothing identifying a patient is written: videos are named by their
+content-hash codes only.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from echomark.fileio import atomic_write_text
+from echomark.geometry.curves import sample_curve
+from echomark.labels.schema import ImageLabels, LabelState
+from echomark.measure.a4c import LV_APEX, LV_ENDO, MV_HINGES
+from echomark.measure.calibration import Calibration
+from echomark.measure.pipeline import (
+    PLAX_VIEW,
+    MeasurementRow,
+    MeasureResult,
+    RowKind,
+    VideoSeries,
+)
+from echomark.measure.plax import PLAX_POINTS
+
+CSV_COLUMNS = ("video", "image", "view", "frame", "beat", "kind", "measurement", "value", "unit")
+
+#: Most videos drawn in one HTML report (the CSV and JSON always hold everything).
+MAX_REPORT_VIDEOS = 50
+
+
+def _fmt(value: float) -> str:
+    return (
+        "" if not math.isfinite(value) else f"{value:.4g}" if abs(value) < 1e-3 else f"{value:.3f}"
+    )
+
+
+def rows_to_csv(rows: Sequence[MeasurementRow]) -> str:
+    """Long-form CSV text of measurement rows (empty cells for missing values)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        w.writerow(
+            [
+                r.video,
+                r.image,
+                r.view,
+                "" if r.frame is None else r.frame,
+                "" if r.beat is None else r.beat,
+                r.kind.value,
+                r.measurement,
+                "" if not math.isfinite(r.value) else repr(round(r.value, 6)),
+                r.unit,
+            ]
+        )
+    return buf.getvalue()
+
+
+def result_to_json(
+    result: MeasureResult, *, calibrations: Mapping[str, Calibration] | None = None
+) -> dict[str, Any]:
+    """JSON-ready summary: rows, problems, per-video phases and calibration sources."""
+    videos: dict[str, Any] = {}
+    for video, vs in result.series.items():
+        entry: dict[str, Any] = {"view": vs.view, "driver": vs.driver}
+        if vs.phases is not None:
+            entry["ed_frames"] = [int(vs.phases.frames[i]) for i in vs.phases.ed]
+            entry["es_frames"] = [int(vs.phases.frames[i]) for i in vs.phases.es]
+            entry["beats"] = [
+                [int(vs.phases.frames[a]), int(vs.phases.frames[b])] for a, b in vs.phases.beats
+            ]
+        if calibrations and video in calibrations:
+            c = calibrations[video]
+            entry["calibration"] = {
+                "dx_mm_per_px": c.dx_mm_per_px,
+                "dy_mm_per_px": c.dy_mm_per_px,
+                "source": c.source,
+            }
+        videos[video] = entry
+    return {
+        "rows": [r.as_dict() for r in result.rows],
+        "videos": videos,
+        "problems": list(result.problems),
+        "notes": list(result.notes),
+    }
+
+
+def _fig_png(fig: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+#: Series drawn in the report (the CSV and JSON hold them all).
+_SERIES_PLOTTED = ("IVS", "LVID", "LVPW", "LV_volume", "LV_length", "LV_endo_length")
+
+
+def series_png(vs: VideoSeries) -> bytes | None:
+    """A plot of a video's per-frame series with ED/ES marked (None without series)."""
+    if not vs.values:
+        return None
+    plt = _plt()
+    names = [n for n in _SERIES_PLOTTED if n in vs.values] or list(vs.values)[:3]
+    fig, axes = plt.subplots(len(names), 1, figsize=(7.5, 1.6 * len(names) + 0.4), sharex=True)
+    axes = np.atleast_1d(axes)
+    for ax, name in zip(axes, names, strict=True):
+        ph = vs.values[name]
+        ax.plot(ph.times_s, ph.raw, ".", color="0.5", markersize=3, label="measured")
+        ax.plot(ph.times_s, ph.smoothed, "-", color="#1f77b4", linewidth=1, label="smoothed")
+        if vs.phases is not None:
+            for i in vs.phases.ed:
+                ax.axvline(ph.times_s[i], color="#d62728", linewidth=0.8)
+            for i in vs.phases.es:
+                ax.axvline(ph.times_s[i], color="#2ca02c", linewidth=0.8, linestyle="--")
+        ax.set_ylabel(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[-1].set_xlabel("time (s); red = end-diastole, green dashed = end-systole", fontsize=8)
+    fig.suptitle(f"{vs.video[:16]}… {vs.view} (ED/ES from {vs.driver})", fontsize=9)
+    # tight_layout costs a second per figure on a busy CPU; fixed margins do
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.12, hspace=0.15)
+    return _fig_png(fig)
+
+
+def overlay_png(image: np.ndarray, labels: ImageLabels, view: str, title: str) -> bytes:
+    """The frame with the landmarks and contours used for its measurements drawn on it."""
+    plt = _plt()
+    h, w = image.shape[:2]
+    fig = plt.figure(figsize=(5.0, 5.0 * h / max(w, 1)), dpi=90)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
+    ax.set_axis_off()
+
+    def pt(name: str) -> np.ndarray | None:
+        lab = labels.get(name)
+        if lab is None or lab.state is not LabelState.POINT or not lab.instances:
+            return None
+        return lab.instances[0].xy[0]
+
+    if view == PLAX_VIEW:
+        pts = [pt(n) for n in PLAX_POINTS]
+        for a, b, colour in zip(pts[:-1], pts[1:], ("#00d2ff", "#ffd400", "#ff5ad2"), strict=True):
+            if a is not None and b is not None:
+                ax.plot([a[0], b[0]], [a[1], b[1]], "-o", color=colour, linewidth=1.5, ms=3)
+    else:
+        endo = labels.get(LV_ENDO)
+        if endo is not None and endo.state is LabelState.CURVE and endo.instances:
+            inst = endo.instances[0]
+            dense = sample_curve(inst.xy, inst.straight, 1.0)
+            closed = np.vstack([dense, dense[:1]])
+            ax.plot(closed[:, 0], closed[:, 1], "-", color="#ff874b", linewidth=1.2)
+        names = (*LV_APEX, *(n for pair in MV_HINGES for n in pair))
+        for n in names:
+            p = pt(n)
+            if p is not None:
+                ax.plot(p[0], p[1], "o", color="#ffd400", ms=3)
+        apex = next((p for p in map(pt, LV_APEX) if p is not None), None)
+        for ant, inf in MV_HINGES:
+            a, b = pt(ant), pt(inf)
+            if a is not None and b is not None and apex is not None:
+                mid = 0.5 * (a + b)
+                ax.plot([mid[0], apex[0]], [mid[1], apex[1]], "--", color="#ffd400", lw=1)
+                break
+    ax.text(4, 4, title, color="white", fontsize=7, va="top",
+            bbox={"facecolor": "black", "alpha": 0.5, "pad": 1})  # fmt: skip
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    return _fig_png(fig)
+
+
+def _img(data: bytes, alt: str) -> str:
+    b64 = base64.b64encode(data).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _table(rows: Sequence[MeasurementRow], kinds: Sequence[RowKind]) -> str:
+    body = []
+    for r in rows:
+        if r.kind not in kinds:
+            continue
+        body.append(
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(str(v))}</td>"
+                for v in (
+                    r.kind.value,
+                    "" if r.beat is None else r.beat,
+                    "" if r.frame is None else r.frame,
+                    r.measurement,
+                    _fmt(r.value),
+                    r.unit,
+                )
+            )
+            + "</tr>"
+        )
+    if not body:
+        return ""
+    head = "".join(
+        f"<th>{c}</th>" for c in ("kind", "beat", "frame", "measurement", "value", "unit")
+    )
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _overlay_keys(result: MeasureResult, video: str, rows: Sequence[MeasurementRow]) -> list[str]:
+    """Image keys to draw for a video: its first beat's ED and ES frames, else two frames."""
+    frame_rows = [r for r in rows if r.kind is RowKind.FRAME and r.image]
+    by_frame = {r.frame: r.image for r in frame_rows}
+    vs = result.series.get(video)
+    keys: list[str] = []
+    if vs is not None and vs.phases is not None and vs.phases.beats:
+        ed, es = vs.phases.beats[0]
+        keys = [
+            by_frame[f]
+            for f in (int(vs.phases.frames[ed]), int(vs.phases.frames[es]))
+            if f in by_frame
+        ]
+    if not keys:
+        keys = list(dict.fromkeys(r.image for r in frame_rows))[:2]
+    return keys
+
+
+def report_html(
+    result: MeasureResult,
+    *,
+    title: str = "echomark measurements",
+    labels: Mapping[str, ImageLabels] | None = None,
+    images: Any = None,
+    extra_html: str = "",
+) -> str:
+    """The self-contained HTML report.
+
+    Args:
+        result: What was measured.
+        title: Page title.
+        labels: Image key → labels, for overlays.
+        images: A ``FrameStore`` (png-cache) for overlays; None draws none.
+        extra_html: HTML inserted after the summary (e.g. agreement tables).
+
+    Returns:
+        The HTML text.
+    """
+    by_video: dict[str, list[MeasurementRow]] = {}
+    for r in result.rows:
+        by_video.setdefault(r.video, []).append(r)
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:1.5em;max-width:1100px}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;"
+        "padding:2px 6px;font-size:12px;text-align:right}img{max-width:100%;margin:4px}"
+        ".prob{color:#a00}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{len(by_video)} videos, {len(result.rows)} measurements, "
+        f"{len(result.problems)} problems. Lengths in mm, areas in cm², volumes in mL.</p>",
+    ]
+    if result.problems:
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in result.problems[:200])
+        parts.append(f"<h2>Problems</h2><ul class='prob'>{items}</ul>")
+    if result.notes:
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes[:200])
+        parts.append(
+            f"<details><summary>{len(result.notes)} videos without LV measurements</summary>"
+            f"<ul>{items}</ul></details>"
+        )
+    parts.append(extra_html)
+    for n, (video, rows) in enumerate(sorted(by_video.items())):
+        if n >= MAX_REPORT_VIDEOS:
+            parts.append(f"<p>… {len(by_video) - n} more videos in measurements.csv</p>")
+            break
+        view = rows[0].view
+        parts.append(f"<h2>{html.escape(video)} ({html.escape(view)})</h2>")
+        summary = _table(rows, (RowKind.MEAN, RowKind.BEAT))
+        parts.append(summary or "<p>No ED/ES analysis (too few frames or no frame time).</p>")
+        vs = result.series.get(video)
+        png = series_png(vs) if vs is not None else None
+        if png is not None:
+            parts.append(_img(png, f"series {video}"))
+        if images is not None and labels is not None:
+            for key in _overlay_keys(result, video, rows):
+                if key in images and key in labels:
+                    frame_vals = ", ".join(
+                        f"{r.measurement} {_fmt(r.value)} {r.unit}"
+                        for r in rows
+                        if r.image == key and math.isfinite(r.value)
+                    )
+                    parts.append(
+                        _img(
+                            overlay_png(images.read(key), labels[key], view, frame_vals),
+                            f"overlay {key}",
+                        )
+                    )
+        frames_table = _table(rows, (RowKind.FRAME,))
+        if frames_table:
+            parts.append(f"<details><summary>per-frame values</summary>{frames_table}</details>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_outputs(
+    result: MeasureResult,
+    out_dir: str | os.PathLike[str],
+    *,
+    calibrations: Mapping[str, Calibration] | None = None,
+    labels: Mapping[str, ImageLabels] | None = None,
+    images: Any = None,
+    title: str = "echomark measurements",
+    extra_json: Mapping[str, Any] | None = None,
+    extra_html: str = "",
+) -> dict[str, Path]:
+    """Write ``measurements.csv``, ``measurements.json`` and ``report.html`` atomically.
+
+    Returns:
+        ``{"csv": path, "json": path, "html": path}``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "csv": out / "measurements.csv",
+        "json": out / "measurements.json",
+        "html": out / "report.html",
+    }
+    atomic_write_text(paths["csv"], rows_to_csv(result.rows))
+    payload = result_to_json(result, calibrations=calibrations)
+    if extra_json:
+        payload.update(extra_json)
+    atomic_write_text(paths["json"], json.dumps(payload, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(
+        paths["html"],
+        report_html(result, title=title, labels=labels, images=images, extra_html=extra_html),
+    )
+    return paths
