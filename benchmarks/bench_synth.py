@@ -1,0 +1,69 @@
+"""Benchmark: synthetic cine rendering and the default ``echomark synth`` dataset, one core.
+
+Reports render time per frame (480 x 640, both views), PNG encoding time per frame and the
+wall time of the default dataset (24 + 6 videos x 30 frames) written to a temporary folder.
+
+Run: ``.venv/bin/python benchmarks/bench_synth.py [--skip-dataset]``
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from echomark.cache.png import encode_png  # noqa: E402
+from echomark.synth.cine import Renderer, sample_video  # noqa: E402
+from echomark.synth.dataset import write_dataset  # noqa: E402
+
+
+def main() -> None:
+    """Time rendering, encoding and the default dataset; print BENCH lines."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=30, help="frames per view to time")
+    parser.add_argument("--skip-dataset", action="store_true", help="only time rendering")
+    args = parser.parse_args()
+    render_s = encode_s = 0.0
+    n = 0
+    for view in ("PLAX", "A4C"):
+        rng = np.random.default_rng(1)
+        spec = sample_video(view, rng, n_frames=args.frames, size=(480, 640))
+        renderer = Renderer(spec, rng)
+        renderer.frame(0)  # warm the shared speckle field
+        for i in range(args.frames):
+            t0 = time.perf_counter()
+            img = renderer.frame(i)
+            t1 = time.perf_counter()
+            encode_png(img)
+            encode_s += time.perf_counter() - t1
+            render_s += t1 - t0
+            n += 1
+    ms = 1000.0 * render_s / n
+    print(f"render {ms:.1f} ms/frame, PNG encode {1000.0 * encode_s / n:.1f} ms/frame (480x640)")
+    print(
+        "BENCH "
+        + json.dumps({"name": "synth_render_480x640", "value": round(ms, 2), "unit": "ms/frame"})
+    )
+    if args.skip_dataset:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        summary = write_dataset(tmp)
+        wall = time.perf_counter() - t0
+    print(f"default dataset: {summary.frames} frames in {wall:.1f} s")
+    print(
+        "BENCH "
+        + json.dumps({"name": "synth_default_dataset", "value": round(wall, 2), "unit": "s"})
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""``echomark synth``: write a synthetic echo dataset in the release layout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from typing import Any
+
+from echomark.errors import InputError
+
+COMMAND = "synth"
+
+
+def _size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)[xX](\d+)", text.strip())
+    if m is None:
+        raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH, e.g. 480x640, got {text!r}")
+    return int(m[1]), int(m[2])
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``echomark synth``."""
+    p = subparsers.add_parser(
+        COMMAND,
+        help="write a synthetic PLAX/A4C dataset with exact labels and truth",
+        description="Generate seeded synthetic echo cines (PLAX and A4C) and write them in "
+        "the 2020 release layout: png-cache.zip, labels.zip (all/train/tune/ival + "
+        "external), 01/02_database_physical.csv, view_index.csv and truth.csv.",
+    )
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--videos", type=int, default=24, help="class-01 videos (default 24)")
+    p.add_argument("--external", type=int, default=6, help="class-02 videos (default 6)")
+    p.add_argument("--frames", type=int, default=30, help="frames per video (default 30)")
+    p.add_argument(
+        "--labelled",
+        type=int,
+        default=8,
+        help="labelled frames per video, ED and ES included (default 8)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+    p.add_argument(
+        "--size",
+        type=_size,
+        default=None,
+        help="fixed HEIGHTxWIDTH for every video (default: varies, 480-640 rows)",
+    )
+    p.add_argument(
+        "--blur-fraction",
+        type=float,
+        default=0.1,
+        help="share of labelled frames with one label blurred (default 0.1)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no per-video progress lines")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the dataset and print a summary."""
+    from echomark.synth.dataset import write_dataset
+
+    if args.size is not None and (min(args.size) < 64 or max(args.size) > 4096):
+        raise InputError(f"size {args.size[0]}x{args.size[1]} outside 64..4096", field="--size")
+    start = time.perf_counter()
+    quiet = args.quiet or args.json
+    summary = write_dataset(
+        args.out,
+        n_videos=args.videos,
+        n_external=args.external,
+        frames_per_video=args.frames,
+        labelled_per_video=args.labelled,
+        seed=args.seed,
+        size=args.size,
+        blur_fraction=args.blur_fraction,
+        progress=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)),
+    )
+    seconds = time.perf_counter() - start
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "out": str(summary.out_dir),
+                    "videos": summary.videos,
+                    "views": summary.views,
+                    "frames": summary.frames,
+                    "labelled": summary.labelled,
+                    "files": summary.files,
+                    "seconds": round(seconds, 2),
+                },
+                indent=1,
+                sort_keys=True,
+            )
+        )
+        return 0
+    n_dev, n_ext = summary.videos.get("01", 0), summary.videos.get("02", 0)
+    lab = summary.labelled
+    print(
+        f"{n_dev} development + {n_ext} external videos, {summary.frames} frames "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(summary.views.items()))}) in {seconds:.1f} s"
+    )
+    print(
+        f"labelled images: all {lab.get('all', 0)} = train {lab.get('train', 0)} + tune "
+        f"{lab.get('tune', 0)} + ival {lab.get('ival', 0)}; external {lab.get('external', 0)}"
+    )
+    print(f"wrote {', '.join(summary.files)} to {summary.out_dir}")
+    return 0

@@ -1,0 +1,331 @@
+"""Write a whole synthetic dataset in exactly the 2020-12-05 release layout.
+
+``write_dataset(out_dir)`` produces::
+
+    out_dir/png-cache.zip            png-cache/<class>/<h0h1>/<h2h3>/<class>-<64hex>-NNNN.png
+    out_dir/labels.zip               labels-{all,train,tune,ival}.json/.txt (class 01),
+                                     labels-external.json/.txt (class 02)
+    out_dir/01_database_physical.csv FileHash, PhysicalDeltaX, PhysicalDeltaY (cm per pixel)
+    out_dir/02_database_physical.csv
+    out_dir/view_index.csv           FileHash, view
+    out_dir/truth.csv                image, video, view, frame, measurement, value, unit
+
+Every frame of every video is in the png-cache; only ``labelled_per_video`` frames per video
+(always including end-diastole and end-systole) have labels. Splits are by video. The same
+arguments give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from echomark.cache.keys import ImageKey, VideoCode
+from echomark.cache.physical import Spacing, write_physical_csv
+from echomark.cache.png import encode_png
+from echomark.cache.writer import ZIP_DATE_TIME
+from echomark.errors import InputError
+from echomark.fileio import atomic_path, atomic_write_text
+from echomark.labels.io import dumps_labels
+from echomark.labels.registry import View
+from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
+from echomark.synth.cine import SynthCine, blur_one, frame_labels, make_cine
+
+#: Development splits written for class 01 (``all`` = their union).
+SPLITS = ("train", "tune", "ival")
+
+#: Columns of truth.csv.
+TRUTH_COLUMNS = ("image", "video", "view", "frame", "measurement", "value", "unit")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """What :func:`write_dataset` makes.
+
+    Attributes:
+        n_videos: Class-01 (development) videos; views alternate PLAX, A4C.
+        n_external: Class-02 (external validation) videos, drawn with another scanner look.
+        frames_per_video: Frames in every cine.
+        labelled_per_video: Labelled frames per video (ED and ES always among them).
+        seed: Master seed.
+        size: Fixed ``(height, width)`` for every video, or None to vary 480-640 rows.
+        blur_fraction: Fraction of labelled frames that get one drawn label ``blurred``.
+        split_fractions: Train / tune / ival shares of the class-01 videos.
+    """
+
+    n_videos: int = 24
+    n_external: int = 6
+    frames_per_video: int = 30
+    labelled_per_video: int = 8
+    seed: int = 0
+    size: tuple[int, int] | None = None
+    blur_fraction: float = 0.1
+    split_fractions: tuple[float, float, float] = (0.68, 0.16, 0.16)
+
+
+@dataclass
+class DatasetSummary:
+    """What was written (for the CLI and tests)."""
+
+    out_dir: Path
+    videos: dict[str, int] = field(default_factory=dict)
+    frames: int = 0
+    labelled: dict[str, int] = field(default_factory=dict)
+    views: dict[str, int] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def video_hex(seed: int, dataset_class: str, index: int) -> str:
+    """The 64-hex code of a synthetic video: sha256 of its seed, class and index.
+
+    >>> len(video_hex(0, "01", 3)), video_hex(0, "01", 3) == video_hex(0, "01", 3)
+    (64, True)
+    """
+    text = f"echomark-synth/v1/seed={seed}/class={dataset_class}/video={index}"
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _video_rng(seed: int, dataset_class: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, int(dataset_class), index])
+
+
+def _pick_labelled(cine: SynthCine, n: int, rng: np.random.Generator) -> list[int]:
+    """ED, ES and n-2 more distinct frames, sorted (just ED when n is 1)."""
+    total = cine.frames.shape[0]
+    chosen = {cine.ed_frame} if n == 1 else {cine.ed_frame, cine.es_frame}
+    rest = [i for i in range(total) if i not in chosen]
+    extra = max(0, min(n, total) - len(chosen))
+    chosen.update(int(i) for i in rng.choice(rest, size=extra, replace=False))
+    return sorted(chosen)
+
+
+def _assign_splits(n: int, fractions: tuple[float, float, float]) -> list[str]:
+    """Split video indices 0..n-1: the last ones go to ival, those before to tune.
+
+    Views alternate by index, so each split gets both views once it has two videos; with
+    three or more videos every split gets at least one.
+    """
+    n_tune = max(1, round(fractions[1] * n)) if n >= 3 else 0
+    n_ival = max(1, round(fractions[2] * n)) if n >= 3 else 0
+    n_train = n - n_tune - n_ival
+    return ["train"] * n_train + ["tune"] * n_tune + ["ival"] * n_ival
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6f}"
+
+
+def _truth_rows(cine: SynthCine, code: VideoCode) -> list[list[str]]:
+    """Long-form truth rows of one video (per frame, ED/ES names, per video)."""
+    view = cine.view.value
+    rows: list[list[str]] = []
+    ed, es = cine.ed_frame, cine.es_frame
+    for f, meas in enumerate(cine.truth):
+        key = code.frame(f).name
+        for name, (value, unit) in meas.items():
+            rows.append([key, str(code), view, str(f), name, _fmt(value), unit])
+        if f in (ed, es):
+            suffix = "d" if f == ed else "s"
+            for name, (value, unit) in meas.items():
+                if cine.view is View.PLAX:
+                    rows.append([key, str(code), view, str(f), name + suffix, _fmt(value), unit])
+                elif name.startswith("LV_volume_"):
+                    label = ("EDV_" if f == ed else "ESV_") + name.rsplit("_", 1)[1]
+                    rows.append([key, str(code), view, str(f), label, _fmt(value), unit])
+                else:
+                    rows.append(
+                        [key, str(code), view, str(f), f"{name}_{suffix}", _fmt(value), unit]
+                    )
+    spec = cine.spec
+    video_rows: list[tuple[str, float, str]] = [
+        ("ED_frame", float(ed), "index"),
+        ("ES_frame", float(es), "index"),
+        ("frame_time", spec.frame_time_ms, "ms"),
+        ("heart_rate", spec.heart_rate_bpm, "bpm"),
+    ]
+    if cine.view is View.PLAX:
+        d, s = cine.truth[ed]["LVID"][0], cine.truth[es]["LVID"][0]
+        video_rows.append(("FS", 100.0 * (d - s) / d, "%"))
+    else:
+        for method in ("al", "mod"):
+            d, s = (
+                cine.truth[ed][f"LV_volume_{method}"][0],
+                cine.truth[es][f"LV_volume_{method}"][0],
+            )
+            video_rows.append((f"EF_{method}", 100.0 * (d - s) / d, "%"))
+    for name, value, unit in video_rows:
+        rows.append(["", str(code), view, "", name, _fmt(value), unit])
+    return rows
+
+
+def _csv_text(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _zip_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+    info.external_attr = 0o644 << 16
+    info.create_system = 3
+    zf.writestr(info, data)
+
+
+def _labels_text(images: dict[str, ImageLabels], source: str) -> str:
+    lf = LabelFile(
+        images=dict(sorted(images.items())), format=LabelFormat.V1, wrapped=True, source=source
+    )
+    return dumps_labels(lf, LabelFormat.V1)
+
+
+def _list_text(keys: list[str]) -> str:
+    return "".join(k + "\n" for k in sorted(keys))
+
+
+def write_dataset(
+    out_dir: str | Path,
+    *,
+    n_videos: int = 24,
+    n_external: int = 6,
+    frames_per_video: int = 30,
+    labelled_per_video: int = 8,
+    seed: int = 0,
+    size: tuple[int, int] | None = None,
+    blur_fraction: float = 0.1,
+    progress: Callable[[str], None] | None = None,
+) -> DatasetSummary:
+    """Generate and write a synthetic dataset in the release layout (see module docstring).
+
+    Args:
+        out_dir: Destination folder (created); existing files of the layout are replaced
+            atomically, other files are left alone.
+        n_videos: Class-01 videos (views alternate PLAX, A4C).
+        n_external: Class-02 videos.
+        frames_per_video: Frames per cine (1..9999).
+        labelled_per_video: Labelled frames per video (ED and ES among them; ED only for 1).
+        seed: Master seed; the same arguments give byte-identical output.
+        size: Fixed ``(height, width)``, or None to vary per video.
+        blur_fraction: Share of labelled frames with one drawn label set to ``blurred``.
+        progress: Called with a short message after each video.
+
+    Returns:
+        A summary of what was written.
+
+    Raises:
+        InputError: for impossible counts.
+    """
+    if n_videos < 0 or n_external < 0 or n_videos + n_external == 0:
+        raise InputError(f"need at least one video, got {n_videos} + {n_external} external")
+    if not 1 <= frames_per_video <= 9999:
+        raise InputError(f"frames per video must be 1..9999, got {frames_per_video}")
+    if labelled_per_video < 1:
+        raise InputError(f"labelled frames per video must be >= 1, got {labelled_per_video}")
+    if not 0.0 <= blur_fraction <= 1.0:
+        raise InputError(f"blur fraction must be in [0, 1], got {blur_fraction}")
+    cfg = DatasetConfig(
+        n_videos=n_videos,
+        n_external=n_external,
+        frames_per_video=frames_per_video,
+        labelled_per_video=labelled_per_video,
+        seed=seed,
+        size=size,
+        blur_fraction=blur_fraction,
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = DatasetSummary(out_dir=out)
+
+    plan: list[tuple[str, int, View]] = []
+    for i in range(cfg.n_videos):
+        plan.append(("01", i, View.PLAX if i % 2 == 0 else View.A4C))
+    for i in range(cfg.n_external):
+        plan.append(("02", i, View.PLAX if i % 2 == 0 else View.A4C))
+    codes = {(c, i): VideoCode(c, video_hex(cfg.seed, c, i)) for c, i, _ in plan}
+    split_of = dict(enumerate(_assign_splits(cfg.n_videos, cfg.split_fractions)))
+
+    labels_by_split: dict[str, dict[str, ImageLabels]] = {s: {} for s in (*SPLITS, "external")}
+    spacing: dict[str, dict[str, Spacing]] = {"01": {}, "02": {}}
+    view_rows: list[list[str]] = []
+    truth_rows: list[list[str]] = []
+
+    # frames go straight into the zip, video by video in member-name order
+    order = sorted(plan, key=lambda p: codes[(p[0], p[1])].frame(0).relpath)
+    zip_path = out / "png-cache.zip"
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+        for dataset_class, index, view in order:
+            code = codes[(dataset_class, index)]
+            rng = _video_rng(cfg.seed, dataset_class, index)
+            cine = make_cine(
+                view,
+                rng,
+                n_frames=cfg.frames_per_video,
+                size=cfg.size,
+                external=dataset_class == "02",
+                label_frames=[],
+            )
+            label_rng = np.random.default_rng([cfg.seed, int(dataset_class), index, 1])
+            chosen = _pick_labelled(cine, cfg.labelled_per_video, label_rng)
+            labelled = frame_labels(cine.spec, chosen)
+            split = "external" if dataset_class == "02" else split_of[index]
+            for f in chosen:
+                labels = dict(labelled[f])
+                if label_rng.random() < cfg.blur_fraction:
+                    blur_one(labels, view, label_rng)
+                labels_by_split[split][code.frame(f).name] = labels
+            for f in range(cine.frames.shape[0]):
+                key = ImageKey(code.dataset_class, code.hex, f)
+                _zip_member(zf, f"png-cache/{key.relpath}", encode_png(cine.frames[f]))
+            dx, dy = cine.spacing_cm_per_px
+            spacing[dataset_class][str(code)] = Spacing(dx, dy)
+            view_rows.append([str(code), view.value])
+            truth_rows.extend(_truth_rows(cine, code))
+            summary.videos[dataset_class] = summary.videos.get(dataset_class, 0) + 1
+            summary.frames += cine.frames.shape[0]
+            summary.views[view.value] = summary.views.get(view.value, 0) + 1
+            if progress is not None:
+                progress(
+                    f"{code} {view.value} {split}: {cine.frames.shape[0]} frames, "
+                    f"{len(chosen)} labelled"
+                )
+    summary.files.append(zip_path.name)
+
+    # labels.zip: per split json + txt, all = union of the development splits
+    all_dev: dict[str, ImageLabels] = {}
+    for s in SPLITS:
+        all_dev.update(labels_by_split[s])
+    members: dict[str, str] = {}
+    for name, images in (
+        ("all", all_dev),
+        *((s, labels_by_split[s]) for s in SPLITS),
+        ("external", labels_by_split["external"]),
+    ):
+        members[f"labels-{name}.json"] = _labels_text(images, f"labels-{name}.json")
+        members[f"labels-{name}.txt"] = _list_text(list(images))
+        summary.labelled[name] = len(images)
+    with (
+        atomic_path(out / "labels.zip") as tmp,
+        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf,
+    ):
+        for name in sorted(members):
+            _zip_member(zf, name, members[name].encode("utf-8"))
+    summary.files.append("labels.zip")
+
+    for dataset_class in ("01", "02"):
+        name = f"{dataset_class}_database_physical.csv"
+        write_physical_csv(out / name, spacing[dataset_class])
+        summary.files.append(name)
+    atomic_write_text(out / "view_index.csv", _csv_text(["FileHash", "view"], sorted(view_rows)))
+    summary.files.append("view_index.csv")
+    truth_rows.sort(key=lambda r: (r[1], r[3] == "", int(r[3]) if r[3] else 0, r[4]))
+    atomic_write_text(out / "truth.csv", _csv_text(TRUTH_COLUMNS, truth_rows))
+    summary.files.append("truth.csv")
+    return summary
