@@ -1,0 +1,762 @@
+"""Curation: DICOM files -> de-identified PNG frames in the release png-cache layout.
+
+The job runs in three stages, parallel over files and frame ranges:
+
+1. *probe* each input (header check, file code); identical files share one code and are
+   curated once;
+2. *plan* each new video (one task per file): sample up to 16 frames, find the scan area
+   and the burnt-in text (OCR once per video on its static content), decide grey or colour
+   output, read the region calibration; the plan is the per-file record
+   ``DIR/curate/records/<code>.json``, which is also the per-file report;
+3. *write* frames in ranges (several tasks per long cine), each frame decoded, masked,
+   PNG-encoded and written atomically.
+
+Resuming is free: records whose settings match are reused and frames whose PNG exists are
+skipped, so a killed run, restarted, produces byte-identical files. ``manifest.csv`` and
+``<class>_database_physical.csv`` are rebuilt at the end from all records of videos whose
+frames are complete. Nothing from the DICOM header that could identify a patient (names,
+IDs, dates, UIDs, institution) is written, and input paths never go into ``DIR``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import importlib.util
+import io
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from echomark.cache.keys import VideoCode
+from echomark.cache.png import DEFAULT_COMPRESS_LEVEL
+from echomark.cache.writer import CacheWriter
+from echomark.dicom import mask as masklib
+from echomark.dicom.codes import CodeMode, bytes_code, file_code
+from echomark.dicom.read import (
+    PixelRecipe,
+    SkipFile,
+    UInt8Array,
+    decode_raw,
+    find_inputs,
+    frame_count,
+    frame_time_ms,
+    grey_range,
+    iter_frames,
+    make_recipe,
+    read_header,
+    rgb_to_grey,
+)
+from echomark.errors import CacheError, ConfigError, EchomarkError
+from echomark.fileio import atomic_write_text
+
+#: Bumped whenever a change alters the pixels written, so old records are re-planned.
+PIPELINE_VERSION = 1
+#: Frames sampled per video to find motion, static content and colour.
+SAMPLE_FRAMES = 16
+#: A video is written in colour when this fraction of kept pixels is really coloured.
+COLOUR_MIN_FRACTION = 0.005
+#: Test hook: abort the process (as if killed) after this many frames were written.
+ABORT_ENV = "ECHOMARK_CURATE_ABORT_AFTER"
+#: Sub-folder of the output holding per-file records and the run report.
+WORK_DIR = "curate"
+
+MANIFEST_COLUMNS = (
+    "code",
+    "class",
+    "frames",
+    "rows",
+    "cols",
+    "frame_time_ms",
+    "photometric",
+    "output",
+    "transfer_syntax",
+    "manufacturer",
+    "model",
+    "physical_delta_x_cm_per_px",
+    "physical_delta_y_cm_per_px",
+    "calibration_units",
+    "calibration_note",
+    "mask_method",
+    "text_boxes",
+    "kept_fraction",
+)
+
+
+class Outcome(str, Enum):
+    """What happened to one input file."""
+
+    CURATED = "curated"
+    SKIPPED = "skipped"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class CurateOptions:
+    """Settings of one curation run.
+
+    Attributes:
+        dataset_class: Two-digit class, ``01`` development or ``02`` external validation.
+        out_dir: Output folder (``png-cache/``, ``manifest.csv``, ...).
+        workers: Processes; 1 runs everything in this process.
+        ocr: Detect and blank burnt-in text (needs rapidocr).
+        compress_level: zlib level of the PNGs.
+        key: Secret for keyed (HMAC) codes; None for SHA-256 of the file bytes.
+        zip: Also write ``png-cache.zip`` (release layout, deterministic).
+        chunk_frames: Frames per write task (None: balance over the workers).
+    """
+
+    dataset_class: str
+    out_dir: Path
+    workers: int = 1
+    ocr: bool = True
+    compress_level: int = DEFAULT_COMPRESS_LEVEL
+    key: bytes | None = field(default=None, repr=False)
+    zip: bool = False
+    chunk_frames: int | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes the written pixels (recorded in each record)."""
+        return {
+            "pipeline": PIPELINE_VERSION,
+            "ocr": self.ocr,
+            "compress_level": self.compress_level,
+            "sample_frames": SAMPLE_FRAMES,
+            "code_mode": (CodeMode.HMAC_SHA256 if self.key else CodeMode.SHA256).value,
+        }
+
+
+@dataclass
+class FileResult:
+    """The outcome for one input file (the path is only ever shown, never written)."""
+
+    path: str
+    outcome: Outcome
+    code: str = ""
+    reason: str = ""
+    frames: int = 0
+
+
+@dataclass
+class CurateResult:
+    """Summary of a run."""
+
+    files: list[FileResult]
+    frames_written: int
+    frames_skipped: int
+    seconds: float
+
+    @property
+    def failed(self) -> list[FileResult]:
+        """Files that could not be curated."""
+        return [f for f in self.files if f.outcome is Outcome.FAILED]
+
+    def count(self, outcome: Outcome) -> int:
+        """Number of files with ``outcome``."""
+        return sum(f.outcome is outcome for f in self.files)
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+#: onnxruntime threads for OCR, fixed whatever the worker count: float reductions split
+#: over a different number of threads could move a text box by a pixel and so change the
+#: PNG bytes between runs with different ``--workers``.
+OCR_THREADS = 1
+
+
+def _init_worker(ocr: bool) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    if ocr:
+        from echomark.dicom.ocr import warm_up
+
+        warm_up(threads=OCR_THREADS)
+
+
+def probe_task(path: str, key: bytes | None) -> tuple[str, str, str]:
+    """Check one input and compute its code: ``(status, code, reason)``.
+
+    status is ``ok``, ``skip`` or ``fail``.
+    """
+    try:
+        read_header(path)
+        return "ok", file_code(path, key), ""
+    except SkipFile as exc:
+        return "skip", "", str(exc)
+    except EchomarkError as exc:
+        return "fail", "", _reason(exc)
+
+
+def _noop() -> None:
+    """Sent to each new worker so that it starts (and warms up) right away."""
+
+
+def _reason(exc: BaseException) -> str:
+    message = getattr(exc, "message", None)
+    return str(message) if message else f"{type(exc).__name__}: {exc}"
+
+
+def _sample_indices(n: int) -> list[int]:
+    """Up to :data:`SAMPLE_FRAMES` frame numbers spread evenly over ``n`` frames.
+
+    >>> _sample_indices(3), len(_sample_indices(120)), _sample_indices(120)[-1]
+    ([0, 1, 2], 16, 119)
+    """
+    k = min(n, SAMPLE_FRAMES)
+    return sorted({round(float(i)) for i in np.linspace(0, n - 1, k)})
+
+
+def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> dict[str, Any]:
+    """Plan one video: everything the frame writers need, as a JSON-able record.
+
+    Args:
+        path: The DICOM file.
+        video: Its video code ``<class>-<64hex>``.
+        settings: :meth:`CurateOptions.settings`.
+        ocr: Run text detection.
+
+    Returns:
+        The per-file record (see the module docstring).
+
+    Raises:
+        DicomError: The file cannot be decoded.
+    """
+    from echomark.errors import CalibrationError
+    from echomark.measure.calibration import (
+        calibration_from_dataset,
+        regions_from_dataset,
+    )
+
+    ds = read_header(path)
+    rows, cols, n = int(ds.Rows), int(ds.Columns), frame_count(ds)
+    recipe = make_recipe(ds, path)
+    idx = _sample_indices(n)
+    if recipe.photometric.startswith("MONOCHROME") and recipe.bits_stored > 8:
+        lo, hi = grey_range(decode_raw(path, recipe, idx))
+        recipe = replace(recipe, grey_lo=lo, grey_hi=hi)
+    samples = list(iter_frames(path, ds, recipe, idx))
+    greys = [rgb_to_grey(s) for s in samples]
+    notes: list[str] = []
+
+    try:
+        regions = regions_from_dataset(ds)
+    except CalibrationError as exc:
+        regions, notes = [], [f"unusable regions: {exc.message}"]
+    rects, problems = masklib.region_rects(regions, rows, cols)
+    if rects:
+        spec = masklib.MaskSpec(masklib.MaskMethod.REGIONS, rows, cols, keep_rects=rects)
+    else:
+        notes += problems
+        spec = _fallback_spec(greys, rows, cols, notes)
+
+    # Grey is enough to find text, and the median of grey frames costs a third.
+    static = masklib.static_image(greys)
+    if ocr:
+        from echomark.dicom.ocr import detect_text
+
+        found, dropped = masklib.plausible_text(detect_text(static, threads=OCR_THREADS), rows)
+        if dropped:
+            spec.notes.append(f"ignored {dropped} detection(s) too tall to be a text line")
+        keep = masklib.render_keep(spec)
+        spec.text_rects = [
+            r
+            for r in masklib.dilate_rects(found, rows, cols)
+            if keep[r[1] : r[3] + 1, r[0] : r[2] + 1].any()
+        ]
+    keep = masklib.render_keep(spec)
+
+    output = "grey"
+    if samples[0].ndim == 3 and masklib.colour_fraction(samples, keep) > COLOUR_MIN_FRACTION:
+        output = "rgb"
+
+    calibration: dict[str, Any] | None = None
+    cal_note = ""
+    try:
+        region = calibration_from_dataset(ds, source="dicom").region
+    except CalibrationError as exc:
+        region, cal_note = None, exc.message
+    if region is not None:
+        # The CSV keeps DICOM's cm per pixel exactly as stored (no mm round trip).
+        calibration = {
+            "dx_cm_per_px": abs(region.delta_x),
+            "dy_cm_per_px": abs(region.delta_y),
+            "units": "cm",
+            "region": region.index,
+        }
+
+    cls, hexcode = video.split("-", 1)
+    return {
+        "pipeline": PIPELINE_VERSION,
+        "settings": settings,
+        "code": video,
+        "class": cls,
+        "hex": hexcode,
+        "frames": n,
+        "rows": rows,
+        "cols": cols,
+        "frame_time_ms": frame_time_ms(ds),
+        "photometric": recipe.photometric,
+        "transfer_syntax": str(getattr(ds.file_meta.get("TransferSyntaxUID"), "name", "")),
+        "bits_stored": recipe.bits_stored,
+        # The header's own claim; informational only, the pixels are masked regardless.
+        "burned_in_annotation": str(ds.get("BurnedInAnnotation", "") or ""),
+        "manufacturer": str(ds.get("Manufacturer", "") or ""),
+        "model": str(ds.get("ManufacturerModelName", "") or ""),
+        "output": output,
+        "recipe": recipe.to_json(),
+        "calibration": calibration,
+        "calibration_note": cal_note,
+        "mask": spec.to_json(),
+        "ocr": "rapidocr" if ocr else "off",
+        "kept_fraction": round(float(keep.mean()), 4),
+    }
+
+
+def _fallback_spec(
+    greys: Sequence[np.ndarray], rows: int, cols: int, notes: list[str]
+) -> masklib.MaskSpec:
+    """Scan area without usable regions: moving sector, else still fan, else header band."""
+    distinct = len({g.tobytes() for g in greys}) if len(greys) <= 64 else len(greys)
+    if distinct >= 2:
+        poly = masklib.motion_polygon(greys)
+        if poly:
+            return masklib.MaskSpec(
+                masklib.MaskMethod.MOTION, rows, cols, keep_polygon=poly, notes=notes
+            )
+        notes.append("too little motion for a moving sector")
+    poly = masklib.fan_polygon(masklib.static_image(greys))
+    if poly:
+        return masklib.MaskSpec(masklib.MaskMethod.FAN, rows, cols, keep_polygon=poly, notes=notes)
+    notes.append("no scan fan found: blanking the top band only")
+    return masklib.MaskSpec(
+        masklib.MaskMethod.BAND, rows, cols, band_rows=masklib.band_rows(rows), notes=notes
+    )
+
+
+_written_in_process = 0
+
+
+def _abort_hook() -> None:
+    """Simulate a kill after ``$ECHOMARK_CURATE_ABORT_AFTER`` frames (tests only)."""
+    global _written_in_process
+    limit = os.environ.get(ABORT_ENV)
+    if not limit:
+        return
+    _written_in_process += 1
+    if _written_in_process >= int(limit):
+        os._exit(75)
+
+
+def masked_frames(
+    path: str, record: dict[str, Any], indices: Sequence[int]
+) -> Iterator[tuple[int, UInt8Array]]:
+    """Frames ``indices`` of a planned video exactly as curation writes them.
+
+    Decoded with the record's recipe, grey or RGB as planned, everything outside the mask
+    zeroed. Also used to curate in memory (``echomark.measure.dicom``).
+
+    Args:
+        path: The DICOM file.
+        record: Its plan (:func:`plan_video`).
+        indices: Frame numbers, ascending.
+
+    Yields:
+        ``(frame number, uint8 frame)``.
+
+    Raises:
+        DicomError: Decoding failed or a frame has the wrong size.
+    """
+    from echomark.errors import DicomError
+
+    ds = read_header(path)
+    recipe = PixelRecipe.from_json(record["recipe"])
+    keep = masklib.render_keep(masklib.MaskSpec.from_json(record["mask"]))
+    grey = record["output"] == "grey"
+    frames = iter_frames(path, ds, recipe, list(indices), grey=grey)
+    for i, img in zip(indices, frames, strict=True):
+        if img.shape[:2] != keep.shape:
+            raise DicomError(f"frame {i} is {img.shape[:2]}, header says {keep.shape}", file=path)
+        yield i, masklib.apply_keep(img, keep)
+
+
+def write_task(
+    path: str, record: dict[str, Any], indices: list[int], out_dir: str, compress_level: int
+) -> int:
+    """Decode, mask, encode and write frames ``indices`` of one video; returns the count.
+
+    Raises:
+        DicomError: Decoding failed or a frame has the wrong size.
+    """
+    video = VideoCode(record["class"], record["hex"])
+    writer = CacheWriter(out_dir, compress_level)
+    done = 0
+    for i, frame in masked_frames(path, record, indices):
+        writer.write(video.frame(i), frame)
+        done += 1
+        _abort_hook()
+    return done
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+class _InlineExecutor(cf.Executor):
+    """Runs each task at submit time, in this process (``--workers 1``)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        fut: cf.Future[Any] = cf.Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except Exception as exc:
+            fut.set_exception(exc)
+        return fut
+
+
+def _executor(workers: int, ocr: bool) -> cf.Executor:
+    """Inline for one worker; else a process pool.
+
+    The pool uses ``forkserver``: a clean server process imports the heavy modules once
+    and forks the workers from it. Plain ``fork`` would copy a parent that may hold
+    onnxruntime or OpenCV thread pools (unsafe); ``spawn`` would import everything again in
+    every worker.
+    """
+    if workers <= 1:
+        return _InlineExecutor()
+    ctx = multiprocessing.get_context("forkserver")
+    preload = ["echomark.dicom.curate", "pydicom.pixels"]
+    if ocr and importlib.util.find_spec("rapidocr") is not None:
+        preload.append("rapidocr")
+    ctx.set_forkserver_preload(preload)
+    return cf.ProcessPoolExecutor(
+        workers,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(ocr,),
+    )
+
+
+def records_dir(out_dir: Path) -> Path:
+    """Where per-file records live."""
+    return out_dir / WORK_DIR / "records"
+
+
+def check_code_scheme(out_dir: Path, key: bytes | None) -> None:
+    """Refuse to mix code schemes (plain SHA-256, or HMAC with different keys) in one DIR.
+
+    Mixing would release the same video under a linkable and an unlinkable code. The DIR
+    remembers its scheme in ``curate/codes.json`` (for HMAC a key check value, which reveals
+    nothing about the key).
+
+    Raises:
+        ConfigError: DIR was curated with another scheme or key.
+    """
+    mode = CodeMode.HMAC_SHA256 if key else CodeMode.SHA256
+    check = bytes_code(b"echomark key check", key)[:16] if key else ""
+    want = {"mode": mode.value, "key_check": check}
+    path = out_dir / WORK_DIR / "codes.json"
+    if path.is_file():
+        have = json.loads(path.read_text(encoding="utf-8"))
+        if have != want:
+            raise ConfigError(
+                f"this folder was curated with {have.get('mode')} codes"
+                + (" and another key" if have.get("mode") == mode.value else "")
+                + f"; this run would use {mode.value}: use a new --out (or the same key)",
+                file=str(out_dir),
+            )
+        return
+    atomic_write_text(path, json.dumps(want, sort_keys=True) + "\n")
+
+
+def _other_class(rec_dir: Path, dataset_class: str, hexcode: str) -> str | None:
+    """The video code of the same file already curated under another class, if any."""
+    for p in rec_dir.glob(f"*-{hexcode}.json"):
+        if not p.name.startswith(dataset_class + "-"):
+            return p.stem
+    return None
+
+
+def _load_record(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def _missing_frames(writer: CacheWriter, video: VideoCode, n: int) -> list[int]:
+    return [i for i in range(n) if not writer.exists(video.frame(i))]
+
+
+def _remove_stale_temp(writer: CacheWriter, video: VideoCode) -> None:
+    """Delete temp files a killed run left beside this video's frames."""
+    folder = writer.path(video.frame(0)).parent
+    if folder.is_dir():
+        for tmp in folder.glob(f".{video}-*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def _chunks(frames: list[int], size: int) -> list[list[int]]:
+    return [frames[i : i + size] for i in range(0, len(frames), size)]
+
+
+def curate(
+    sources: Iterable[str | os.PathLike[str]],
+    options: CurateOptions,
+    *,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> CurateResult:
+    """Curate DICOM files into ``options.out_dir`` (see the module docstring).
+
+    Args:
+        sources: Files, folders (recursive) and DICOMDIRs.
+        options: Run settings.
+        progress: Show a tqdm progress bar on stderr.
+        log: Called with one line per skipped, duplicate or failed input (may show paths).
+
+    Returns:
+        Per-file outcomes and frame counts.
+
+    Raises:
+        ConfigError: Bad options, or OCR requested but not installed.
+        DicomError: A source does not exist.
+    """
+    t0 = time.perf_counter()
+    say = log or (lambda line: None)
+    if not (len(options.dataset_class) == 2 and options.dataset_class.isdigit()):
+        raise ConfigError(f"class must be two digits, got {options.dataset_class!r}")
+    if options.ocr:
+        from echomark.dicom.ocr import ocr_available
+
+        if not ocr_available():
+            raise ConfigError(
+                "text detection needs rapidocr: pip install 'echomark[ocr]' (or pass --no-ocr)"
+            )
+    out_dir = Path(options.out_dir)
+    out_abs = out_dir.resolve()
+    # The output folder may sit inside a source folder: never read our own outputs back.
+    paths = [str(p) for p in find_inputs(sources) if not p.resolve().is_relative_to(out_abs)]
+    settings = options.settings()
+    writer = CacheWriter(out_dir, options.compress_level)
+    rec_dir = records_dir(out_dir)
+    check_code_scheme(out_dir, options.key)
+    results: list[FileResult] = [FileResult(p, Outcome.SKIPPED) for p in paths]
+    written = 0
+    skipped_frames = 0
+
+    bar: Any = None
+    with _executor(options.workers, options.ocr) as ex:
+        # Start the workers now (they load the OCR model while starting) and probe the
+        # inputs here meanwhile: probing is cheap (a header and a hash per file).
+        for _ in range(options.workers if options.workers > 1 else 0):
+            ex.submit(_noop)
+        by_video: dict[str, int] = {}  # video code -> index of the first input with it
+        for i, path in enumerate(paths):
+            status, hexcode, reason = probe_task(path, options.key)
+            res = results[i]
+            if status == "skip":
+                res.reason = reason
+                say(f"skipped {res.path}: {reason}")
+                continue
+            if status == "fail":
+                res.outcome, res.reason = Outcome.FAILED, reason
+                say(f"FAILED {res.path}: {reason}")
+                continue
+            video = f"{options.dataset_class}-{hexcode}"
+            res.code = video
+            if video in by_video:
+                res.outcome = Outcome.DUPLICATE
+                res.reason = f"identical to input #{by_video[video] + 1}"
+                say(f"duplicate {res.path}: same bytes as {results[by_video[video]].path}")
+                continue
+            other = _other_class(rec_dir, options.dataset_class, hexcode)
+            if other is not None:
+                # One file in two classes would leak between development and validation.
+                res.outcome = Outcome.FAILED
+                res.reason = f"already curated in this folder as {other[:2]}-... (other class)"
+                say(f"FAILED {res.path}: {res.reason}")
+                res.code = ""
+                continue
+            by_video[video] = i
+            res.outcome = Outcome.CURATED
+
+        def submit_writes(i: int, record: dict[str, Any], rewrite: bool) -> list[cf.Future[Any]]:
+            nonlocal skipped_frames
+            video = VideoCode(record["class"], record["hex"])
+            _remove_stale_temp(writer, video)
+            n = int(record["frames"])
+            todo = list(range(n)) if rewrite else _missing_frames(writer, video, n)
+            skipped_frames += n - len(todo)
+            if bar is not None:
+                bar.update(n - len(todo))
+            if options.chunk_frames:
+                size = options.chunk_frames
+            elif options.workers <= 1:
+                size = max(1, len(todo))
+            else:
+                size = max(4, math.ceil(len(todo) / (2 * options.workers)))
+            futs = []
+            for chunk in _chunks(todo, size):
+                f = ex.submit(
+                    write_task, paths[i], record, chunk, str(out_dir), options.compress_level
+                )
+                tasks[f] = ("write", i, len(chunk))
+                futs.append(f)
+            return futs
+
+        tasks: dict[cf.Future[Any], tuple[str, int, int]] = {}
+        ready: list[tuple[int, dict[str, Any], bool]] = []
+        for video, i in by_video.items():
+            rec = _load_record(rec_dir / f"{video}.json")
+            if rec is not None and rec.get("settings") == settings:
+                results[i].frames = int(rec["frames"])
+                ready.append((i, rec, False))
+            else:
+                f = ex.submit(plan_video, paths[i], video, settings, options.ocr)
+                tasks[f] = ("plan", i, 0 if rec is None else 1)
+
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=0, unit="frame", file=sys.stderr, dynamic_ncols=True)
+        for i, rec, rewrite in ready:
+            if bar is not None:
+                bar.total += int(rec["frames"])
+            submit_writes(i, rec, rewrite)
+
+        while tasks:
+            done, _ = cf.wait(list(tasks), return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                kind, i, extra = tasks.pop(fut)
+                res = results[i]
+                exc = fut.exception()
+                if isinstance(exc, BrokenProcessPool):
+                    # Not this file's fault (a worker was killed, e.g. out of memory): stop
+                    # and keep everything written so far for the next run to resume from.
+                    raise CacheError(
+                        "a worker process died; nothing is lost, re-run the same command to "
+                        "resume (fewer --workers if memory is short)"
+                    ) from None
+                if exc is not None:
+                    if res.outcome is not Outcome.FAILED:
+                        res.outcome, res.reason = Outcome.FAILED, _reason(exc)
+                        say(f"FAILED {res.path}: {res.reason}")
+                    if isinstance(exc, ConfigError):
+                        raise exc
+                    continue
+                if kind == "plan":
+                    plan: dict[str, Any] = fut.result()
+                    atomic_write_text(
+                        rec_dir / f"{plan['code']}.json", json.dumps(plan, indent=1, sort_keys=True)
+                    )
+                    res.frames = int(plan["frames"])
+                    if bar is not None:
+                        bar.total += res.frames
+                        bar.refresh()
+                    submit_writes(i, plan, rewrite=extra == 1)
+                else:
+                    written += int(fut.result())
+                    if bar is not None:
+                        bar.update(extra)
+    if bar is not None:
+        bar.close()
+
+    for res in results:
+        if res.outcome is Outcome.FAILED and res.code:
+            _drop_video(out_dir, writer, res.code)
+    finish_outputs(out_dir, options)
+    return CurateResult(results, written, skipped_frames, time.perf_counter() - t0)
+
+
+def _drop_video(out_dir: Path, writer: CacheWriter, code: str) -> None:
+    """Remove a failed video's partial frames and record, so the cache holds whole videos."""
+    video = VideoCode.parse(code)
+    rec_path = records_dir(out_dir) / f"{code}.json"
+    rec = _load_record(rec_path)
+    n = int(rec["frames"]) if rec else 0
+    for i in range(n):
+        writer.path(video.frame(i)).unlink(missing_ok=True)
+    rec_path.unlink(missing_ok=True)
+
+
+def complete_records(out_dir: Path) -> list[dict[str, Any]]:
+    """Records of videos whose frames are all present, sorted by code."""
+    writer = CacheWriter(out_dir)
+    out = []
+    for path in sorted(records_dir(out_dir).glob("*.json")):
+        rec = _load_record(path)
+        if rec is None:
+            continue
+        video = VideoCode(rec["class"], rec["hex"])
+        if not _missing_frames(writer, video, int(rec["frames"])):
+            out.append(rec)
+    return out
+
+
+def manifest_row(rec: dict[str, Any]) -> dict[str, str]:
+    """One ``manifest.csv`` row of a record (no patient identifiers, dates or UIDs)."""
+    cal = rec.get("calibration") or {}
+    spec = rec["mask"]
+    ft = rec.get("frame_time_ms")
+    return {
+        "code": rec["code"],
+        "class": rec["class"],
+        "frames": str(rec["frames"]),
+        "rows": str(rec["rows"]),
+        "cols": str(rec["cols"]),
+        "frame_time_ms": "" if ft is None else f"{float(ft):g}",
+        "photometric": rec["photometric"],
+        "output": rec["output"],
+        "transfer_syntax": rec["transfer_syntax"],
+        "manufacturer": rec["manufacturer"],
+        "model": rec["model"],
+        "physical_delta_x_cm_per_px": repr(cal["dx_cm_per_px"]) if cal else "",
+        "physical_delta_y_cm_per_px": repr(cal["dy_cm_per_px"]) if cal else "",
+        "calibration_units": cal.get("units", "") if cal else "",
+        "calibration_note": rec.get("calibration_note", ""),
+        "mask_method": spec["method"] + ("+ocr" if rec.get("ocr") == "rapidocr" else ""),
+        "text_boxes": str(len(spec.get("text_rects", []))),
+        "kept_fraction": f"{float(rec.get('kept_fraction', 0.0)):.4f}",
+    }
+
+
+def finish_outputs(out_dir: Path, options: CurateOptions) -> None:
+    """Write ``manifest.csv``, the calibration CSV(s), the run report and the zip."""
+    from echomark.cache.physical import Spacing, write_physical_csv
+    from echomark.cache.writer import zip_folder
+
+    records = complete_records(out_dir)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for rec in records:
+        w.writerow(manifest_row(rec))
+    atomic_write_text(out_dir / "manifest.csv", buf.getvalue())
+
+    classes = sorted({rec["class"] for rec in records} | {options.dataset_class})
+    for cls in classes:
+        mapping = {
+            rec["code"]: Spacing(
+                rec["calibration"]["dx_cm_per_px"], rec["calibration"]["dy_cm_per_px"]
+            )
+            for rec in records
+            if rec["class"] == cls and rec.get("calibration")
+        }
+        write_physical_csv(out_dir / f"{cls}_database_physical.csv", mapping)
+    if options.zip:
+        (out_dir / "png-cache").mkdir(parents=True, exist_ok=True)
+        zip_folder(out_dir, out_dir / "png-cache.zip")
