@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,18 @@ class CacheWriter:
         return dest
 
 
+def _write_members(
+    zip_path: str | os.PathLike[str], members: list[tuple[str, Callable[[], bytes]]]
+) -> None:
+    """Write ``(arcname, loader)`` members in the given order; data is loaded one at a time."""
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+        for name, load in members:
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            zf.writestr(info, load())
+
+
 def write_zip(zip_path: str | os.PathLike[str], members: Iterable[tuple[str, bytes]]) -> None:
     """Write a deterministic zip: members sorted by name, fixed timestamps, stored.
 
@@ -65,16 +77,13 @@ def write_zip(zip_path: str | os.PathLike[str], members: Iterable[tuple[str, byt
         members: ``(arcname, data)`` pairs (POSIX names).
     """
     items = sorted(members, key=lambda m: m[0])
-    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-        for name, data in items:
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
-            info.external_attr = 0o644 << 16
-            info.create_system = 3
-            zf.writestr(info, data)
+    _write_members(zip_path, [(name, (lambda d=data: d)) for name, data in items])
 
 
 def zip_folder(folder: str | os.PathLike[str], zip_path: str | os.PathLike[str]) -> int:
     """Zip a dataset folder's ``png-cache`` tree into ``zip_path`` (release layout).
+
+    Files are read one at a time while writing, so memory stays flat for any cache size.
 
     Args:
         folder: The folder holding ``png-cache/`` (or the ``png-cache`` folder itself).
@@ -86,9 +95,10 @@ def zip_folder(folder: str | os.PathLike[str], zip_path: str | os.PathLike[str])
     root = Path(folder)
     if root.name != "png-cache" and (root / "png-cache").is_dir():
         root = root / "png-cache"
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-    write_zip(
-        zip_path,
-        ((f"png-cache/{p.relative_to(root).as_posix()}", p.read_bytes()) for p in files),
+    files = sorted(
+        (f"png-cache/{p.relative_to(root).as_posix()}", p)
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
     )
+    _write_members(zip_path, [(name, p.read_bytes) for name, p in files])
     return len(files)
