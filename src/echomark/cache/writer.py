@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import zipfile
 from collections.abc import Callable, Iterable
@@ -77,7 +78,7 @@ def write_zip(zip_path: str | os.PathLike[str], members: Iterable[tuple[str, byt
         members: ``(arcname, data)`` pairs (POSIX names).
     """
     items = sorted(members, key=lambda m: m[0])
-    _write_members(zip_path, [(name, (lambda d=data: d)) for name, data in items])
+    _write_members(zip_path, [(name, functools.partial(bytes, data)) for name, data in items])
 
 
 def zip_folder(folder: str | os.PathLike[str], zip_path: str | os.PathLike[str]) -> int:
