@@ -25,11 +25,15 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from echomark.geometry.curves import spline_points
-from echomark.geometry.transform import apply_matrix, as_matrix, max_scale
+from echomark.geometry.curves import (
+    _pieces,
+    dedupe_nodes,
+    spline_points,
+)
+from echomark.geometry.transform import apply_matrix, as_matrix, is_affine, max_scale
 from echomark.heatmaps.config import CodecConfig
 from echomark.heatmaps.decoding import decode_image
-from echomark.heatmaps.render import render_curves_flat, render_points_flat
+from echomark.heatmaps.render import curve_values, point_values
 from echomark.labels.schema import ImageLabels, Instance, Label, LabelState
 
 FloatArray = npt.NDArray[np.float64]
@@ -107,6 +111,130 @@ def dense_curve(
     return dst
 
 
+def dense_curves(
+    instances: Sequence[Instance], matrix: npt.ArrayLike, spacing_px: float
+) -> list[FloatArray]:
+    """:func:`dense_curve` of several instances at once (the same points, vectorised).
+
+    The pieces of every curve (runs of spline segments, and straight segments) are
+    concatenated: their natural-spline systems form one block-tridiagonal system, solved
+    in a single sweep, and the parameter steps of every segment are evaluated and mapped
+    in one pass. A curve whose mapped points come out further apart than ``spacing_px``
+    (a projective matrix, or a spline faster than its chords) is redone by
+    :func:`dense_curve`'s refining loop.
+
+    >>> inst = Instance(np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 5.0], [25.0, 20.0]]))
+    >>> bent = Instance(inst.xy, (False, True, False, False))
+    >>> m = np.array([[2.0, 0.5, 1.0], [0.0, 1.5, 3.0], [0.0, 0.0, 1.0]])
+    >>> fast = dense_curves([inst, bent], m, 0.7)
+    >>> all(np.allclose(f, dense_curve(c, m, 0.7)) for f, c in zip(fast, [inst, bent]))
+    True
+    """
+    m = as_matrix(matrix)
+    scale = max_scale(m)
+    step = spacing_px / (1.2 * max(scale, 1e-12))
+    pieces: list[FloatArray] = []
+    piece_curve: list[int] = []
+    last_node: list[FloatArray] = []
+    for c, inst in enumerate(instances):
+        nodes, flags = dedupe_nodes(inst.xy, inst.straight)
+        if len(nodes) == 0:
+            return [dense_curve(i, m, spacing_px, scale=scale) for i in instances]
+        last_node.append(nodes[-1])
+        if len(nodes) > 1:
+            for piece in _pieces(nodes, flags):
+                pieces.append(piece)
+                piece_curve.append(c)
+    n_curves = len(instances)
+    if pieces:
+        xy = np.concatenate(pieces)
+        z = xy[:, 0] + 1j * xy[:, 1]
+        size = np.array([len(p) for p in pieces])
+        end = np.cumsum(size) - 1
+        # Segment i joins nodes i and i + 1 of one piece.
+        valid = np.ones(len(z) - 1, dtype=bool)
+        valid[end[:-1]] = False
+        dz = z[1:] - z[:-1]
+        h = np.where(valid, np.abs(dz), 1.0)
+        slope = dz / h
+        # Natural cubic spline: M = 0 at piece ends; interior node i of a piece gives
+        # h[i-1] M[i-1] + 2 (h[i-1] + h[i]) M[i] + h[i] M[i+1] = 6 (slope[i] - slope[i-1]).
+        interior = np.ones(len(z), dtype=bool)
+        interior[end] = False
+        interior[end - size + 1] = False
+        node = np.flatnonzero(interior)
+        mz = np.zeros(len(z), np.complex128)
+        if len(node):
+            diag = (2.0 * (h[node - 1] + h[node])).tolist()
+            rhs = (6.0 * (slope[node] - slope[node - 1])).tolist()
+            adjacent = np.diff(node) == 1
+            off = np.where(adjacent, h[node[:-1]], 0.0).tolist()  # between unknowns k, k+1
+            for k in range(1, len(diag)):
+                w = off[k - 1] / diag[k - 1]
+                diag[k] -= w * off[k - 1]
+                rhs[k] -= w * rhs[k - 1]
+            sol = [0j] * len(diag)
+            sol[-1] = rhs[-1] / diag[-1]
+            for k in range(len(diag) - 2, -1, -1):
+                sol[k] = (rhs[k] - off[k] * sol[k + 1]) / diag[k]
+            mz[node] = sol
+        seg = np.flatnonzero(valid)
+        hs = h[seg]
+        m0 = mz[seg]
+        m1 = mz[seg + 1]
+        start = z[seg]
+        coef1 = slope[seg] - hs * (2.0 * m0 + m1) / 6.0
+        coef2 = m0 / 2.0
+        coef3 = (m1 - m0) / (6.0 * hs)
+        count = np.maximum(np.ceil(hs / step).astype(np.int64), 1)
+        seg_curve = np.repeat(np.asarray(piece_curve), size - 1)
+        n_seg = np.bincount(seg_curve, minlength=n_curves)
+    else:
+        start = coef1 = coef2 = coef3 = np.zeros(0, np.complex128)
+        hs = np.zeros(0)
+        count = np.zeros(0, np.int64)
+        n_seg = np.zeros(n_curves, np.int64)
+    # After each curve's segments, its last node (a zero-length "segment" of one step).
+    at = np.cumsum(n_seg)
+    ends = np.asarray(last_node)
+    start = np.insert(start, at, ends[:, 0] + 1j * ends[:, 1])
+    coef1 = np.insert(coef1, at, 0j)
+    coef2 = np.insert(coef2, at, 0j)
+    coef3 = np.insert(coef3, at, 0j)
+    hs = np.insert(hs, at, 0.0)
+    count = np.insert(count, at, 1)
+    first = np.cumsum(count) - count
+    u = np.arange(int(first[-1] + count[-1]), dtype=np.float64)
+    u -= np.repeat(first, count)
+    u *= np.repeat(hs / count, count)
+    zz = np.repeat(coef3, count)
+    zz *= u
+    zz += np.repeat(coef2, count)
+    zz *= u
+    zz += np.repeat(coef1, count)
+    zz *= u
+    zz += np.repeat(start, count)
+    x = zz.real
+    y = zz.imag
+    dst = np.empty((len(zz), 2))
+    dst[:, 0] = m[0, 0] * x + m[0, 1] * y + m[0, 2]
+    dst[:, 1] = m[1, 0] * x + m[1, 1] * y + m[1, 2]
+    if not is_affine(m):
+        dst /= (m[2, 0] * x + m[2, 1] * y + m[2, 2])[:, None]
+    points = np.add.reduceat(count, np.concatenate([[0], at[:-1] + np.arange(1, n_curves)]))
+    bounds = np.concatenate([[0], np.cumsum(points)])
+    d = np.diff(dst, axis=0)
+    gap = np.hypot(d[:, 0], d[:, 1])
+    out = []
+    for c, inst in enumerate(instances):
+        lo, hi = int(bounds[c]), int(bounds[c + 1])
+        if hi - lo >= 2 and float(gap[lo : hi - 1].max()) > spacing_px * (1 + 1e-9):
+            out.append(dense_curve(inst, m, spacing_px, scale=scale))
+        else:
+            out.append(dst[lo:hi])
+    return out
+
+
 def _valid_instances(label: Label, kind: str) -> tuple[Instance, ...] | None:
     """Instances usable for ``kind``, or None when the label cannot be rendered."""
     want = LabelState.POINT if kind == "point" else LabelState.CURVE
@@ -165,11 +293,10 @@ def encode(
     point_ch: list[int] = []
     point_xy: list[FloatArray] = []
     curve_ch: list[int] = []
-    curve_xy: list[FloatArray] = []
+    curve_inst: list[Instance] = []
     # Dense points at most curve_spacing target px apart at the finest stride (every
     # other one is kept at stride 2x that); the renderer corrects for the chords' bulge.
     fine_spacing = cfg.curve_spacing * min(cfg.strides)
-    scale = max_scale(m)
     for k, (name, kind) in enumerate(zip(channels, kinds, strict=True)):
         label = labels.get(name)
         if label is None or label.state is LabelState.BLURRED:
@@ -188,41 +315,52 @@ def encode(
                 point_xy.append(inst.xy[0])
             else:
                 curve_ch.append(k)
-                curve_xy.append(dense_curve(inst, m, fine_spacing, scale=scale))
+                curve_inst.append(inst)
     # One flat buffer holds every stride's maps, so that each kind renders in one pass.
+    # The values are computed first and written last, so that the rendering does not
+    # run against caches that zeroing the 18 MB buffer has just flushed.
     shapes = [cfg.target_hw(input_hw, s) for s in cfg.strides]
     sizes = [n_k * h * w for h, w in shapes]
     starts = np.cumsum([0, *sizes])
-    flat = np.zeros(int(starts[-1]), np.float32)
     n_s = len(cfg.strides)
+    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
     if point_ch:
         n_p = len(point_ch)
         xy = apply_matrix(m, np.stack(point_xy))
-        render_points_flat(
-            flat,
-            np.repeat(starts[:-1], n_p),
-            np.repeat([hw[0] for hw in shapes], n_p),
-            np.repeat([hw[1] for hw in shapes], n_p),
-            point_ch * n_s,
-            np.concatenate([xy / s for s in cfg.strides]),
-            cfg.sigma_point,
-            cfg.window_k * cfg.sigma_point,
+        parts.append(
+            point_values(
+                np.repeat(starts[:-1], n_p),
+                np.repeat([hw[0] for hw in shapes], n_p),
+                np.repeat([hw[1] for hw in shapes], n_p),
+                point_ch * n_s,
+                np.concatenate([xy / s for s in cfg.strides]),
+                cfg.sigma_point,
+                cfg.window_k * cfg.sigma_point,
+            )
         )
     if curve_ch:
+        curve_xy = dense_curves(curve_inst, m, fine_spacing)
         # Every (s / finest)-th dense point keeps the spacing <= curve_spacing target px.
         finest = min(cfg.strides)
         polys = [_every(p, max(1, s // finest)) / s for s in cfg.strides for p in curve_xy]
         n_c = len(curve_ch)
-        render_curves_flat(
-            flat,
-            np.repeat(starts[:-1], n_c),
-            np.repeat([hw[0] for hw in shapes], n_c),
-            np.repeat([hw[1] for hw in shapes], n_c),
-            curve_ch * n_s,
-            polys,
-            cfg.sigma_curve,
-            cfg.window_k * cfg.sigma_curve,
+        parts.append(
+            curve_values(
+                np.repeat(starts[:-1], n_c),
+                np.repeat([hw[0] for hw in shapes], n_c),
+                np.repeat([hw[1] for hw in shapes], n_c),
+                curve_ch * n_s,
+                polys,
+                cfg.sigma_curve,
+                cfg.window_k * cfg.sigma_curve,
+            )
         )
+    # Each stride's maps are zeroed right before their values go in, so that the values
+    # meet cache lines the zeroing has just written. Values come grouped by stride (the
+    # points and polylines were passed stride by stride), so a count splits them.
+    flat = np.zeros(int(starts[-1]), np.float32)
+    for idx, val in parts:
+        np.maximum.at(flat, idx, val)
     out = [
         Encoded(
             stride=s,

@@ -4,17 +4,19 @@ Points are separable: a 1-D Gaussian per axis inside ``+-k sigma`` and their out
 
 Curves use the exact Euclidean distance to a dense polyline, evaluated only in a narrow
 band. The polyline is cut into pieces (at corners and every ~90 degrees of turning) and the
-pieces into chunks of ~8 px. Each chunk's band is a slab in the chunk's chord frame (the
+pieces into chunks of ~4 px. Each chunk's band is a slab in the chunk's chord frame (the
 chord's extent plus a margin that covers the chunk's bending, times the normal extent
 plus the band radius), whose pixels are enumerated row by row from exact x-intervals.
-Every enumerated pixel starts at the vertex its chord coordinate points to, takes
-curvature-corrected Newton steps along the piece to its nearest vertex, and then gets the
+Every enumerated pixel starts at the vertex its chord coordinate points to and gets the
 exact distance to the two segments meeting there, corrected across each segment by the
 curve's bulge off the chord (``kappa t (L - t) / 2``, from the local turning), so that a
-0.5 px polyline gives the spline's distance to ~1e-3 px. A pixel reached from several chunks
-(overlapping margins, or two arms of one curve) keeps the largest value, which is the
-Gaussian of the smallest distance. Cost is a small constant per band pixel, never
-pixels x curve points.
+0.5 px polyline gives the spline's distance to ~1e-3 px. Pixels whose projection runs
+past (or into the last quarter of) either segment -- about one in ten -- then take
+curvature-corrected Newton steps along the piece to their nearest vertex and are measured
+again there. A pixel reached from several chunks (overlapping margins, or two arms of one
+curve) keeps the largest value, which is the Gaussian of the smallest distance. Cost is a
+small constant per band pixel, never pixels x curve points; the per-pixel work is float32
+on contiguous arrays (one gather per vertex attribute).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 ComplexArray = npt.NDArray[np.complex128]
+FloatArray32 = npt.NDArray[np.float32]
 
 #: Arc length of one band-enumeration chunk (target px).
 _CHUNK_PX = 4.0
@@ -34,6 +37,9 @@ _CHUNK_PX = 4.0
 _NEWTON_STEPS = 6
 #: Curves are rendered as pieces that each turn by at most this much (radians).
 _MAX_TURN_RAD = np.pi / 2
+#: A pixel whose projection falls beyond this fraction of one of its seed vertex's two
+#: segments walks to a better vertex (the nearest point may lie on the next segment).
+_NEAR_END = 0.75
 
 
 def render_points(
@@ -82,9 +88,27 @@ def render_points_flat(
     radius: float,
 ) -> None:
     """:func:`render_points` into several maps held in one flat buffer (see curves)."""
+    idx, val = point_values(base, h, w, channels, xy, sigma, radius)
+    np.maximum.at(flat, idx, val)
+
+
+def point_values(
+    base: IntArray,
+    h: IntArray,
+    w: IntArray,
+    channels: Sequence[int],
+    xy: Sequence[FloatArray] | FloatArray,
+    sigma: float,
+    radius: float,
+) -> tuple[IntArray, npt.NDArray[np.float32]]:
+    """Flat indices and values of the point windows of :func:`render_points_flat`.
+
+    Returns:
+        ``(index, value)``; an index may repeat (max-combine them, e.g. ``np.maximum.at``).
+    """
     centres = np.asarray(xy, np.float64).reshape(-1, 2)
     if len(centres) == 0:
-        return
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
     ch = np.asarray(channels, np.int64)
     size = 2 * int(np.ceil(radius)) + 2
     x0 = np.ceil(centres[:, 0] - radius).astype(np.int64)
@@ -105,7 +129,7 @@ def render_points_flat(
     idx = (base[:, None] + (ch[:, None] * h[:, None] + row) * w[:, None])[:, :, None] + col[
         :, None, :
     ]
-    np.maximum.at(flat, idx.ravel(), val.ravel())
+    return idx.ravel(), val.ravel()
 
 
 def render_curves(
@@ -163,28 +187,54 @@ def render_curves_flat(
     Polyline ``j`` is drawn into channel ``channels[j]`` of the [K, h[j], w[j]] map that
     starts at ``flat[base[j]]``; rendering both strides in one call halves the fixed cost.
     """
+    target, val = curve_values(base, h, w, channels, polylines, sigma, radius)
+    np.maximum.at(flat, target, val)
+
+
+def curve_values(
+    base: IntArray,
+    h: IntArray,
+    w: IntArray,
+    channels: Sequence[int],
+    polylines: Sequence[FloatArray],
+    sigma: float,
+    radius: float,
+) -> tuple[IntArray, npt.NDArray[np.float32]]:
+    """Flat indices and values of the curve bands of :func:`render_curves_flat`.
+
+    Returns:
+        ``(index, value)``; an index may repeat (max-combine them, e.g. ``np.maximum.at``).
+    """
+    empty = np.zeros(0, np.int64), np.zeros(0, np.float32)
     if not polylines:
-        return
-    v, sizes, owner, turn_in, turn_out, curv = split_pieces(polylines, _MAX_TURN_RAD, radius)
-    geo = _Geometry(v, sizes, turn_in, turn_out, curv, _CHUNK_PX)
+        return empty
+    v, sizes, owner, turn_in, turn_out, curv, turn = split_pieces(polylines, _MAX_TURN_RAD, radius)
+    geo = _Geometry(v, sizes, turn_in, turn_out, curv, turn, _CHUNK_PX)
     chunk_line = owner[geo.chunk_piece]
-    band = _slab_pixels(geo, radius, h[chunk_line], w[chunk_line])
-    if band is None:
-        return
-    px, py, per_chunk = band
-    pz = px.astype(np.float32) + 1j * py.astype(np.float32)
-    seed = _seed_vertex(geo, pz, per_chunk)
-    d2 = _distance2(geo, pz, _newton(geo, pz, seed, per_chunk))
-    val = np.exp(d2 * np.float32(-0.5 / (sigma * sigma)))
     wc = w[chunk_line]
     origin = base[chunk_line] + np.asarray(channels, np.int64)[chunk_line] * h[chunk_line] * wc
-    target = np.repeat(origin, per_chunk) + py * np.repeat(wc, per_chunk) + px
-    np.maximum.at(flat, target, val)
+    band = _slab_pixels(geo, radius, h[chunk_line], wc, origin)
+    if band is None:
+        return empty
+    x, y, target, per_chunk = band
+    seed = _seed_vertex(geo, x, y, per_chunk)
+    # Most seeds already sit next to the segment holding the foot point; only pixels
+    # whose projection runs past (or near the end of) the seed's two segments walk, and
+    # are measured again.
+    d2, beyond = _distance2(geo, x, y, seed)
+    walk = np.flatnonzero(beyond)
+    if len(walk):
+        xw = x[walk]
+        yw = y[walk]
+        i = _newton(geo, xw + 1j * yw, seed[walk])
+        d2[walk] = _distance2(geo, xw, yw, i)[0]
+    d2 *= np.float32(-0.5 / (sigma * sigma))
+    return target, np.exp(d2, out=d2)
 
 
 def split_pieces(
     polylines: Sequence[FloatArray], max_turn: float, min_radius: float
-) -> tuple[ComplexArray, IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
+) -> tuple[ComplexArray, IntArray, IntArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Cut polylines into pieces with bounded turning and curvature (vectorised).
 
     A new piece starts where a polyline's accumulated turning passes a multiple of
@@ -196,14 +246,15 @@ def split_pieces(
     share their joining vertex.
 
     Returns:
-        ``(v, sizes, owner, turn_in, turn_out, curv_turn)``: the pieces' vertices
-        concatenated as complex ``x + 1j*y``, the vertex count of each piece, the polyline
-        each came from, the turn (radians) at each piece's first and last vertex (``inf``
-        at a polyline end), and each vertex's signed turn as a measure of curvature (0 at
-        polyline ends and at corners).
+        ``(v, sizes, owner, turn_in, turn_out, curv_turn, vertex_turn)``: the pieces'
+        vertices concatenated as complex ``x + 1j*y``, the vertex count of each piece, the
+        polyline each came from, the turn (radians) at each piece's first and last vertex
+        (``inf`` at a polyline end), each vertex's signed turn as a measure of curvature
+        for the chord correction (0 at polyline ends and at corners), and each vertex's
+        signed turn for the Newton walk (0 at piece ends).
 
     >>> sq = [np.array([[0, 0], [4, 0], [4, 4], [0, 4]], float)]
-    >>> v, sizes, owner, t_in, t_out, _ = split_pieces(sq, np.pi / 3, 0.5)
+    >>> v, sizes, owner, t_in, t_out, _, _ = split_pieces(sq, np.pi / 3, 0.5)
     >>> sizes.tolist(), owner.tolist(), np.round(t_in, 3).tolist()
     ([2, 2, 2], [0, 0, 0], [inf, 1.571, 1.571])
     """
@@ -247,9 +298,15 @@ def split_pieces(
     sizes = ends - starts + 1
     first_of = np.cumsum(sizes) - sizes
     pick = np.arange(int(sizes.sum())) - np.repeat(first_of, sizes) + np.repeat(starts, sizes)
-    turn_in = np.where(np.isin(starts, c_lo), np.inf, turn[starts])
+    polyline_start = np.zeros(n, dtype=bool)
+    polyline_start[c_lo] = True
+    turn_in = np.where(polyline_start[starts], np.inf, turn[starts])
     turn_out = np.where(last, np.inf, turn[ends])
-    return z[pick], sizes, owner, turn_in, turn_out, curv_turn[pick]
+    vertex_turn = signed[pick]
+    hi = np.cumsum(sizes) - 1
+    vertex_turn[hi] = 0.0
+    vertex_turn[hi - sizes + 1] = 0.0
+    return z[pick], sizes, owner, turn_in, turn_out, curv_turn[pick], vertex_turn
 
 
 class _Geometry:
@@ -262,6 +319,7 @@ class _Geometry:
         turn_in: FloatArray,
         turn_out: FloatArray,
         curv_turn: FloatArray,
+        vertex_turn: FloatArray,
         chunk_px: float,
     ) -> None:
         n_p = len(sizes)
@@ -277,7 +335,6 @@ class _Geometry:
         seg[:-1] = v[1:] - v[:-1]
         seg[self.hi] = 0.0
         length = np.abs(seg)
-        self.seg_len = length
         # A zero-length segment (piece end) gets an arbitrary unit: its distance is then
         # just the distance to the vertex.
         unit = np.divide(seg, length, out=np.ones(n, np.complex128), where=length > 0)
@@ -285,23 +342,17 @@ class _Geometry:
         multi = self.hi > self.lo
         unit_n = unit.copy()
         unit_n[self.hi[multi]] = unit[self.hi[multi] - 1]
-        self.unit = unit
         seg_sum = np.add.reduceat(length, self.lo)
         spacing = np.where(multi, seg_sum / np.maximum(sizes - 1, 1), 1.0)
         spacing = np.maximum(spacing, 1e-9)
-        self.spacing = spacing
         # Newton frame: conj(unit) / spacing maps (p - v) to (t, n) in vertex steps; the
         # step is t / (1 - kappa n), exact to first order on both sides of a bend.
         self.frame = (np.conj(unit_n) / spacing[pid]).astype(np.complex64)
-        turn = np.zeros(n)
-        inner = np.zeros(n, dtype=bool)
-        inner[1:] = (length[1:] > 0) & (length[:-1] > 0)
-        turn[inner] = np.angle(unit[inner] * np.conj(unit[np.flatnonzero(inner) - 1]))
-        self.kappa_sp = turn.astype(np.float32)  # curvature x spacing = turning per vertex
+        # Curvature x spacing = turning per vertex (0 at piece ends).
+        self.kappa_sp = vertex_turn.astype(np.float32)
         # Single-precision copies for the per-pixel work (coordinates < 1e4 px, so the
         # rounding is below 1e-3 px).
         self.v32 = v.astype(np.complex64)
-        self.unit32 = np.conj(unit).astype(np.complex64)
         self.len32 = length.astype(np.float32)
         # The incoming segment of each vertex, reversed (pointing back to vertex i - 1).
         back_len = np.zeros(n)
@@ -310,7 +361,13 @@ class _Geometry:
         back = np.ones(n, np.complex128)
         back[1:] = -unit[:-1]
         back[self.lo] = 1.0
-        self.back32 = np.conj(back).astype(np.complex64)
+        # Real single-precision columns for the per-pixel distance (contiguous gathers).
+        self.vx32 = v.real.astype(np.float32)
+        self.vy32 = v.imag.astype(np.float32)
+        self.ux32 = unit.real.astype(np.float32)
+        self.uy32 = unit.imag.astype(np.float32)
+        self.bx32 = back.real.astype(np.float32)
+        self.by32 = back.imag.astype(np.float32)
         self.back_len32 = back_len.astype(np.float32)
         # Chord correction: the spline between two vertices bulges off the chord by
         # kappa t (L - t) / 2 (to the outside of the bend); kappa per segment is the mean
@@ -324,7 +381,7 @@ class _Geometry:
         bulge_back = np.zeros(n)
         bulge_back[1:] = 0.5 * kseg[:-1]
         bulge_back[self.lo] = 0.0
-        self.bulge_back32 = bulge_back.astype(np.float32)
+        self.bulge_in32 = (-bulge_back).astype(np.float32)  # the reversed frame flips it
         self.lo_v = self.lo[pid]
         self.hi_v = self.hi[pid]
         # Chunks: vertex ranges [a, b] (sharing end vertices) of about chunk_px each.
@@ -345,29 +402,30 @@ class _Geometry:
         e = np.where(np.abs(e) > 0, e, 1.0 + 0j)
         self.chunk_e = e
         self.chunk_o32 = v[a].astype(np.complex64)
-        self.chunk_f32 = (np.conj(e) / spacing[cp]).astype(np.complex64)
-        self.chunk_len = clen
-        # Extents of each chunk's vertices in its chord frame, and how far its segments
-        # (plus the neighbouring segment on either side) turn away from the chord.
-        count = b - a + 1
-        owner = np.repeat(np.arange(len(a)), count)
-        starts = np.cumsum(count) - count
-        verts = np.arange(len(owner)) - starts[owner] + a[owner]
-        local = (v[verts] - v[a[owner]]) * np.conj(e[owner])
-        self.t0 = np.minimum.reduceat(local.real, starts)
-        self.t1 = np.maximum.reduceat(local.real, starts)
-        self.n0 = np.minimum.reduceat(local.imag, starts)
-        self.n1 = np.maximum.reduceat(local.imag, starts)
-        seg_ix = np.clip(
-            verts, self.lo_v[verts], np.maximum(self.hi_v[verts] - 1, self.lo_v[verts])
-        )
-        dev = np.abs(np.angle(unit_n[seg_ix] * np.conj(e[owner])))
-        self.bend = np.maximum.reduceat(dev, starts)
+        ce = np.conj(e)
+        self.chunk_f32 = (ce / spacing[cp]).astype(np.complex64)
+        # Extents of each chunk's vertices a..b in its chord frame, and how far the
+        # directions of its segments and the one leaving b turn away from the chord. The
+        # chunks' ranges [a, next a) tile the vertex array (the last one of a piece
+        # reaching its end b); a chunk's own b is taken separately.
+        reps = np.diff(a, append=n)
+        local = (v - np.repeat(v[a], reps)) * np.repeat(ce, reps)
+        local_b = (v[b] - v[a]) * ce
+        self.t0 = np.minimum(np.minimum.reduceat(local.real, a), local_b.real)
+        self.t1 = np.maximum(np.maximum.reduceat(local.real, a), local_b.real)
+        self.n0 = np.minimum(np.minimum.reduceat(local.imag, a), local_b.imag)
+        self.n1 = np.maximum(np.maximum.reduceat(local.imag, a), local_b.imag)
+        # Largest angle between a unit direction and the chord: the arccos of the
+        # smallest dot product (one arccos per chunk rather than an angle per vertex).
+        dot = (unit_n * np.repeat(ce, reps)).real
+        dot_b = (unit_n[b] * ce).real
+        dot_min = np.minimum(np.minimum.reduceat(dot, a), dot_b)
+        self.bend = np.arccos(np.clip(dot_min, -1.0, 1.0))
 
 
 def _slab_pixels(
-    geo: _Geometry, radius: float, h: IntArray, w: IntArray
-) -> tuple[IntArray, IntArray, IntArray] | None:
+    geo: _Geometry, radius: float, h: IntArray, w: IntArray, origin: IntArray
+) -> tuple[FloatArray32, FloatArray32, IntArray, IntArray] | None:
     """Pixels of every chunk's slab, row by row, grouped by chunk, and each chunk's count.
 
     A pixel within ``radius`` of the polyline whose nearest point lies in chunk j is in
@@ -375,7 +433,12 @@ def _slab_pixels(
     plus ``radius``, and its chord coordinate exceeds the chunk's extent by at most
     ``radius * sin(bend)``, with ``bend`` the largest angle between the chord and a segment
     of (or next to) the chunk; piece ends get a full ``radius`` for the caps. ``h`` and
-    ``w`` give the map size of each chunk (pixels outside are dropped).
+    ``w`` give the map size of each chunk (pixels outside are dropped), ``origin`` the flat
+    index of its map's pixel (0, 0).
+
+    Returns:
+        ``(x, y, target, per_chunk)``: pixel coordinates (float32), flat indices into the
+        maps, and the number of pixels of each chunk; None when no pixel is in a map.
     """
     e = geo.chunk_e
     ex = e.real
@@ -403,22 +466,25 @@ def _slab_pixels(
     rows = np.maximum(y1 - y0 + 1, 0)
     if rows.sum() == 0:
         return None
-    rc = np.repeat(np.arange(len(rows)), rows)
-    ry = np.arange(len(rc)) - np.repeat(np.cumsum(rows) - rows, rows) + y0[rc]
-    # For a row y: t = (x - ax) ex + (y - ay) ey and n = -(x - ax) ey + (y - ay) ex.
-    dy = ry - a.imag[rc]
-    cx = ex[rc]
-    cy = ey[rc]
-    safe_x = np.where(np.abs(cx) > 1e-12, cx, 1e-12)
-    safe_y = np.where(np.abs(cy) > 1e-12, -cy, 1e-12)
-    ta = (t_lo[rc] - dy * cy) / safe_x
-    tb = (t_hi[rc] - dy * cy) / safe_x
-    na = (n_lo[rc] - dy * cx) / safe_y
-    nb = (n_hi[rc] - dy * cx) / safe_y
-    ax = a.real[rc]
-    xlo = ax + np.maximum(np.minimum(ta, tb), np.minimum(na, nb))
-    xhi = ax + np.minimum(np.maximum(ta, tb), np.maximum(na, nb))
-    wr = w[rc]
+    # For a row y: t = (x - ax) ex + (y - ay) ey and n = -(x - ax) ey + (y - ay) ex, so
+    # each of the slab's four sides bounds x at (side - dy * c) / s + ax: per chunk
+    # constants (expanded to rows with np.repeat, a sequential copy) and one multiply-add
+    # per row and side.
+    inv_x = 1.0 / np.where(np.abs(ex) > 1e-12, ex, 1e-12)
+    inv_y = 1.0 / np.where(np.abs(ey) > 1e-12, -ey, 1e-12)
+    ax = a.real
+    ay = a.imag
+    ry = np.arange(int(rows.sum())) - np.repeat(np.cumsum(rows) - rows - y0, rows)
+    dy = ry - np.repeat(ay, rows)
+    slope_t = np.repeat(-ey * inv_x, rows)
+    slope_n = np.repeat(-ex * inv_y, rows)
+    ta = np.repeat(ax + t_lo * inv_x, rows) + dy * slope_t
+    tb = np.repeat(ax + t_hi * inv_x, rows) + dy * slope_t
+    na = np.repeat(ax + n_lo * inv_y, rows) + dy * slope_n
+    nb = np.repeat(ax + n_hi * inv_y, rows) + dy * slope_n
+    xlo = np.maximum(np.minimum(ta, tb), np.minimum(na, nb))
+    xhi = np.minimum(np.maximum(ta, tb), np.maximum(na, nb))
+    wr = np.repeat(w, rows)
     x0 = np.maximum(np.ceil(np.clip(xlo, -1.0, wr)).astype(np.int64), 0)
     x1 = np.minimum(np.floor(np.clip(xhi, -1.0, wr)).astype(np.int64), wr - 1)
     cnt = np.maximum(x1 - x0 + 1, 0)
@@ -427,21 +493,40 @@ def _slab_pixels(
         return None
     # Pixels come out grouped by chunk, so per-chunk constants expand with np.repeat
     # (a sequential copy) rather than a gather.
-    px = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt - x0, cnt)
-    py = np.repeat(ry, cnt)
-    per_chunk = np.bincount(rc, weights=cnt, minlength=len(rows)).astype(np.int64)
-    return px, py, per_chunk
+    rank = np.arange(total)
+    shift = np.cumsum(cnt) - cnt - x0  # x = rank - shift within each row
+    target = np.repeat(np.repeat(origin, rows) + ry * wr - shift, cnt)
+    target += rank
+    x = rank.astype(np.float32)
+    x -= np.repeat(shift.astype(np.float32), cnt)
+    y = np.repeat(ry.astype(np.float32), cnt)
+    row_end = np.cumsum(cnt)
+    chunk_end = np.cumsum(rows)
+    ends = np.concatenate([[0], row_end])[chunk_end]
+    per_chunk = np.diff(ends, prepend=0)
+    return x, y, target, per_chunk
 
 
-def _seed_vertex(geo: _Geometry, pz: ComplexArray, per_chunk: IntArray) -> IntArray:
-    """Vertex of the chunk whose arc position matches the pixel's chord coordinate."""
-    t = ((pz - np.repeat(geo.chunk_o32, per_chunk)) * np.repeat(geo.chunk_f32, per_chunk)).real
-    a = np.repeat(geo.chunk_a, per_chunk)
-    step = np.maximum(np.rint(t).astype(np.int64), 0)
-    return np.minimum(a + step, np.repeat(geo.chunk_b, per_chunk))
+def _seed_vertex(geo: _Geometry, x: FloatArray32, y: FloatArray32, per_chunk: IntArray) -> IntArray:
+    """Vertex of the chunk whose arc position matches the pixel's chord coordinate.
+
+    The chord coordinate in vertex spacings is ``Re((p - v_a) f)`` with ``f`` the chunk's
+    ``conj(e) / spacing``, i.e. ``x Re f - y Im f + c`` per chunk; the seed is ``a`` plus
+    its rounding, clamped to the chunk's vertices ``[a, b]``.
+    """
+    f = geo.chunk_f32.astype(np.complex128)
+    o = geo.chunk_o32.astype(np.complex128)
+    c = geo.chunk_a - o.real * f.real + o.imag * f.imag
+    t = x * np.repeat(f.real.astype(np.float32), per_chunk)
+    t -= y * np.repeat(f.imag.astype(np.float32), per_chunk)
+    t += np.repeat(c.astype(np.float32), per_chunk)
+    np.rint(t, out=t)
+    np.maximum(t, np.repeat(geo.chunk_a.astype(np.float32), per_chunk), out=t)
+    np.minimum(t, np.repeat(geo.chunk_b.astype(np.float32), per_chunk), out=t)
+    return t.astype(np.intp)
 
 
-def _newton(geo: _Geometry, pz: ComplexArray, seed: IntArray, per_chunk: IntArray) -> IntArray:
+def _newton(geo: _Geometry, pz: ComplexArray, seed: IntArray) -> IntArray:
     """Walk each seed vertex to the pixel's nearest vertex along its piece.
 
     A step is the pixel's tangential offset in vertex spacings, divided by
@@ -449,15 +534,12 @@ def _newton(geo: _Geometry, pz: ComplexArray, seed: IntArray, per_chunk: IntArra
     pixels whose steps swap between two neighbours stop (both segments around either
     vertex are measured afterwards).
     """
-    piece = geo.chunk_piece
-    lo = np.repeat(geo.lo[piece], per_chunk)
-    hi = np.repeat(geo.hi[piece], per_chunk)
-    q = (pz - geo.v32[seed]) * geo.frame[seed]
-    step = np.rint(q.real / np.maximum(1.0 - geo.kappa_sp[seed] * q.imag, np.float32(0.25)))
-    i = np.minimum(np.maximum(seed + step.astype(np.int64), lo), hi)
-    act = np.flatnonzero(i != seed)
+    lo = geo.lo_v[seed]
+    hi = geo.hi_v[seed]
+    i = seed.copy()
     prev = seed
-    for _ in range(_NEWTON_STEPS - 1):
+    act = np.arange(len(seed))
+    for _ in range(_NEWTON_STEPS):
         if len(act) == 0:
             break
         ia = i[act]
@@ -472,26 +554,55 @@ def _newton(geo: _Geometry, pz: ComplexArray, seed: IntArray, per_chunk: IntArra
     return i
 
 
-def _distance2(geo: _Geometry, pz: ComplexArray, i: IntArray) -> FloatArray:
+def _distance2(
+    geo: _Geometry, x: FloatArray32, y: FloatArray32, i: IntArray
+) -> tuple[FloatArray32, npt.NDArray[np.bool_]]:
     """Squared distance from pixels to the curve near the two segments meeting at ``i``.
+
+    Also says which pixels' projections run past the far end of either segment, or near
+    it (their nearest point may lie further along the piece).
 
     When the walk stopped at the nearest vertex, or swapped between the two ends of the
     segment holding the foot point, one of these two segments holds the nearest point.
     Both are measured from the same offset ``q = p - v_i``: in the frame of the outgoing
     segment (length ``L_out``, zero at a piece end) and of the reversed incoming one. The
-    offset across each segment is corrected by the spline's bulge off the chord
-    (second order in the spacing), so a coarse polyline still gives the spline distance.
+    offset across each segment is corrected by the spline's bulge off the chord (second
+    order in the spacing), so a coarse polyline still gives the spline distance.
     """
-    q = pz - geo.v32[i]
-    a = q * geo.unit32[i]  # outgoing frame: real = along, imag = across
-    b = q * geo.back32[i]  # incoming segment reversed (unit 1 at a piece start)
     zero = np.float32(0.0)
-    len_a = geo.len32[i]
-    len_b = geo.back_len32[i]
-    ta = np.minimum(np.maximum(a.real, zero), len_a)
-    tb = np.minimum(np.maximum(b.real, zero), len_b)
-    over_a = a.real - ta
-    over_b = b.real - tb
-    across_a = a.imag + geo.bulge_out32[i] * ta * (len_a - ta)
-    across_b = b.imag - geo.bulge_back32[i] * tb * (len_b - tb)
-    return np.minimum(across_a * across_a + over_a * over_a, across_b * across_b + over_b * over_b)
+    near_end = np.float32(_NEAR_END)
+    qx = x - np.take(geo.vx32, i)
+    qy = y - np.take(geo.vy32, i)
+    best = np.empty(0, np.float32)
+    beyond = np.empty(0, np.bool_)
+    for k, (cx, cy, lens, bulge) in enumerate(
+        (
+            (geo.ux32, geo.uy32, geo.len32, geo.bulge_out32),
+            (geo.bx32, geo.by32, geo.back_len32, geo.bulge_in32),
+        )
+    ):
+        ux = np.take(cx, i)
+        uy = np.take(cy, i)
+        along = qx * ux
+        along += qy * uy
+        across = qy * ux
+        across -= qx * uy
+        length = np.take(lens, i)
+        # Past (or within the last quarter of) a segment that has a far end: walk on.
+        far = along > near_end * length
+        far &= length > zero
+        t = np.minimum(np.maximum(along, zero), length)
+        along -= t
+        along *= along
+        length -= t
+        length *= t
+        length *= np.take(bulge, i)
+        across += length
+        across *= across
+        along += across
+        if k == 0:
+            best, beyond = along, far
+        else:
+            np.minimum(best, along, out=best)
+            beyond |= far
+    return best, beyond

@@ -1,0 +1,77 @@
+"""``echomark predict``: run a trained model on PNGs, png-caches or DICOM cines."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+COMMAND = "predict"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``echomark predict``."""
+    p = subparsers.add_parser(
+        COMMAND,
+        help="predict labels (points, curves, presence) for images, png-caches or DICOMs",
+        description="Predict labels with a trained checkpoint (or exported ONNX model). INPUT "
+        "may be PNG files, a folder of PNGs, a png-cache folder or png-cache.zip (optionally "
+        "restricted with --list or --split/--labels), or DICOM files (all frames, or --frames). "
+        "Writes OUT/predictions.json in the label schema (v2 instances with conf), coordinates "
+        "in source-image pixels; --overlays adds overlay PNGs and an animation per cine.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="PNG, folder, zip or DICOM")
+    p.add_argument("--checkpoint", required=True, help="checkpoint .pt or exported .onnx")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--engine", choices=("torch", "onnx"), default="torch", help="inference engine")
+    p.add_argument("--onnx", help="exported model to run with --engine onnx and a .pt checkpoint")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default: cpu)")
+    p.add_argument("--batch-size", type=int, default=8, help="frames per forward pass")
+    p.add_argument(
+        "--list", dest="list_spec", help="key list: labels.zip::labels-ival.txt or a .txt"
+    )
+    p.add_argument("--split", help="only images of this split of --labels (all/train/tune/ival)")
+    p.add_argument("--labels", help="labels.zip, folder or .json for --split")
+    p.add_argument("--frames", help="DICOM frames to predict, e.g. 0:4 or 1,5,9 (default all)")
+    p.add_argument("--overlays", action="store_true", help="write overlay PNGs and cine GIFs")
+    p.add_argument(
+        "--animation", choices=("gif", "apng"), default="gif", help="cine overlay format"
+    )
+    p.add_argument("--min-conf", type=float, default=0.0, help="overlays hide lower confidence")
+    p.add_argument(
+        "--presence-threshold",
+        type=float,
+        help="peak height below which a label is 'off' (default: the checkpoint's codec value)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict; exit 1 when some frames could not be read (they are listed)."""
+    import sys
+
+    from echomark.predict.api import run_prediction, select_keys
+
+    keys = select_keys(list_spec=args.list_spec, split=args.split, labels=args.labels)
+    res = run_prediction(
+        args.inputs,
+        checkpoint=args.checkpoint,
+        out=args.out,
+        engine=args.engine,
+        onnx=args.onnx,
+        device=args.device,
+        keys=keys,
+        frames=args.frames,
+        batch_size=args.batch_size,
+        overlays=args.overlays,
+        animation=args.animation,
+        min_conf=args.min_conf,
+        presence_threshold=args.presence_threshold,
+        stream=None if args.quiet else sys.stderr,
+    )
+    if res.failed:
+        print(f"{len(res.failed)} frame(s) failed and were skipped", file=sys.stderr)
+    if res.overlay_dir is not None:
+        print(f"overlays: {res.overlay_dir}")
+    print(f"predicted {len(res.labels)} frames: {res.json_path}")
+    return 1 if res.failed else 0

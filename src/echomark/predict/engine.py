@@ -1,0 +1,104 @@
+"""Inference engines: a PyTorch module or an ONNX model behind one batch -> heatmaps call."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from echomark.errors import InputError
+
+Float32Array = npt.NDArray[np.float32]
+
+#: Names of the ONNX graph's input and outputs (one output per stride, finest last).
+ONNX_INPUT = "images"
+
+
+def onnx_output_name(stride: int) -> str:
+    """Name of the ONNX output holding the heatmaps at ``stride``.
+
+    >>> onnx_output_name(4)
+    'heatmaps_s4'
+    """
+    return f"heatmaps_s{stride}"
+
+
+class Engine(Protocol):
+    """Runs the network on a normalised batch."""
+
+    name: str
+
+    def __call__(self, batch: Float32Array) -> list[Float32Array]:
+        """Heatmaps per stride, each float32 (B, K, h, w), for a (B, C, H, W) batch."""
+        ...
+
+
+class TorchEngine:
+    """A PyTorch model in eval mode on one device.
+
+    Args:
+        model: Module returning a list of per-stride heatmaps (sigmoid outputs).
+        device: ``cpu``, ``cuda``, ``cuda:1``, ``mps``...
+        amp: Use bfloat16/float16 autocast on CUDA (outputs are returned as float32).
+    """
+
+    name = "torch"
+
+    def __init__(self, model: Any, device: str = "cpu", amp: bool = False) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.amp = amp and self.device.type == "cuda"
+
+    def __call__(self, batch: Float32Array) -> list[Float32Array]:
+        """Heatmaps per stride, float32 (B, K, h, w), for a (B, C, H, W) batch."""
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+            if self.amp:
+                with torch.autocast(self.device.type, dtype=torch.float16):
+                    outs = self.model(x)
+            else:
+                outs = self.model(x)
+            return [o.float().cpu().numpy() for o in outs]
+
+
+class OnnxEngine:
+    """An exported model run by onnxruntime (CPU, or CUDA when available and asked for).
+
+    Args:
+        path: The ``.onnx`` file written by ``echomark export``.
+        device: ``cpu`` or ``cuda``.
+        threads: Intra-op threads (0: onnxruntime's default).
+    """
+
+    name = "onnx"
+
+    def __init__(self, path: str | os.PathLike[str], device: str = "cpu", threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        p = Path(path)
+        if not p.is_file():
+            raise InputError("no such ONNX file", file=str(p))
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(p), opts, providers=providers)
+        except Exception as exc:
+            raise InputError(f"onnxruntime cannot load the model: {exc}", file=str(p)) from None
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def __call__(self, batch: Float32Array) -> list[Float32Array]:
+        """Heatmaps per stride, float32 (B, K, h, w), for a (B, C, H, W) batch."""
+        outs = self.session.run(self.output_names, {ONNX_INPUT: np.ascontiguousarray(batch)})
+        return [np.asarray(o, dtype=np.float32) for o in outs]

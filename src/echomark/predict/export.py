@@ -1,0 +1,145 @@
+"""Export a checkpoint to ONNX (opset 17, dynamic batch, one named output per stride).
+
+The model's channels, kinds and resolved training config travel in the ONNX metadata, so an
+exported file predicts on its own (``echomark predict --checkpoint model.onnx``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from echomark.errors import ConfigError, InputError
+from echomark.fileio import atomic_path
+from echomark.predict.engine import ONNX_INPUT, onnx_output_name
+from echomark.predict.predictor import ModelSpec
+
+#: Default ONNX opset.
+OPSET = 17
+
+#: Metadata keys written into the ONNX model.
+META_CHANNELS = "echomark.channels"
+META_KINDS = "echomark.kinds"
+META_CONFIG = "echomark.config"
+META_VARIANT = "echomark.variant"
+
+
+def spec_from_checkpoint(ckpt: Any) -> ModelSpec:
+    """The :class:`ModelSpec` of a loaded :class:`echomark.train.checkpoint.Checkpoint`."""
+    data = ckpt.train_config().dataset
+    return ModelSpec(tuple(ckpt.channels), tuple(ckpt.kinds), data, ckpt.variant)
+
+
+def spec_from_onnx_metadata(meta: dict[str, str], *, file: str = "") -> ModelSpec:
+    """The :class:`ModelSpec` stored in an exported model's metadata.
+
+    Raises:
+        ConfigError: if the ONNX file was not written by ``echomark export``.
+    """
+    from echomark.labels.registry import LabelKind
+    from echomark.train.config import config_from_dict
+
+    try:
+        channels = tuple(json.loads(meta[META_CHANNELS]))
+        kinds = tuple(LabelKind(k) for k in json.loads(meta[META_KINDS]))
+        config = config_from_dict(json.loads(meta[META_CONFIG]))
+    except KeyError:
+        raise ConfigError(
+            "ONNX model has no echomark metadata (export it with `echomark export`)", file=file
+        ) from None
+    return ModelSpec(channels, kinds, config.dataset, meta.get(META_VARIANT, ""))
+
+
+def export_onnx(
+    checkpoint: str | os.PathLike[str],
+    onnx_path: str | os.PathLike[str],
+    *,
+    opset: int = OPSET,
+    batch: int = 1,
+) -> Path:
+    """Export a checkpoint to ONNX.
+
+    Args:
+        checkpoint: Checkpoint written by training.
+        onnx_path: Destination ``.onnx`` (written atomically).
+        opset: ONNX opset version.
+        batch: Batch size of the tracing input (the batch axis is dynamic anyway).
+
+    Returns:
+        The written path.
+    """
+    import onnx
+    import torch
+
+    from echomark.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(Path(checkpoint), map_location="cpu")
+    spec = spec_from_checkpoint(ckpt)
+    model = ckpt.build_model("cpu").eval()
+    h, w = spec.data.input_hw
+    dummy = torch.zeros(batch, ckpt.in_channels, h, w)
+    outputs = [onnx_output_name(s) for s in spec.codec.strides]
+    dest = Path(onnx_path)
+    if dest.is_dir():
+        raise InputError("is a folder; give a .onnx file name", file=str(dest))
+    with atomic_path(dest) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model,
+                (dummy,),
+                str(tmp),
+                input_names=[ONNX_INPUT],
+                output_names=outputs,
+                dynamic_axes={ONNX_INPUT: {0: "batch"}, **{o: {0: "batch"} for o in outputs}},
+                opset_version=opset,
+                dynamo=False,
+            )
+        proto = onnx.load(str(tmp))
+        meta = {
+            META_CHANNELS: json.dumps(list(ckpt.channels)),
+            META_KINDS: json.dumps(list(ckpt.kind_names)),
+            META_CONFIG: json.dumps(ckpt.config),
+            META_VARIANT: ckpt.variant,
+        }
+        for k, v in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = k, v
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+    return dest
+
+
+def parity_check(
+    checkpoint: str | os.PathLike[str],
+    onnx_path: str | os.PathLike[str],
+    *,
+    batch: int = 2,
+    seed: int = 0,
+) -> float:
+    """Largest absolute difference between PyTorch and onnxruntime outputs on random input.
+
+    Args:
+        checkpoint: The checkpoint that was exported.
+        onnx_path: The exported model.
+        batch: Batch size of the random input (exercises the dynamic batch axis).
+        seed: Seed of the random input.
+
+    Returns:
+        ``max |ort - torch|`` over every output.
+    """
+    import numpy as np
+
+    from echomark.predict.engine import OnnxEngine, TorchEngine
+    from echomark.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(Path(checkpoint), map_location="cpu")
+    h, w = ckpt.train_config().dataset.input_hw
+    rng = np.random.default_rng(seed)
+    x = (rng.random((batch, ckpt.in_channels, h, w), dtype=np.float32) - 0.5).astype(np.float32)
+    ref = TorchEngine(ckpt.build_model("cpu"))(x)
+    got = OnnxEngine(onnx_path)(x)
+    return max(float(np.abs(a - b).max()) for a, b in zip(ref, got, strict=True))

@@ -1,0 +1,293 @@
+"""Prediction inputs: PNG files, folders, png-cache stores with a key list, and DICOM cines.
+
+Every input becomes a list of :class:`InputFrame` objects: an output key, the video it
+belongs to (for neighbour frames and animations), its frame index, and a loader. Nothing
+here imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from echomark.cache.keys import ImageKey
+from echomark.errors import DicomError, ImageKeyError, InputError
+
+UInt8Array = npt.NDArray[np.uint8]
+
+#: Dataset class used in keys made up for frames of a DICOM file given on the command line
+#: (the release uses ``01`` and ``02``; ``00`` marks ad-hoc input).
+ADHOC_CLASS = "00"
+
+
+@dataclass(frozen=True)
+class InputFrame:
+    """One frame to predict.
+
+    Attributes:
+        key: Output key (image key ``<class>-<64hex>-<NNNN>.png`` where known, else the
+            file name).
+        video: Video (cine) identifier; frames of one video share it.
+        index: Frame number within the video.
+        load: Returns the frame as uint8 (H, W) or (H, W, 3).
+        neighbour: Returns the frame ``offset`` frames away in the same video, or None
+            where there is none (multi-frame models); None when the input has no videos.
+        source: The input file or store it came from (for the key map of ad-hoc inputs).
+    """
+
+    key: str
+    video: str
+    index: int
+    load: Callable[[], UInt8Array]
+    neighbour: Callable[[int], UInt8Array | None] | None = None
+    source: str = ""
+
+
+def parse_frames(spec: str | None, n_frames: int) -> list[int]:
+    """Frame numbers selected by a Python-style slice ``start:stop[:step]`` or a list ``1,5,9``.
+
+    >>> parse_frames("0:4", 120)
+    [0, 1, 2, 3]
+    >>> parse_frames("1,5", 10), parse_frames(None, 3), parse_frames("::50", 120)
+    ([1, 5], [0, 1, 2], [0, 50, 100])
+    """
+    if spec is None or spec.strip() in ("", ":"):
+        return list(range(n_frames))
+    try:
+        if ":" in spec:
+            parts = [int(p) if p.strip() else None for p in spec.split(":")]
+            if len(parts) > 3:
+                raise ValueError(spec)
+            return list(range(n_frames))[slice(*parts)]
+        idx = [int(p) for p in spec.split(",") if p.strip()]
+    except ValueError:
+        raise InputError(f"--frames must look like 0:10 or 1,5,9, got {spec!r}") from None
+    bad = [i for i in idx if not 0 <= i < n_frames]
+    if bad:
+        raise InputError(f"frame(s) {bad} out of range 0..{n_frames - 1}")
+    return idx
+
+
+def _read_png_file(path: Path) -> UInt8Array:
+    from echomark.cache.png import decode_png
+
+    try:
+        return decode_png(path.read_bytes())
+    except OSError as exc:
+        raise InputError(f"cannot read image: {exc}", file=str(path)) from None
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def png_file_frames(paths: Sequence[Path]) -> list[InputFrame]:
+    """Frames from PNG files.
+
+    Release-style names keep their image key and video. Other files get the key
+    ``00-<sha256 of the file>-0000.png`` (label files only hold image keys; see
+    :attr:`InputFrame.source` for the file it came from).
+    """
+    parsed = []
+    for path in sorted(paths):
+        try:
+            key = ImageKey.parse(path.name)
+            parsed.append((path, key.name, str(key.video), key.frame))
+        except ImageKeyError:
+            adhoc = ImageKey(ADHOC_CLASS, _sha256_file(path), 0)
+            parsed.append((path, adhoc.name, str(adhoc.video), 0))
+    by_video = {(video, index): path for path, _, video, index in parsed}
+    out = []
+    for path, name, video, index in parsed:
+
+        def load(p: Path = path) -> UInt8Array:
+            return _read_png_file(p)
+
+        def neighbour(off: int, v: str = video, i: int = index) -> UInt8Array | None:
+            p = by_video.get((v, i + off))
+            return None if p is None else _read_png_file(p)
+
+        out.append(InputFrame(name, video, index, load, neighbour, str(path)))
+    return out
+
+
+def is_dicom(path: Path) -> bool:
+    """True when the file has the DICOM preamble magic (``DICM`` at byte 128)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def read_dicom_frames(path: Path, frames: str | None = None) -> tuple[UInt8Array, list[int]]:
+    """Decode the selected frames of a DICOM as uint8 RGB or grey.
+
+    Colour frames (YBR_FULL, YBR_FULL_422, RGB, palette) come back as RGB; grey stays
+    (H, W). Bit depths above 8 are scaled to 0..255.
+
+    Args:
+        path: The DICOM file.
+        frames: Optional frame selection (see :func:`parse_frames`).
+
+    Returns:
+        Frames, shape (T, H, W) or (T, H, W, 3), and their frame numbers.
+
+    Raises:
+        DicomError: if the file cannot be read or has no decodable pixels.
+    """
+    import pydicom
+    from pydicom.pixels import pixel_array
+
+    try:
+        ds = pydicom.dcmread(path)
+        n = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        idx = parse_frames(frames, n)
+        arrays = []
+        for i in idx:
+            a = pixel_array(ds, index=i if n > 1 else None)
+            if getattr(ds, "PhotometricInterpretation", "") == "PALETTE COLOR":
+                from pydicom.pixels import apply_color_lut
+
+                a = apply_color_lut(a, ds)
+            arrays.append(a)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise DicomError(f"cannot decode pixel data: {exc}", file=str(path)) from None
+    if not arrays:
+        raise DicomError("no frames selected", file=str(path))
+    stack = np.stack(arrays)
+    if stack.ndim == 4 and stack.shape[-1] == 1:
+        stack = stack[..., 0]
+    if stack.dtype != np.uint8:
+        s = stack.astype(np.float64)
+        hi = float(s.max()) or 1.0
+        lo = min(0.0, float(s.min()))
+        stack = np.clip((s - lo) / (hi - lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return stack, idx
+
+
+def dicom_frames(path: Path, frames: str | None = None) -> list[InputFrame]:
+    """Frames of one DICOM file (all frames unless ``frames`` selects some)."""
+    video = f"{ADHOC_CLASS}-{_sha256_file(path)}"
+    stack, idx = read_dicom_frames(path, frames)
+    hexcode = video.split("-", 1)[1]
+    pos = {i: j for j, i in enumerate(idx)}
+    out = []
+    for arr, i in zip(stack, idx, strict=True):
+        key = ImageKey(ADHOC_CLASS, hexcode, i).name
+
+        def load(a: UInt8Array = arr) -> UInt8Array:
+            return a
+
+        def neighbour(off: int, i: int = i) -> UInt8Array | None:
+            j = pos.get(i + off)
+            return None if j is None else stack[j]
+
+        out.append(InputFrame(key, video, i, load, neighbour, f"{path}#frame{i}"))
+    return out
+
+
+def store_frames(path: Path, keys: Sequence[str] | None = None) -> list[InputFrame]:
+    """Frames of a png-cache folder or zip, optionally only ``keys`` (in that order).
+
+    Raises:
+        InputError: if a listed key is not in the store.
+    """
+    from echomark.cache.store import open_store
+
+    store = open_store(path)
+    if keys is None:
+        chosen = sorted(store.keys())
+    else:
+        chosen = []
+        for k in keys:
+            try:
+                ik = ImageKey.parse(k)
+            except ImageKeyError as exc:
+                raise InputError(exc.message, file=str(path), key=k) from None
+            if ik not in store:
+                raise InputError("listed image is not in the png-cache", file=str(path), key=k)
+            chosen.append(ik)
+    out = []
+    for ik in chosen:
+
+        def load(k: ImageKey = ik) -> UInt8Array:
+            return store.read(k)
+
+        def neighbour(off: int, k: ImageKey = ik) -> UInt8Array | None:
+            j = k.frame + off
+            if not 0 <= j <= 9999:
+                return None
+            nk = ImageKey(k.dataset_class, k.hex, j)
+            return store.read(nk) if nk in store else None
+
+        out.append(InputFrame(ik.name, str(ik.video), ik.frame, load, neighbour, str(path)))
+    return out
+
+
+def _is_store_folder(path: Path) -> bool:
+    if (path / "png-cache").is_dir() or (path / "png-cache.zip").is_file():
+        return True
+    return any(c.is_dir() and len(c.name) == 2 and c.name.isdigit() for c in path.iterdir())
+
+
+def collect_frames(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    keys: Sequence[str] | None = None,
+    frames: str | None = None,
+) -> list[InputFrame]:
+    """Resolve command-line inputs into frames.
+
+    Args:
+        inputs: PNG files, folders of PNGs, png-cache folders or zips, DICOM files.
+        keys: Only these image keys (for png-cache inputs; from a split list).
+        frames: Frame selection for DICOM inputs (``0:4``).
+
+    Returns:
+        Frames in a stable order, duplicates (same key) removed.
+
+    Raises:
+        InputError: for a missing path or unsupported file.
+    """
+    out: list[InputFrame] = []
+    for raw in inputs:
+        path = Path(raw)
+        if not path.exists():
+            raise InputError("no such file or folder", file=str(path))
+        if path.is_dir():
+            if _is_store_folder(path):
+                out += store_frames(path, keys)
+            else:
+                pngs = sorted(p for p in path.rglob("*.png") if p.is_file())
+                if not pngs:
+                    raise InputError("folder holds no PNG files or png-cache", file=str(path))
+                out += png_file_frames(pngs)
+        elif path.suffix.lower() == ".zip":
+            out += store_frames(path, keys)
+        elif path.suffix.lower() == ".png":
+            out += png_file_frames([path])
+        elif path.suffix.lower() in (".dcm", ".dicom") or is_dicom(path):
+            out += dicom_frames(path, frames)
+        else:
+            raise InputError("not a PNG, folder, png-cache zip or DICOM file", file=str(path))
+    seen: set[str] = set()
+    unique = []
+    for f in out:
+        if f.key not in seen:
+            seen.add(f.key)
+            unique.append(f)
+    return unique

@@ -1,0 +1,211 @@
+"""Batched prediction: frames -> network input (training geometry) -> heatmaps -> source labels.
+
+Preprocessing follows the checkpoint's data config exactly as training does without
+augmentation: the same crop/pad or letterbox matrix (:func:`echomark.data.transforms.fit_matrix`),
+the same grey/RGB handling and ``x / 255 - 0.5`` normalisation. Heatmaps are decoded by
+:func:`echomark.heatmaps.decode` in network-input pixels and mapped back to source pixels with
+the inverse matrix.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from echomark.data.config import DataConfig
+from echomark.data.transforms import fit_matrix, invert, transform_labels, warp_image
+from echomark.errors import InputError
+from echomark.labels.schema import ImageLabels
+from echomark.predict.engine import Engine, Float32Array
+from echomark.predict.inputs import InputFrame, UInt8Array
+
+Matrix = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What prediction needs to know about a trained model besides its weights.
+
+    Attributes:
+        channels: Output label names, in output-channel order.
+        kinds: ``LabelKind`` of each channel.
+        data: The data config used in training (input size, resize mode, channels).
+        variant: Network variant name (for messages and export).
+    """
+
+    channels: tuple[str, ...]
+    kinds: tuple[Any, ...]
+    data: DataConfig
+    variant: str = ""
+
+    @property
+    def codec(self) -> Any:
+        """The heatmap codec config (strides, sigmas, thresholds)."""
+        return self.data.codec
+
+
+def to_channels(image: UInt8Array, in_channels: int) -> UInt8Array:
+    """Bring a frame to ``in_channels`` (1: luminance, 3: RGB) as (H, W, C) uint8.
+
+    Uses ITU-R BT.601 luma for colour frames, as training does.
+
+    >>> to_channels(np.full((2, 2, 3), 10, np.uint8), 1).shape
+    (2, 2, 1)
+    >>> to_channels(np.zeros((2, 2), np.uint8), 3).shape
+    (2, 2, 3)
+    """
+    a: npt.NDArray[np.uint8] = np.asarray(image, dtype=np.uint8)
+    if a.ndim == 3 and a.shape[2] == 4:
+        a = a[:, :, :3]
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if in_channels == 1:
+        if a.ndim == 3:
+            import cv2
+
+            a = np.asarray(cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY), np.uint8)
+        return a[:, :, None]
+    if a.ndim == 2:
+        return np.repeat(a[:, :, None], 3, axis=2)
+    return a
+
+
+def prepare_input(
+    frame: InputFrame, data: DataConfig
+) -> tuple[Float32Array, Matrix, tuple[int, int]]:
+    """Load a frame (and its neighbours for multi-frame models) as a network input.
+
+    Returns:
+        The input float32 (C, H, W) in ``x / 255 - 0.5``, the source -> input matrix, and
+        the source size (rows, cols).
+    """
+    centre = frame.load()
+    src_hw = (int(centre.shape[0]), int(centre.shape[1]))
+    matrix = fit_matrix(src_hw, data.input_hw, data.resize)
+    stacks = []
+    for off in data.frame_offsets:
+        img = centre if off == 0 else (frame.neighbour(off) if frame.neighbour else None)
+        if img is None or img.shape[:2] != centre.shape[:2]:
+            stacks.append(np.zeros((*src_hw, data.in_channels), np.uint8))
+        else:
+            stacks.append(to_channels(img, data.in_channels))
+    stacked = np.concatenate(stacks, axis=2) if len(stacks) > 1 else stacks[0]
+    warped = warp_image(stacked, matrix, data.input_hw)
+    if warped.ndim == 2:
+        warped = warped[:, :, None]
+    x = warped.astype(np.float32).transpose(2, 0, 1) / np.float32(255.0) - np.float32(0.5)
+    return np.ascontiguousarray(x), matrix, src_hw
+
+
+def decode_one(heatmaps: Sequence[Float32Array], spec: ModelSpec, matrix: Matrix) -> ImageLabels:
+    """Decode one image's per-stride heatmaps (K, h, w) into source-pixel labels."""
+    from echomark.heatmaps.codec import decode
+
+    labels = decode(list(heatmaps), list(spec.channels), list(spec.kinds), spec.codec)
+    return transform_labels(labels, invert(matrix))
+
+
+@dataclass
+class Progress:
+    """Minimal progress line on a stream (no dependency on a terminal)."""
+
+    total: int
+    stream: TextIO | None = sys.stderr
+    label: str = "predict"
+    every_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        self.start = time.monotonic()
+        self.last = -1e9
+        self.done = 0
+
+    def update(self, n: int) -> None:
+        """Add ``n`` finished items and print when due."""
+        self.done += n
+        now = time.monotonic()
+        if self.stream is not None and (now - self.last >= self.every_s or self.done >= self.total):
+            rate = self.done / max(now - self.start, 1e-9)
+            print(
+                f"{self.label}: {self.done}/{self.total} frames ({rate:.1f}/s)",
+                file=self.stream,
+                flush=True,
+            )
+            self.last = now
+
+
+def _batches(items: Sequence[InputFrame], size: int) -> Iterator[Sequence[InputFrame]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def predict_frames(
+    frames: Sequence[InputFrame],
+    engine: Engine,
+    spec: ModelSpec,
+    *,
+    batch_size: int = 8,
+    workers: int = 2,
+    on_error: Callable[[InputFrame, Exception], None] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, ImageLabels]:
+    """Predict labels for frames in batches.
+
+    Loading and preprocessing run in a small thread pool (they release the GIL in
+    OpenCV/zlib) while the engine works on the previous batch.
+
+    Args:
+        frames: Frames to predict.
+        engine: Torch or ONNX engine.
+        spec: Channels, kinds and data config of the model.
+        batch_size: Frames per forward pass.
+        workers: Preprocessing threads.
+        on_error: Called for a frame that cannot be loaded (it is then skipped); when None,
+            the error propagates.
+        progress: Optional progress reporter.
+
+    Returns:
+        Image key -> labels in source pixels (with ``conf``), in input order.
+    """
+    if batch_size < 1:
+        raise InputError(f"batch size must be >= 1, got {batch_size}")
+    out: dict[str, ImageLabels] = {}
+
+    def prep(f: InputFrame) -> tuple[Float32Array, Matrix, tuple[int, int]] | Exception:
+        try:
+            return prepare_input(f, spec.data)
+        except (InputError, OSError, ValueError) as exc:
+            if on_error is None:
+                raise
+            return exc
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        batches = list(_batches(frames, batch_size))
+        pending = pool.map(prep, batches[0]) if batches else iter(())
+        for b, batch in enumerate(batches):
+            prepared = list(pending)
+            if b + 1 < len(batches):
+                pending = pool.map(prep, batches[b + 1])
+            ok = []
+            for f, res in zip(batch, prepared, strict=True):
+                if isinstance(res, Exception):
+                    assert on_error is not None
+                    on_error(f, res)
+                else:
+                    ok.append((f, res))
+            if ok:
+                x = np.stack([r[0] for _, r in ok])
+                heat = engine(x)
+                jobs = [([h[i] for h in heat], r[1]) for i, (_, r) in enumerate(ok)]
+                decoded = pool.map(lambda job: decode_one(job[0], spec, job[1]), jobs)
+                for (f, _), labels in zip(ok, decoded, strict=True):
+                    out[f.key] = labels
+            if progress is not None:
+                progress.update(len(batch))
+    return out

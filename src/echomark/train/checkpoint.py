@@ -1,0 +1,222 @@
+"""Training checkpoints: atomic save, device-independent load, model rebuild."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from echomark.errors import ConfigError
+
+if TYPE_CHECKING:
+    from echomark.heatmaps import CodecConfig
+    from echomark.labels.registry import LabelKind
+    from echomark.train.config import TrainConfig
+
+#: Format marker stored in every checkpoint.
+FORMAT = "echomark-checkpoint"
+#: Bumped when the stored layout changes incompatibly.
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint.
+
+    Attributes:
+        model_state: Network weights (``module.`` prefixes removed), tensors on the load device.
+        config: The fully resolved training config as plain data (``to_dict`` form).
+        channels: Label names in output-channel order.
+        kind_names: ``"point"`` / ``"curve"`` per channel.
+        variant: Network variant.
+        in_channels: Network input channels.
+        input_size: Network input (H, W) in px.
+        epoch: Epochs completed.
+        global_step: Optimiser steps completed.
+        metrics: Tune metrics of this epoch (may be empty).
+        optimizer_state: Optimiser state (None in weights-only files).
+        scheduler_state: LR schedule state.
+        rng_state: RNG states (python, numpy, torch, cuda) and the data-order state.
+        best_value: Best tune metric so far.
+        history: Metrics of every epoch so far.
+        path: Where it was read from.
+    """
+
+    model_state: dict[str, torch.Tensor]
+    config: dict[str, Any]
+    channels: list[str]
+    kind_names: list[str]
+    variant: str
+    in_channels: int
+    input_size: tuple[int, int]
+    epoch: int = 0
+    global_step: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    optimizer_state: dict[str, Any] | None = None
+    scheduler_state: dict[str, Any] | None = None
+    rng_state: dict[str, Any] | None = None
+    best_value: float | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    path: str = ""
+
+    @property
+    def kinds(self) -> list[LabelKind]:
+        """Label kind per channel."""
+        from echomark.labels.registry import LabelKind
+
+        return [LabelKind(k) for k in self.kind_names]
+
+    @property
+    def num_outputs(self) -> int:
+        """Heatmap channels K."""
+        return len(self.channels)
+
+    def train_config(self) -> TrainConfig:
+        """The stored config as a typed :class:`~echomark.train.config.TrainConfig`."""
+        from echomark.train.config import config_from_dict
+
+        return config_from_dict(self.config)
+
+    @property
+    def codec(self) -> CodecConfig:
+        """The heatmap codec settings the model was trained with."""
+        return self.train_config().dataset.codec
+
+    def build_model(self, device: str | torch.device = "cpu") -> nn.Module:
+        """The network with these weights, in eval mode, on ``device``."""
+        from echomark.models import build_model
+
+        model = build_model(self.variant, self.in_channels, self.num_outputs)
+        model.load_state_dict(self.model_state)
+        return model.to(device).eval()
+
+    def to_payload(self) -> dict[str, Any]:
+        """The dict written by :func:`save_checkpoint`."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "model_state": self.model_state,
+            "config": self.config,
+            "channels": list(self.channels),
+            "kinds": list(self.kind_names),
+            "variant": self.variant,
+            "in_channels": self.in_channels,
+            "input_size": list(self.input_size),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "metrics": dict(self.metrics),
+            "optimizer_state": self.optimizer_state,
+            "scheduler_state": self.scheduler_state,
+            "rng_state": self.rng_state,
+            "best_value": self.best_value,
+            "history": [dict(r) for r in self.history],
+        }
+
+
+def strip_module_prefix(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove the ``module.`` (DDP/DataParallel) and ``_orig_mod.`` (torch.compile) prefixes.
+
+    >>> list(strip_module_prefix({"module.a.weight": torch.zeros(1)}))
+    ['a.weight']
+    """
+    out = {}
+    for key, value in state.items():
+        k = key
+        changed = True
+        while changed:
+            changed = False
+            for prefix in ("module.", "_orig_mod."):
+                if k.startswith(prefix):
+                    k = k[len(prefix) :]
+                    changed = True
+        out[k] = value
+    return out
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
+    """Write ``checkpoint`` atomically (temp file in the same folder, then ``os.replace``).
+
+    Tensors are moved to the CPU first so the file loads anywhere.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = _to_cpu(checkpoint.to_payload())
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_to_cpu(v) for v in obj)
+    return obj
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint written on any device.
+
+    ``module.`` prefixes (DDP) in the stored weights are removed. Plain reference
+    ``weights-N.pt`` files lack channels and config and are rejected with a clear error.
+
+    Args:
+        path: ``last.pt``, ``best.pt`` or any file written by :func:`save_checkpoint`.
+        map_location: Where tensors go (``"cpu"`` by default).
+
+    Raises:
+        ConfigError: Missing or unreadable file, or not an echomark checkpoint.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("checkpoint not found", file=str(p))
+    try:
+        # The payload holds numpy RNG state and plain containers besides tensors.
+        payload = torch.load(p, map_location=map_location, weights_only=False)
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise ConfigError(f"cannot read checkpoint: {exc}", file=str(p)) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ConfigError(
+            "not an echomark checkpoint (no model metadata: channels, config)", file=str(p)
+        )
+    if int(payload.get("version", 0)) > VERSION:
+        raise ConfigError(
+            f"checkpoint version {payload['version']} is newer than {VERSION}", file=str(p)
+        )
+    try:
+        return Checkpoint(
+            model_state=strip_module_prefix(payload["model_state"]),
+            config=dict(payload["config"]),
+            channels=[str(c) for c in payload["channels"]],
+            kind_names=[str(k) for k in payload["kinds"]],
+            variant=str(payload["variant"]),
+            in_channels=int(payload["in_channels"]),
+            input_size=(int(payload["input_size"][0]), int(payload["input_size"][1])),
+            epoch=int(payload.get("epoch", 0)),
+            global_step=int(payload.get("global_step", 0)),
+            metrics=dict(payload.get("metrics") or {}),
+            optimizer_state=payload.get("optimizer_state"),
+            scheduler_state=payload.get("scheduler_state"),
+            rng_state=payload.get("rng_state"),
+            best_value=payload.get("best_value"),
+            history=list(payload.get("history") or []),
+            path=str(p),
+        )
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ConfigError(f"malformed checkpoint: {exc!r}", file=str(p)) from None

@@ -1,0 +1,104 @@
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.data import get_testdata_file
+
+from echomark.cache.keys import ImageKey
+from echomark.cache.png import encode_png
+from echomark.cache.writer import CacheWriter
+from echomark.data.config import DataConfig, ResizeMode
+from echomark.errors import InputError
+from echomark.predict.inputs import (
+    ADHOC_CLASS,
+    collect_frames,
+    parse_frames,
+    read_dicom_frames,
+)
+from echomark.predict.predictor import prepare_input, to_channels
+
+HEX = "c" * 64
+
+
+def test_parse_frames_forms_and_errors() -> None:
+    assert parse_frames("2:5", 10) == [2, 3, 4]
+    assert parse_frames("-2:", 10) == [8, 9]
+    with pytest.raises(InputError):
+        parse_frames("3,12", 10)
+    with pytest.raises(InputError):
+        parse_frames("a:b", 10)
+
+
+def test_dicom_ybr_jpeg_cine_decodes_to_rgb() -> None:
+    path = Path(get_testdata_file("color3d_jpeg_baseline.dcm"))
+    frames, idx = read_dicom_frames(path, "0:3")
+    assert frames.shape == (3, 480, 640, 3) and frames.dtype == np.uint8
+    assert idx == [0, 1, 2]
+    # YBR was converted: grey ultrasound pixels have R == G == B (within JPEG noise)
+    rgb = frames[0].astype(int)
+    bright = rgb.sum(axis=2) > 150
+    assert np.abs(rgb[..., 0] - rgb[..., 1])[bright].mean() < 8
+
+
+def test_collect_dicom_frames_keys_hide_the_file_name(tmp_path: Path) -> None:
+    src = Path(get_testdata_file("color3d_jpeg_baseline.dcm"))
+    named = tmp_path / "Doe^John.dcm"
+    named.write_bytes(src.read_bytes())
+    frames = collect_frames([named], frames="5:7")
+    assert [f.index for f in frames] == [5, 6]
+    key = ImageKey.parse(frames[0].key)
+    assert key.dataset_class == ADHOC_CLASS and key.frame == 5
+    assert "Doe" not in frames[0].key
+    assert frames[0].neighbour is not None
+    assert frames[0].neighbour(1) is not None and frames[0].neighbour(5) is None
+
+
+def test_collect_store_zip_with_key_list(tmp_path: Path) -> None:
+    w = CacheWriter(tmp_path / "c")
+    for i in range(3):
+        w.write(ImageKey("01", HEX, i), np.full((20, 30), i * 10, np.uint8))
+    frames = collect_frames([tmp_path / "c"], keys=[ImageKey("01", HEX, 2).name])
+    assert [f.index for f in frames] == [2]
+    assert int(frames[0].load()[0, 0]) == 20
+    assert frames[0].neighbour is not None
+    assert int(frames[0].neighbour(-1)[0, 0]) == 10  # type: ignore[index]
+    with pytest.raises(InputError, match="not in the png-cache"):
+        collect_frames([tmp_path / "c"], keys=[ImageKey("01", HEX, 9).name])
+
+
+def test_collect_png_files_and_folder(tmp_path: Path) -> None:
+    (tmp_path / "pngs").mkdir()
+    (tmp_path / "pngs" / "scan.png").write_bytes(encode_png(np.zeros((8, 8), np.uint8)))
+    (tmp_path / "pngs" / ImageKey("02", HEX, 1).name).write_bytes(
+        encode_png(np.zeros((8, 8, 3), np.uint8))
+    )
+    frames = collect_frames([tmp_path / "pngs"])
+    keys = sorted(f.key for f in frames)
+    assert keys[0].startswith("00-") and keys[1] == ImageKey("02", HEX, 1).name
+    with pytest.raises(InputError):
+        collect_frames([tmp_path / "missing.png"])
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(InputError):
+        collect_frames([tmp_path / "x.txt"])
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("readme.txt", "nothing")
+    assert collect_frames([bad]) == []
+
+
+def test_to_channels_and_prepare_input_letterbox() -> None:
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[..., 0] = 255
+    assert int(to_channels(rgb, 1)[0, 0, 0]) == 76  # BT.601 luma of pure red
+    from echomark.predict.inputs import InputFrame
+
+    img = np.full((100, 200), 255, np.uint8)
+    f = InputFrame("k", "v", 0, lambda: img)
+    x, m, src_hw = prepare_input(f, DataConfig(input_hw=(64, 64), resize=ResizeMode.LETTERBOX))
+    assert x.shape == (1, 64, 64) and x.dtype == np.float32 and src_hw == (100, 200)
+    assert x.max() == pytest.approx(0.5) and x.min() == pytest.approx(-0.5)
+    assert m[0, 0] == pytest.approx(64 / 200)
+    x3, _, _ = prepare_input(f, DataConfig(input_hw=(64, 64), in_channels=3, frame_offsets=(-1, 0)))
+    assert x3.shape == (6, 64, 64)
+    assert np.all(x3[:3] == -0.5)  # no neighbour: zeros, as in training

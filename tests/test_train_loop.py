@@ -1,0 +1,102 @@
+import csv
+
+import pytest
+import torch
+
+from _train_fakes import FakeDataset, fake_config_dict
+from echomark.errors import ConfigError
+from echomark.train import TrainData, load_checkpoint, load_config, run_training, save_checkpoint
+
+
+def _data() -> TrainData:
+    return TrainData(FakeDataset(4), FakeDataset(2, seed=1, train=False))
+
+
+class _StopError(Exception):
+    pass
+
+
+def _stop_after_first_epoch(row: dict[str, float]) -> None:
+    if row["epoch"] == 1:
+        raise _StopError
+
+
+def test_interrupted_run_resumes_bit_identically(tmp_path) -> None:
+    full = run_training(
+        load_config(base=fake_config_dict(str(tmp_path / "full"), epochs=3)),
+        data=_data(),
+        progress=False,
+    )
+    cfg = load_config(base=fake_config_dict(str(tmp_path / "split"), epochs=3))
+    with pytest.raises(_StopError):
+        run_training(cfg, data=_data(), progress=False, on_epoch_end=_stop_after_first_epoch)
+    last = tmp_path / "split" / "last.pt"
+    assert load_checkpoint(last).epoch == 1
+    # guard: continuing from the same weights with a fresh optimiser ends elsewhere
+    weights_only = load_checkpoint(last)
+    weights_only.optimizer_state = None
+    save_checkpoint(weights_only, tmp_path / "weights-only.pt")
+    cfg_other = load_config(base=fake_config_dict(str(tmp_path / "other"), epochs=3))
+    other = run_training(
+        cfg_other, data=_data(), progress=False, resume=tmp_path / "weights-only.pt"
+    )
+    assert other.param_digest != full.param_digest
+    resumed = run_training(cfg, data=_data(), progress=False, resume=last)
+    assert resumed.param_digest == full.param_digest
+    a = load_checkpoint(full.last_path).model_state
+    b = load_checkpoint(resumed.last_path).model_state
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_checkpoint(last).epoch == 3
+    # history carries over: the resumed run reports every epoch, identical to the full run
+    assert [r["epoch"] for r in resumed.history] == [1.0, 2.0, 3.0]
+    for key in ("train_loss", "tune_loss", "lr"):
+        assert [r[key] for r in resumed.history] == [r[key] for r in full.history]
+    with open(tmp_path / "split" / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+
+
+def test_run_writes_config_metrics_and_checkpoints(tmp_path) -> None:
+    out = tmp_path / "run"
+    result = run_training(
+        load_config(base=fake_config_dict(str(out), epochs=1)), data=_data(), progress=False
+    )
+    assert (out / "config.yaml").is_file() and (out / "metrics.csv").is_file()
+    assert result.best_path == out / "best.pt" and result.best_path.is_file()
+    ck = load_checkpoint(result.last_path)
+    assert ck.channels == ["dot", "line"] and ck.kind_names == ["point", "curve"]
+    assert ck.input_size == (64, 64) and ck.epoch == 1 and ck.global_step == 2
+    assert ck.train_config().model.variant == "tiny"
+    assert {"python", "numpy", "torch", "sampler"} <= set(ck.rng_state)
+    row = result.history[0]
+    for key in ("train_loss", "tune_loss", "point_error_px", "presence_accuracy"):
+        assert key in row
+    model = ck.build_model()
+    assert not model.training
+    with torch.no_grad():
+        s4, s2 = model(torch.zeros(1, 1, 64, 64))
+    assert s4.shape == (1, 2, 16, 16) and s2.shape == (1, 2, 32, 32)
+
+
+def test_resume_rejects_a_checkpoint_of_another_model(tmp_path) -> None:
+    first = run_training(
+        load_config(base=fake_config_dict(str(tmp_path / "a"), epochs=1)),
+        data=TrainData(FakeDataset(2)),
+        progress=False,
+    )
+    cfg = load_config(
+        base=fake_config_dict(str(tmp_path / "b"), epochs=2), overrides=["model.variant=small"]
+    )
+    with pytest.raises(ConfigError, match="differ"):
+        run_training(cfg, data=TrainData(FakeDataset(2)), progress=False, resume=first.last_path)
+
+
+def test_loss_falls_on_a_learnable_toy_problem(tmp_path) -> None:
+    cfg = load_config(
+        base=fake_config_dict(str(tmp_path / "fit"), epochs=6),
+        overrides=["optim.lr=0.01", "loss.foreground_alpha=10"],
+    )
+    result = run_training(cfg, data=TrainData(FakeDataset(4)), progress=False)
+    losses = [r["train_loss"] for r in result.history]
+    assert losses[-1] < 0.5 * losses[0]
