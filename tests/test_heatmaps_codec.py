@@ -7,6 +7,7 @@ from echomark.errors import ConfigError
 from echomark.geometry import curve_distances, sample_curve
 from echomark.geometry.transform import apply_matrix
 from echomark.heatmaps import CodecConfig, StrideCombine, decode, dense_curve, encode
+from echomark.heatmaps.codec import dense_curves
 from echomark.heatmaps.oracle import a4c_like_sample, encode_dense
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import Instance, Label, LabelState
@@ -117,6 +118,26 @@ def test_oracle_match_under_shear_and_tight_bends() -> None:
     dense = encode_dense(labels, channels, kinds, m, (100, 130))
     for f, d in zip(fast, dense, strict=True):
         assert np.abs(f.heatmaps - d.heatmaps).max() < 1e-3
+
+
+def test_dense_curves_batch_equals_single_curves() -> None:
+    curves = [
+        Instance(np.array([[10.0, 50.0], [40.0, 10.0], [90.0, 30.0], [120.0, 80.0]])),
+        Instance(np.array([[0.0, 0.0], [30.0, 4.0]])),
+        Instance(
+            np.array([[5.0, 5.0], [5.0, 5.0], [60.0, 20.0], [80.0, 70.0], [20.0, 90.0]]),
+            (False, False, True, False, False),
+        ),
+    ]
+    projective = np.array([[0.9, 0.2, 4.0], [-0.1, 0.7, 2.0], [0.002, -0.001, 1.0]])
+    for m in (_rot(25, 0.8, 3, 7), projective):
+        for spacing in (1.0, 0.3):
+            batch = dense_curves(curves, m, spacing)
+            for got, inst in zip(batch, curves, strict=True):
+                want = dense_curve(inst, m, spacing)
+                assert got.shape == want.shape
+                assert np.abs(got - want).max() < 1e-9
+                assert np.hypot(*np.diff(got, axis=0).T).max() <= spacing * (1 + 1e-9)
 
 
 def test_curve_is_sampled_in_source_then_mapped() -> None:

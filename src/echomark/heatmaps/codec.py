@@ -355,9 +355,6 @@ def encode(
                 cfg.window_k * cfg.sigma_curve,
             )
         )
-    # Each stride's maps are zeroed right before their values go in, so that the values
-    # meet cache lines the zeroing has just written. Values come grouped by stride (the
-    # points and polylines were passed stride by stride), so a count splits them.
     flat = np.zeros(int(starts[-1]), np.float32)
     for idx, val in parts:
         np.maximum.at(flat, idx, val)
