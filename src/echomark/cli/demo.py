@@ -33,6 +33,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; the last line says where the report is."""
+    import sys
     from dataclasses import replace
 
     from echomark.predict.api import resolve_device
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     )
     res = run_demo(
         args.out, size=size, seed=args.seed, device=resolve_device(args.device),
-        config=args.config,
+        config=args.config, stream=sys.stderr,
     )  # fmt: skip
     for line in demo_headline(res.metrics):
         print(line)

@@ -10,7 +10,7 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw
 
 from echomark.geometry.curves import sample_curve
-from echomark.labels.schema import ImageLabels, LabelState
+from echomark.labels.schema import ImageLabels, Instance, Label, LabelState
 
 #: Colour of labels without a registry colour.
 DEFAULT_COLOUR = "#ffd400"
@@ -82,3 +82,28 @@ def png_bytes(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG", optimize=False)
     return buf.getvalue()
+
+
+def enlarge(
+    canvas: Image.Image, labels: ImageLabels, min_side: int = 480
+) -> tuple[Image.Image, ImageLabels]:
+    """Upscale a small picture by an integer factor (nearest) and move the labels with it.
+
+    With pixel centres at integers, source pixel ``x`` becomes ``k x + (k - 1) / 2``.
+
+    >>> img, labs = enlarge(Image.new("RGB", (100, 50)), {"p": Label.point(0.0, 0.0)}, 200)
+    >>> img.size, labs["p"].xy.tolist()
+    ((200, 100), [[0.5, 0.5]])
+    """
+    k = -(-min_side // max(canvas.size))
+    if k <= 1:
+        return canvas, labels
+    big = canvas.resize((canvas.width * k, canvas.height * k), Image.Resampling.NEAREST)
+    moved: ImageLabels = {}
+    for name, label in labels.items():
+        moved[name] = Label(
+            label.state,
+            tuple(Instance(inst.xy * k + (k - 1) / 2.0, inst.straight, inst.conf)
+                  for inst in label.instances),
+        )  # fmt: skip
+    return big, moved

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from echomark.evaluate.draw import draw_labels, png_bytes, to_rgb
+from echomark.evaluate.draw import draw_labels, enlarge, png_bytes, to_rgb
 from echomark.evaluate.evaluation import CURVE, POINT, LabelRecord
 from echomark.labels.schema import ImageLabels
 
@@ -252,9 +252,11 @@ def render_report(
             )
             for w in worst[:n_cases]:
                 key, name = w["key"], w["label"]
-                canvas = to_rgb(images(key))
+                small = to_rgb(images(key))
                 t = {name: truth[key][name]} if name in truth.get(key, {}) else {}
                 p = {name: pred[key][name]} if name in pred.get(key, {}) else {}
+                canvas, t = enlarge(small, t)
+                _, p = enlarge(small, p)
                 draw_labels(canvas, t, colour=TRUTH_COLOUR)
                 draw_labels(canvas, p, colour=PRED_COLOUR)
                 cap = f"{name}: {_fmt(w['error_px'])} px — {key}"
