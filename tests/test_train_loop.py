@@ -100,3 +100,35 @@ def test_loss_falls_on_a_learnable_toy_problem(tmp_path) -> None:
     result = run_training(cfg, data=TrainData(FakeDataset(4)), progress=False)
     losses = [r["train_loss"] for r in result.history]
     assert losses[-1] < 0.5 * losses[0]
+
+
+class _Oracle(torch.nn.Module):
+    """Returns the targets of a one-image dataset, whatever the input."""
+
+    def __init__(self, item: dict) -> None:
+        super().__init__()
+        self.maps = [h[None] for h in item["heatmaps"]]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [m.expand(x.shape[0], -1, -1, -1) for m in self.maps]
+
+
+def test_tune_metrics_of_a_perfect_prediction_are_near_zero() -> None:
+    from echomark.train.distributed import DistInfo
+    from echomark.train.loop import evaluate
+
+    ds = FakeDataset(1, seed=5, train=False)
+    cfg = load_config(base=fake_config_dict("unused"))
+    metrics = evaluate(
+        _Oracle(ds[0]),
+        ds,
+        cfg,
+        torch.device("cpu"),
+        DistInfo(),
+        channels=ds.channels,
+        kinds=ds.kinds,
+    )
+    assert metrics["tune_loss"] == 0.0
+    assert metrics["n_points"] == 1 and metrics["point_error_px"] < 0.1
+    assert metrics["n_curves"] == 1 and metrics["curve_distance_px"] < 0.5
+    assert metrics["presence_accuracy"] == 1.0
