@@ -102,6 +102,7 @@ def read_text(image: npt.NDArray[np.uint8], *, threads: int = 1) -> list[str]:
     Raises:
         ConfigError: rapidocr is not installed.
     """
-    out = _engine(threads)(_as_bgr(image))
+    # Explicit flags: the cached engine remembers use_rec=False from detect_text otherwise.
+    out = _engine(threads)(_as_bgr(image), use_det=True, use_cls=True, use_rec=True)
     txts = getattr(out, "txts", None)
     return [str(t) for t in txts] if txts else []

@@ -232,12 +232,13 @@ def _plot_names(pairs: Mapping[str, Any]) -> list[str]:
     """Measurements worth a panel, at most :data:`MAX_PANELS`.
 
     Per-frame names themselves (not their ED/ES copies, which repeat a subset of the same
-    frames) and per-video ones.
+    frames) and per-video ones; a measurement with fewer than two pairs has no spread to
+    plot and gets no panel.
     """
     frame_names = {_norm(v) for v in FRAME_ALIASES.values()}
     main = [
         n for n in sorted(pairs)
-        if _norm(n) in frame_names or _norm(n) not in FRAME_ALIASES
+        if (_norm(n) in frame_names or _norm(n) not in FRAME_ALIASES) and len(pairs[n][0]) >= 2
     ]  # fmt: skip
     return (main or sorted(pairs))[:MAX_PANELS]
 
