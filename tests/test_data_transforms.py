@@ -232,3 +232,13 @@ def test_to_channels_grey_rgb_rgba() -> None:
     rgba[..., 3] = 255
     assert tr.to_channels(rgba, 3).shape == (2, 2, 3)
     assert tr.to_channels(rgba, 1).ravel().tolist() == [round(0.587 * 200)] * 4
+
+
+def test_warp_frames_joint_and_separate_paths_agree() -> None:
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (9, 11, 1), dtype=np.uint8) for _ in range(3)]
+    m = tr.rotation(7.0, (5.0, 4.0))
+    joint = tr.warp_frames(frames, m, (8, 10), 1)  # 3 channels: one warp
+    gap = tr.warp_frames([frames[0], None, frames[2]], m, (8, 10), 1)  # per frame
+    np.testing.assert_array_equal(gap[:, :, [0, 2]], joint[:, :, [0, 2]])
+    assert not gap[:, :, 1].any() and joint[:, :, 1].any()

@@ -102,3 +102,24 @@ def test_to_channels_and_prepare_input_letterbox() -> None:
     x3, _, _ = prepare_input(f, DataConfig(input_hw=(64, 64), in_channels=3, frame_offsets=(-1, 0)))
     assert x3.shape == (6, 64, 64)
     assert np.all(x3[:3] == -0.5)  # no neighbour: zeros, as in training
+
+
+def test_prepare_input_rejects_a_wrong_size_neighbour() -> None:
+    from echomark.predict.inputs import InputFrame
+
+    img = np.zeros((10, 12), np.uint8)
+    f = InputFrame("k", "v", 0, lambda: img, lambda off: np.zeros((10, 13), np.uint8))
+    cfg = DataConfig(input_hw=(8, 8), frame_offsets=(-1, 0))
+    with pytest.raises(InputError, match="neighbour frame -1"):
+        prepare_input(f, cfg)
+
+
+def test_dicom_frames_match_curation_decoding() -> None:
+    from echomark.dicom.read import file_recipe, iter_frames, read_header
+
+    path = get_testdata_file("gdcm-US-ALOKA-16.dcm")  # 16-bit palette colour
+    assert path is not None
+    ds = read_header(path)
+    expected = next(iter_frames(path, ds, file_recipe(path, ds), [0]))
+    frames, _ = read_dicom_frames(Path(path), "0")
+    np.testing.assert_array_equal(frames[0], expected)

@@ -340,7 +340,7 @@ class EchoDataset(Dataset[Sample]):
                         None if o == 0 else f
                         for f, o in zip(frames, cfg.frame_offsets, strict=True)
                     ]
-        image = self._warp(frames, src_hw, matrix)
+        image = tr.warp_frames(frames, matrix, cfg.input_hw, cfg.in_channels)
         if rng is not None:
             box = tr.random_erase_box(rng, cfg.input_hw, aug)
             if box is not None:
@@ -396,26 +396,6 @@ class EchoDataset(Dataset[Sample]):
             y0 = int(rng.integers(0, bank.shape[0] - h + 1))
             x0 = int(rng.integers(0, bank.shape[1] - w + 1))
             chw[i] += bank[y0 : y0 + h, x0 : x0 + w] * np.float32(std)
-
-    def _warp(
-        self, frames: list[UInt8Array | None], src_hw: tuple[int, int], matrix: tr.Matrix
-    ) -> UInt8Array:
-        """Stack frames channel-wise and warp them with ``matrix``; missing ones are zeros."""
-        cfg = self.config
-        c = cfg.in_channels
-        h, w = cfg.input_hw
-        present = [i for i, f in enumerate(frames) if f is not None]
-        if len(present) == len(frames) and c * len(frames) <= 4:
-            full = [f for f in frames if f is not None]
-            stack = full[0] if len(full) == 1 else np.concatenate(full, axis=2)
-            warped = tr.warp_image(stack, matrix, (h, w))
-            return np.asarray(warped, dtype=np.uint8).reshape(h, w, -1)
-        out = np.zeros((h, w, c * len(frames)), np.uint8)
-        for i in present:
-            frame = frames[i]
-            assert frame is not None
-            out[:, :, i * c : (i + 1) * c] = tr.warp_image(frame, matrix, (h, w)).reshape(h, w, c)
-        return out
 
 
 def _stack(tensors: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -267,6 +267,44 @@ def warp_image(
     return np.concatenate([warp(src[:, :, i : i + 4]) for i in range(0, src.shape[2], 4)], axis=2)
 
 
+def warp_frames(
+    frames: Sequence[npt.NDArray[np.uint8] | None],
+    matrix: npt.ArrayLike,
+    out_hw: Sequence[int],
+    channels: int,
+) -> UInt8Array:
+    """Stack frames channel-wise and warp them with ``matrix``; missing (None) ones are zeros.
+
+    This is the network input of multi-frame models, in training and prediction alike.
+
+    Args:
+        frames: (H, W, ``channels``) uint8 frames of one size, or None where absent.
+        matrix: (3, 3) source -> output matrix.
+        out_hw: Output size (rows, columns).
+        channels: Channels per frame.
+
+    Returns:
+        uint8 (out_h, out_w, ``channels * len(frames)``).
+
+    >>> one = np.full((2, 2, 1), 9, np.uint8)
+    >>> warp_frames([None, one], identity(), (2, 2), 1)[0, 0].tolist()
+    [0, 9]
+    """
+    h, w = int(out_hw[0]), int(out_hw[1])
+    present = [i for i, f in enumerate(frames) if f is not None]
+    if len(present) == len(frames) and channels * len(frames) <= 4:
+        full = [f for f in frames if f is not None]
+        stack = full[0] if len(full) == 1 else np.concatenate(full, axis=2)
+        return np.asarray(warp_image(stack, matrix, (h, w)), dtype=np.uint8).reshape(h, w, -1)
+    out = np.zeros((h, w, channels * len(frames)), np.uint8)
+    for i in present:
+        frame = frames[i]
+        assert frame is not None
+        warped = warp_image(frame, matrix, (h, w))
+        out[:, :, i * channels : (i + 1) * channels] = warped.reshape(h, w, channels)
+    return out
+
+
 def transform_labels(labels: ImageLabels, matrix: npt.ArrayLike) -> ImageLabels:
     """Move every point and curve control point of ``labels`` through ``matrix``.
 

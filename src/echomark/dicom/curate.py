@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -45,26 +45,24 @@ from echomark.cache.writer import CacheWriter
 from echomark.dicom import mask as masklib
 from echomark.dicom.codes import CodeMode, bytes_code, file_code
 from echomark.dicom.read import (
+    SAMPLE_FRAMES,
     PixelRecipe,
     SkipFile,
     UInt8Array,
-    decode_raw,
+    file_recipe,
     find_inputs,
     frame_count,
     frame_time_ms,
-    grey_range,
     iter_frames,
-    make_recipe,
     read_header,
     rgb_to_grey,
+    sample_indices,
 )
 from echomark.errors import CacheError, ConfigError, EchomarkError
 from echomark.fileio import atomic_write_text
 
 #: Bumped whenever a change alters the pixels written, so old records are re-planned.
 PIPELINE_VERSION = 1
-#: Frames sampled per video to find motion, static content and colour.
-SAMPLE_FRAMES = 16
 #: A video is written in colour when this fraction of kept pixels is really coloured.
 COLOUR_MIN_FRACTION = 0.005
 #: Test hook: abort the process (as if killed) after this many frames were written.
@@ -210,16 +208,6 @@ def _reason(exc: BaseException) -> str:
     return str(message) if message else f"{type(exc).__name__}: {exc}"
 
 
-def _sample_indices(n: int) -> list[int]:
-    """Up to :data:`SAMPLE_FRAMES` frame numbers spread evenly over ``n`` frames.
-
-    >>> _sample_indices(3), len(_sample_indices(120)), _sample_indices(120)[-1]
-    ([0, 1, 2], 16, 119)
-    """
-    k = min(n, SAMPLE_FRAMES)
-    return sorted({round(float(i)) for i in np.linspace(0, n - 1, k)})
-
-
 def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> dict[str, Any]:
     """Plan one video: everything the frame writers need, as a JSON-able record.
 
@@ -243,11 +231,8 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
 
     ds = read_header(path)
     rows, cols, n = int(ds.Rows), int(ds.Columns), frame_count(ds)
-    recipe = make_recipe(ds, path)
-    idx = _sample_indices(n)
-    if recipe.photometric.startswith("MONOCHROME") and recipe.bits_stored > 8:
-        lo, hi = grey_range(decode_raw(path, recipe, idx))
-        recipe = replace(recipe, grey_lo=lo, grey_hi=hi)
+    recipe = file_recipe(path, ds)
+    idx = sample_indices(n)
     samples = list(iter_frames(path, ds, recipe, idx))
     greys = [rgb_to_grey(s) for s in samples]
     notes: list[str] = []

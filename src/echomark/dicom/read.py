@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ ULTRASOUND_SOP_CLASSES = frozenset(
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 #: Frame numbers are 4 digits in the release layout.
 MAX_FRAMES = 10000
+#: Frames sampled per file to set the grey range of deep data (and curation's mask).
+SAMPLE_FRAMES = 16
 
 
 class SkipReason(str, Enum):
@@ -225,11 +227,13 @@ def _is_ultrasound(ds: Any) -> bool:
     )
 
 
-def read_header(path: str | os.PathLike[str]) -> Any:
+def read_header(path: str | os.PathLike[str], *, ultrasound_only: bool = True) -> Any:
     """Read a DICOM header (pixel data deferred) and check it is an ultrasound image.
 
     Args:
         path: The file.
+        ultrasound_only: Skip files that are not ultrasound (False accepts any image,
+            as ``echomark predict`` does for a file named on its command line).
 
     Returns:
         The pydicom ``Dataset`` (large values deferred, so ``PixelData`` stays on disk).
@@ -254,7 +258,7 @@ def read_header(path: str | os.PathLike[str]) -> Any:
         raise SkipFile(SkipReason.DICOMDIR)
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise SkipFile(SkipReason.NO_PIXELS)
-    if not _is_ultrasound(ds):
+    if ultrasound_only and not _is_ultrasound(ds):
         raise SkipFile(SkipReason.NOT_ULTRASOUND, f"Modality {ds.get('Modality', '?')}")
     if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
         raise DicomError("float pixel data is not an ultrasound image echomark can use", file=p)
@@ -341,6 +345,34 @@ def make_recipe(ds: Any, file: str) -> PixelRecipe:
         grey_lo=0.0,
         grey_hi=float(2**bits - 1) if bits > 8 else 255.0,
     )
+
+
+def sample_indices(n: int) -> list[int]:
+    """Up to :data:`SAMPLE_FRAMES` frame numbers spread evenly over ``n`` frames.
+
+    >>> sample_indices(3), len(sample_indices(120)), sample_indices(120)[-1]
+    ([0, 1, 2], 16, 119)
+    """
+    k = min(n, SAMPLE_FRAMES)
+    return sorted({round(float(i)) for i in np.linspace(0, n - 1, k)})
+
+
+def file_recipe(path: str | os.PathLike[str], ds: Any) -> PixelRecipe:
+    """The complete 8-bit recipe of a file, as every echomark reader of DICOM pixels uses it.
+
+    :func:`make_recipe` plus, for grey data deeper than 8 bits, the grey range measured on
+    the :func:`sample_indices` frames, so that curation and prediction map a file to the
+    same 8-bit pixels.
+
+    Raises:
+        DicomError: Unsupported data, missing decoder, or the sample frames fail to decode.
+    """
+    p = os.fspath(path)
+    recipe = make_recipe(ds, p)
+    if recipe.photometric.startswith("MONOCHROME") and recipe.bits_stored > 8:
+        lo, hi = grey_range(decode_raw(p, recipe, sample_indices(frame_count(ds))))
+        recipe = replace(recipe, grey_lo=lo, grey_hi=hi)
+    return recipe
 
 
 def _palette_max(ds: Any) -> int:

@@ -63,17 +63,22 @@ def render_points(
     >>> float(hm[0, 1, 2]), round(float(hm[0, 1, 3]), 4)
     (1.0, 0.6065)
     """
+    render_points_flat(*_one_map(out, len(channels)), channels, xy, sigma, radius)
+
+
+def _one_map(
+    out: npt.NDArray[np.float32], n: int
+) -> tuple[npt.NDArray[np.float32], IntArray, IntArray, IntArray]:
+    """``out`` (K, h, w) as the flat buffer, bases and sizes of the ``*_flat`` renderers.
+
+    The flat buffer is a view of a contiguous ``out``, so the renderers write into it.
+    """
     n_k, h, w = out.shape
-    n = len(channels)
-    render_points_flat(
+    return (
         out.reshape(n_k * h * w),
         np.zeros(n, np.int64),
         np.full(n, h, np.int64),
         np.full(n, w, np.int64),
-        channels,
-        xy,
-        sigma,
-        radius,
     )
 
 
@@ -158,18 +163,7 @@ def render_curves(
     >>> [round(float(v), 4) for v in hm[0, :, 3]]
     [0.1353, 0.6065, 1.0, 0.6065, 0.1353]
     """
-    n_k, h, w = out.shape
-    n = len(polylines)
-    render_curves_flat(
-        out.reshape(n_k * h * w),
-        np.zeros(n, np.int64),
-        np.full(n, h, np.int64),
-        np.full(n, w, np.int64),
-        channels,
-        polylines,
-        sigma,
-        radius,
-    )
+    render_curves_flat(*_one_map(out, len(polylines)), channels, polylines, sigma, radius)
 
 
 def render_curves_flat(

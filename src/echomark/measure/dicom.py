@@ -62,10 +62,9 @@ def curate_in_memory(
         CalibrationError: No usable region spacing.
         DicomError: The file cannot be read or decoded.
     """
-    from echomark.dicom import mask as masklib
     from echomark.dicom.codes import file_code
-    from echomark.dicom.curate import CurateOptions, plan_video
-    from echomark.dicom.read import PixelRecipe, SkipFile, iter_frames, read_header
+    from echomark.dicom.curate import CurateOptions, masked_frames, plan_video
+    from echomark.dicom.read import SkipFile, read_header
     from echomark.errors import DicomError
 
     p = os.fspath(path)
@@ -77,16 +76,9 @@ def curate_in_memory(
     video = f"{ADHOC_CLASS}-{file_code(p)}"
     opts = CurateOptions(dataset_class=ADHOC_CLASS, out_dir=Path(os.devnull), ocr=ocr)
     record = plan_video(p, video, opts.settings(), ocr)
-    recipe = PixelRecipe.from_json(record["recipe"])
-    keep = masklib.render_keep(masklib.MaskSpec.from_json(record["mask"]))
     n = int(record["frames"])
     indices = sorted(set(range(n) if frames is None else (int(i) for i in frames if 0 <= i < n)))
-    grey = record["output"] == "grey"
-    out: dict[int, UInt8Array] = {}
-    for i, img in zip(indices, iter_frames(p, ds, recipe, indices, grey=grey), strict=True):
-        if img.shape[:2] != keep.shape:
-            raise DicomError(f"frame {i} is {img.shape[:2]}, header says {keep.shape}", file=p)
-        out[i] = masklib.apply_keep(img, keep)
+    out = dict(masked_frames(p, record, indices))
     ft = record.get("frame_time_ms")
     return CuratedCine(video, out, float(ft) if ft else None, cal)
 
@@ -109,24 +101,12 @@ def predict_cine(
     Returns:
         Predictions keyed ``00-<hex>-NNNN.png`` (source pixels, with ``conf``).
     """
-    from echomark.cache.keys import ImageKey
     from echomark.predict.api import load_engine
-    from echomark.predict.inputs import InputFrame
+    from echomark.predict.inputs import cine_frames
     from echomark.predict.predictor import predict_frames
 
     engine, spec = load_engine(checkpoint, device=device)
-    cls, hexcode = cine.video.split("-", 1)
-    inputs = []
-    for i, arr in sorted(cine.frames.items()):
-
-        def load(a: UInt8Array = arr) -> UInt8Array:
-            return a
-
-        def neighbour(off: int, i: int = i) -> UInt8Array | None:
-            return cine.frames.get(i + off)
-
-        key = ImageKey(cls, hexcode, i).name
-        inputs.append(InputFrame(key, cine.video, i, load, neighbour, f"frame {i}"))
+    inputs = cine_frames(cine.video, cine.frames, cine.video)
     labels = predict_frames(inputs, engine, spec, batch_size=batch_size)
     return LabelFile(images=labels, format=LabelFormat.V2, source=cine.video)
 

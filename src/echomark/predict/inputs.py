@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,10 +132,13 @@ def is_dicom(path: Path) -> bool:
 
 
 def read_dicom_frames(path: Path, frames: str | None = None) -> tuple[UInt8Array, list[int]]:
-    """Decode the selected frames of a DICOM as uint8 RGB or grey.
+    """Decode the selected frames of a DICOM as uint8 RGB or grey, as curation decodes them.
 
-    Colour frames (YBR_FULL, YBR_FULL_422, RGB, palette) come back as RGB; grey stays
-    (H, W). Bit depths above 8 are scaled to 0..255.
+    Uses :mod:`echomark.dicom.read` (decoder pinned per transfer syntax, the file's
+    :func:`~echomark.dicom.read.file_recipe`): colour data (YBR, RGB, palette) comes back
+    RGB, grey stays (H, W), MONOCHROME1 is inverted and deep grey data is mapped to 8 bits
+    with the same grey range curation uses. No de-identification mask is applied: the
+    frames are only predicted on, never written.
 
     Args:
         path: The DICOM file.
@@ -147,57 +150,51 @@ def read_dicom_frames(path: Path, frames: str | None = None) -> tuple[UInt8Array
     Raises:
         DicomError: if the file cannot be read or has no decodable pixels.
     """
-    import pydicom
-    from pydicom.pixels import pixel_array
+    from echomark.dicom.read import SkipFile, file_recipe, frame_count, iter_frames, read_header
 
+    p = str(path)
     try:
-        ds = pydicom.dcmread(path)
-        n = int(getattr(ds, "NumberOfFrames", 1) or 1)
-        idx = parse_frames(frames, n)
-        arrays = []
-        for i in idx:
-            a = pixel_array(ds, index=i if n > 1 else None)
-            if getattr(ds, "PhotometricInterpretation", "") == "PALETTE COLOR":
-                from pydicom.pixels import apply_color_lut
-
-                a = apply_color_lut(a, ds)
-            arrays.append(a)
-    except InputError:
-        raise
-    except Exception as exc:
-        raise DicomError(f"cannot decode pixel data: {exc}", file=str(path)) from None
-    if not arrays:
-        raise DicomError("no frames selected", file=str(path))
-    stack = np.stack(arrays)
-    if stack.ndim == 4 and stack.shape[-1] == 1:
-        stack = stack[..., 0]
-    if stack.dtype != np.uint8:
-        s = stack.astype(np.float64)
-        hi = float(s.max()) or 1.0
-        lo = min(0.0, float(s.min()))
-        stack = np.clip((s - lo) / (hi - lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return stack, idx
+        ds = read_header(p, ultrasound_only=False)
+    except SkipFile as exc:
+        raise DicomError(f"cannot predict on this file ({exc})", file=p) from None
+    idx = parse_frames(frames, frame_count(ds))
+    if not idx:
+        raise DicomError("no frames selected", file=p)
+    wanted = sorted(set(idx))
+    decoded = dict(zip(wanted, iter_frames(p, ds, file_recipe(p, ds), wanted), strict=True))
+    return np.stack([decoded[i] for i in idx]), idx
 
 
-def dicom_frames(path: Path, frames: str | None = None) -> list[InputFrame]:
-    """Frames of one DICOM file (all frames unless ``frames`` selects some)."""
-    video = f"{ADHOC_CLASS}-{_sha256_file(path)}"
-    stack, idx = read_dicom_frames(path, frames)
-    hexcode = video.split("-", 1)[1]
-    pos = {i: j for j, i in enumerate(idx)}
+def cine_frames(video: str, frames: Mapping[int, UInt8Array], source: str) -> list[InputFrame]:
+    """Frames of one in-memory cine; neighbours are the other frames held.
+
+    Args:
+        video: Video code ``<class>-<64hex>`` (keys are ``<video>-<NNNN>.png``).
+        frames: Frame number -> uint8 frame.
+        source: Where the cine came from (each frame's source is ``<source>#frame<N>``).
+    """
+    cls, hexcode = video.split("-", 1)
     out = []
-    for arr, i in zip(stack, idx, strict=True):
-        key = ImageKey(ADHOC_CLASS, hexcode, i).name
+    for i, arr in sorted(frames.items()):
 
         def load(a: UInt8Array = arr) -> UInt8Array:
             return a
 
         def neighbour(off: int, i: int = i) -> UInt8Array | None:
-            j = pos.get(i + off)
-            return None if j is None else stack[j]
+            return frames.get(i + off)
 
-        out.append(InputFrame(key, video, i, load, neighbour, f"{path}#frame{i}"))
+        key = ImageKey(cls, hexcode, i).name
+        out.append(InputFrame(key, video, i, load, neighbour, f"{source}#frame{i}"))
     return out
+
+
+def dicom_frames(path: Path, frames: str | None = None) -> list[InputFrame]:
+    """Frames of one DICOM file (all frames unless ``frames`` selects some)."""
+    stack, idx = read_dicom_frames(path, frames)
+    by_index = dict(zip(idx, stack, strict=True))
+    out = cine_frames(f"{ADHOC_CLASS}-{_sha256_file(path)}", by_index, str(path))
+    order = {i: n for n, i in enumerate(idx)}
+    return sorted(out, key=lambda f: order[f.index])
 
 
 def store_frames(path: Path, keys: Sequence[str] | None = None) -> list[InputFrame]:

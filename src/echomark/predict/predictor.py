@@ -20,7 +20,13 @@ import numpy as np
 import numpy.typing as npt
 
 from echomark.data.config import DataConfig
-from echomark.data.transforms import fit_matrix, invert, transform_labels, warp_image
+from echomark.data.transforms import (
+    fit_matrix,
+    invert,
+    to_channels,
+    transform_labels,
+    warp_frames,
+)
 from echomark.errors import InputError
 from echomark.labels.schema import ImageLabels
 from echomark.predict.engine import Engine, Float32Array
@@ -51,55 +57,37 @@ class ModelSpec:
         return self.data.codec
 
 
-def to_channels(image: UInt8Array, in_channels: int) -> UInt8Array:
-    """Bring a frame to ``in_channels`` (1: luminance, 3: RGB) as (H, W, C) uint8.
-
-    Uses ITU-R BT.601 luma for colour frames, as training does.
-
-    >>> to_channels(np.full((2, 2, 3), 10, np.uint8), 1).shape
-    (2, 2, 1)
-    >>> to_channels(np.zeros((2, 2), np.uint8), 3).shape
-    (2, 2, 3)
-    """
-    a: npt.NDArray[np.uint8] = np.asarray(image, dtype=np.uint8)
-    if a.ndim == 3 and a.shape[2] == 4:
-        a = a[:, :, :3]
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    if in_channels == 1:
-        if a.ndim == 3:
-            import cv2
-
-            a = np.asarray(cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY), np.uint8)
-        return a[:, :, None]
-    if a.ndim == 2:
-        return np.repeat(a[:, :, None], 3, axis=2)
-    return a
-
-
 def prepare_input(
     frame: InputFrame, data: DataConfig
 ) -> tuple[Float32Array, Matrix, tuple[int, int]]:
     """Load a frame (and its neighbours for multi-frame models) as a network input.
 
+    Exactly as training builds an unaugmented input: :func:`to_channels`, then
+    :func:`~echomark.data.transforms.warp_frames` with zeros for missing neighbours.
+
     Returns:
         The input float32 (C, H, W) in ``x / 255 - 0.5``, the source -> input matrix, and
         the source size (rows, cols).
+
+    Raises:
+        InputError: A neighbour frame differs in size from the frame (as training raises
+            ``CacheError``); :func:`predict_frames` reports and skips such a frame.
     """
-    centre = frame.load()
+    centre = to_channels(frame.load(), data.in_channels)
     src_hw = (int(centre.shape[0]), int(centre.shape[1]))
     matrix = fit_matrix(src_hw, data.input_hw, data.resize)
-    stacks = []
+    stack: list[UInt8Array | None] = []
     for off in data.frame_offsets:
         img = centre if off == 0 else (frame.neighbour(off) if frame.neighbour else None)
-        if img is None or img.shape[:2] != centre.shape[:2]:
-            stacks.append(np.zeros((*src_hw, data.in_channels), np.uint8))
-        else:
-            stacks.append(to_channels(img, data.in_channels))
-    stacked = np.concatenate(stacks, axis=2) if len(stacks) > 1 else stacks[0]
-    warped = warp_image(stacked, matrix, data.input_hw)
-    if warped.ndim == 2:
-        warped = warped[:, :, None]
+        if img is not None and off != 0:
+            img = to_channels(img, data.in_channels)
+            if img.shape != centre.shape:
+                raise InputError(
+                    f"neighbour frame {off:+d} is {img.shape[:2]}, the frame {src_hw}",
+                    key=frame.key,
+                )
+        stack.append(img)
+    warped = warp_frames(stack, matrix, data.input_hw, data.in_channels)
     x = warped.astype(np.float32).transpose(2, 0, 1) / np.float32(255.0) - np.float32(0.5)
     return np.ascontiguousarray(x), matrix, src_hw
 
