@@ -78,7 +78,7 @@ def _read_png_file(path: Path) -> UInt8Array:
     from echomark.cache.png import decode_png
 
     try:
-        return decode_png(path.read_bytes())
+        return decode_png(path.read_bytes(), name=str(path))
     except OSError as exc:
         raise InputError(f"cannot read image: {exc}", file=str(path)) from None
 
