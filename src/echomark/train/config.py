@@ -9,8 +9,6 @@ the field, never later in the run.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -23,6 +21,7 @@ import yaml
 
 from echomark.data.config import DataConfig
 from echomark.errors import ConfigError
+from echomark.fileio import atomic_write_text
 
 
 class OptimizerName(str, Enum):
@@ -471,16 +470,3 @@ def dump_config(config: TrainConfig) -> str:
 def save_config(config: TrainConfig, path: str | Path) -> None:
     """Write the resolved config as YAML, atomically."""
     atomic_write_text(Path(path), dump_config(config))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -32,6 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from echomark.errors import ConfigError
+from echomark.fileio import atomic_write_text
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import ImageLabels
 from echomark.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -39,7 +40,6 @@ from echomark.train.config import (
     BestMetric,
     OptimizerName,
     TrainConfig,
-    atomic_write_text,
     save_config,
     to_dict,
 )
