@@ -1,12 +1,13 @@
-"""Atomic file writes (temp file in the same folder, then rename) used by every writer."""
+"""Atomic file writes (temp file in the same folder, then rename) and safe zip member names."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -46,3 +47,20 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically (newlines written as given)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def is_unsafe_member_name(name: str) -> bool:
+    """True for a zip member name that is absolute, has a drive, a ``..`` part or a NUL.
+
+    Such a name could escape a folder if the zip were ever extracted.
+
+    >>> is_unsafe_member_name("png-cache/01/ab/cd/x.png"), is_unsafe_member_name("a/../../x")
+    (False, True)
+    """
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    return (
+        name.startswith(("/", "\\"))
+        or re.match(r"^[A-Za-z]:", name) is not None
+        or ".." in parts
+        or "\x00" in name
+    )

@@ -12,7 +12,8 @@ from echomark.errors import CacheError
 #: and only a few per cent larger on speckled ultrasound frames.
 DEFAULT_COMPRESS_LEVEL = 1
 
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+#: The 8-byte signature every PNG file starts with.
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 UInt8Array = npt.NDArray[np.uint8]
 
@@ -57,7 +58,7 @@ def decode_png(data: bytes, *, name: str = "<bytes>") -> UInt8Array:
     Raises:
         CacheError: naming ``name`` when the bytes are not a decodable PNG.
     """
-    if not data.startswith(_PNG_MAGIC):
+    if not data.startswith(PNG_MAGIC):
         raise CacheError("not a PNG file (bad signature)", file=name)
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:

@@ -14,6 +14,7 @@ from typing import Any
 from echomark.cache.keys import ImageKey, VideoCode
 from echomark.cache.png import UInt8Array, decode_png
 from echomark.errors import CacheError, ImageKeyError
+from echomark.fileio import is_unsafe_member_name
 
 #: ``<class>/<h0h1>/<h2h3>/<file>`` at the end of a member path.
 _SHARD_RE = re.compile(
@@ -139,8 +140,7 @@ class FolderStore(FrameStore):
 
 def _check_member_name(name: str, zip_path: str) -> None:
     """Refuse member names that could escape a folder if ever extracted."""
-    p = PurePosixPath(name.replace("\\", "/"))
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in p.parts:
+    if is_unsafe_member_name(name):
         raise CacheError(f"unsafe zip member name {name!r}", file=zip_path)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from echomark.cache.keys import ImageKey
+from echomark.cache.png import PNG_MAGIC
 from echomark.cache.store import FrameStore, ZipStore, shard_key
 from echomark.errors import CacheError
 
@@ -67,7 +68,7 @@ def verify_store(
         try:
             if decode:
                 store.read(key)
-            elif not store.read_bytes(key).startswith(b"\x89PNG\r\n\x1a\n"):
+            elif not store.read_bytes(key).startswith(PNG_MAGIC):
                 raise CacheError("not a PNG file (bad signature)")
         except CacheError as exc:
             problems.append(CacheProblem(Severity.ERROR, loc, key.name, exc.message))

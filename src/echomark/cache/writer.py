@@ -55,19 +55,31 @@ class CacheWriter:
         return dest
 
 
+def add_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """Add one member with the fixed timestamp and Unix 0644 mode (reproducible bytes)."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+    info.external_attr = 0o644 << 16
+    info.create_system = 3
+    zf.writestr(info, data)
+
+
 def _write_members(
-    zip_path: str | os.PathLike[str], members: list[tuple[str, Callable[[], bytes]]]
+    zip_path: str | os.PathLike[str],
+    members: list[tuple[str, Callable[[], bytes]]],
+    compression: int = zipfile.ZIP_STORED,
 ) -> None:
     """Write ``(arcname, loader)`` members in the given order; data is loaded one at a time."""
-    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", compression) as zf:
         for name, load in members:
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
-            info.external_attr = 0o644 << 16
-            info.create_system = 3
-            zf.writestr(info, load())
+            add_member(zf, name, load())
 
 
-def write_zip(zip_path: str | os.PathLike[str], members: Iterable[tuple[str, bytes]]) -> None:
+def write_zip(
+    zip_path: str | os.PathLike[str],
+    members: Iterable[tuple[str, bytes]],
+    *,
+    compression: int = zipfile.ZIP_STORED,
+) -> None:
     """Write a deterministic zip: members sorted by name, fixed timestamps, stored.
 
     PNGs are already deflated, so storing them costs little space and makes random access
@@ -76,9 +88,13 @@ def write_zip(zip_path: str | os.PathLike[str], members: Iterable[tuple[str, byt
     Args:
         zip_path: Destination.
         members: ``(arcname, data)`` pairs (POSIX names).
+        compression: ``zipfile.ZIP_STORED`` (default) or ``zipfile.ZIP_DEFLATED`` (text).
     """
     items = sorted(members, key=lambda m: m[0])
-    _write_members(zip_path, [(name, functools.partial(bytes, data)) for name, data in items])
+    loaders: list[tuple[str, Callable[[], bytes]]] = [
+        (name, functools.partial(bytes, data)) for name, data in items
+    ]
+    _write_members(zip_path, loaders, compression)
 
 
 def zip_folder(folder: str | os.PathLike[str], zip_path: str | os.PathLike[str]) -> int:

@@ -103,23 +103,17 @@ def run(args: argparse.Namespace) -> int:
 def _splits_to_read(path: str, split: str | None) -> list[str | None]:
     """Which splits to read: the one asked for, every one present, or [None] for a file."""
     from echomark.errors import LabelError
-    from echomark.labels.splits import available_splits
+    from echomark.labels.splits import available_splits, is_zip_file
 
     if split is not None:
         return [split]
     p = Path(path)
-    if p.is_file() and not _is_zip_path(p):
+    if p.is_file() and not is_zip_file(p):
         return [None]
     found = available_splits(p)
     if not found:
         raise LabelError("no labels-<split>.json found", file=path)
     return list(found)
-
-
-def _is_zip_path(p: Path) -> bool:
-    import zipfile
-
-    return p.suffix.lower() == ".zip" or zipfile.is_zipfile(p)
 
 
 def _validate(args: argparse.Namespace) -> int:

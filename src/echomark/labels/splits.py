@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from echomark.cache.keys import ImageKey, strip_duplicate_suffix
 from echomark.errors import ImageKeyError, LabelError
-from echomark.labels.io import atomic_write_text, decode_json_bytes, labels_from_json
+from echomark.fileio import is_unsafe_member_name
+from echomark.labels.io import atomic_write_text, read_labels
 from echomark.labels.schema import LabelFile, LabelProblem, Severity
 
 #: The splits of the release: ``all`` = train ∪ tune ∪ ival (class 01).
@@ -43,17 +44,12 @@ def check_member_name(name: str, zip_path: str) -> None:
     Raises:
         LabelError: naming the zip and the member.
     """
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if (
-        name.startswith(("/", "\\"))
-        or re.match(r"^[A-Za-z]:", name)
-        or ".." in parts
-        or "\x00" in name
-    ):
+    if is_unsafe_member_name(name):
         raise LabelError(f"unsafe zip member name {name!r} (absolute or '..')", file=zip_path)
 
 
-def _is_zip(path: Path) -> bool:
+def is_zip_file(path: Path) -> bool:
+    """True for an existing file named ``*.zip`` or holding a zip archive."""
     return path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path))
 
 
@@ -114,7 +110,7 @@ def available_splits(labels_path: str | os.PathLike[str]) -> list[str]:
         LabelError: if the path does not exist or is an unreadable/unsafe zip.
     """
     p = Path(labels_path)
-    if _is_zip(p):
+    if is_zip_file(p):
         with _Zip(p) as z:
             bases = [PurePosixPath(n).name for n in z.names if not n.startswith("__MACOSX/")]
     elif p.is_dir():
@@ -156,7 +152,7 @@ def read_split(
     """
     p = Path(labels_path)
     base = split_file_name(split or "all")
-    if _is_zip(p):
+    if is_zip_file(p):
         with _Zip(p) as z:
             member = z.find(base)
             if member is None:
@@ -167,9 +163,7 @@ def read_split(
                 )
             src = f"{p}::{member}"
             data = z.read(member)
-        return labels_from_json(
-            decode_json_bytes(data, src), source=src, strict=strict, known_images=known_images
-        )
+        return read_labels(data, source=src, strict=strict, known_images=known_images)
     if p.is_dir():
         found = _find_in_folder(p, base)
         if found is None and (p / "labels.zip").is_file():
@@ -183,13 +177,7 @@ def read_split(
         p = found
     elif not p.is_file():
         raise LabelError("no such file or folder", file=str(p))
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise LabelError(f"cannot read: {exc.strerror or exc}", file=str(p)) from None
-    return labels_from_json(
-        decode_json_bytes(data, str(p)), source=str(p), strict=strict, known_images=known_images
-    )
+    return read_labels(p, source=str(p), strict=strict, known_images=known_images)
 
 
 def parse_list(text: str) -> list[str]:
@@ -204,6 +192,24 @@ def parse_list(text: str) -> list[str]:
     return [s for line in text.splitlines() if (s := line.strip())]
 
 
+def _read_named(p: Path, base: str) -> tuple[str, bytes] | None:
+    """``(source, bytes)`` of the one file named ``base`` in a zip or folder, or None."""
+    if is_zip_file(p):
+        with _Zip(p) as z:
+            found = z.find(base)
+            return None if found is None else (f"{p}::{found}", z.read(found))
+    hit = _find_in_folder(p, base)
+    return None if hit is None else (str(hit), hit.read_bytes())
+
+
+def _decode_list(data: bytes, src: str) -> list[str]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LabelError(f"not UTF-8 text (bad byte at offset {exc.start})", file=src) from None
+    return parse_list(text)
+
+
 def read_list(path_or_zip: str | os.PathLike[str], member: str | None = None) -> list[str]:
     """Read a ``.txt`` image list from a file, a folder or a zip.
 
@@ -216,22 +222,16 @@ def read_list(path_or_zip: str | os.PathLike[str], member: str | None = None) ->
         LabelError: if the list is missing, unreadable, not UTF-8, or the zip is unsafe.
     """
     p = Path(path_or_zip)
-    if _is_zip(p) or p.is_dir():
+    if is_zip_file(p) or p.is_dir():
         if member is None:
             raise LabelError(
                 "which list? give the member name (e.g. labels-train.txt)", file=str(p)
             )
-        if _is_zip(p):
-            with _Zip(p) as z:
-                found = z.find(PurePosixPath(member).name)
-                if found is None:
-                    raise LabelError(f"no {member} in the zip", file=str(p))
-                src, data = f"{p}::{found}", z.read(found)
-        else:
-            hit = _find_in_folder(p, PurePosixPath(member).name)
-            if hit is None:
-                raise LabelError(f"no {member} in the folder", file=str(p))
-            src, data = str(hit), hit.read_bytes()
+        got = _read_named(p, PurePosixPath(member).name)
+        if got is None:
+            where = "zip" if is_zip_file(p) else "folder"
+            raise LabelError(f"no {member} in the {where}", file=str(p))
+        src, data = got
     elif p.is_file():
         src = str(p)
         try:
@@ -240,11 +240,7 @@ def read_list(path_or_zip: str | os.PathLike[str], member: str | None = None) ->
             raise LabelError(f"cannot read: {exc.strerror or exc}", file=src) from None
     else:
         raise LabelError("no such file or folder", file=str(p))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise LabelError(f"not UTF-8 text (bad byte at offset {exc.start})", file=src) from None
-    return parse_list(text)
+    return _decode_list(data, src)
 
 
 def read_split_list(labels_path: str | os.PathLike[str], split: str) -> list[str] | None:
@@ -256,17 +252,11 @@ def read_split_list(labels_path: str | os.PathLike[str], split: str) -> list[str
     p = Path(labels_path)
     if p.is_dir() and not _split_files_in_folder(p) and (p / "labels.zip").is_file():
         p = p / "labels.zip"
-    if not (_is_zip(p) or p.is_dir()):
+    if not (is_zip_file(p) or p.is_dir()):
         txt = p.with_suffix(".txt")
         return read_list(txt) if txt.is_file() else None
-    base = split_file_name(split, ".txt")
-    if _is_zip(p):
-        with _Zip(p) as z:
-            if z.find(base) is None:
-                return None
-    elif _find_in_folder(p, base) is None:
-        return None
-    return read_list(p, base)
+    got = _read_named(p, split_file_name(split, ".txt"))
+    return None if got is None else _decode_list(got[1], got[0])
 
 
 def write_list(path: str | os.PathLike[str], keys: list[str]) -> None:

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from echomark.errors import InputError
 from echomark.geometry.curves import polyline_length
+from echomark.labels.io import format_1dp
 from echomark.labels.registry import LabelSpec, View, channels_for_views, load_registry
 from echomark.labels.schema import ImageLabels, Label, LabelState
 from echomark.synth.phantom import (
@@ -265,7 +266,7 @@ def _round1(xy: F64) -> F64:
     A written and re-read label then equals the in-memory one bit for bit.
     """
     arr = np.asarray(xy, dtype=np.float64)
-    flat = [float(f"{v:.1f}") + 0.0 for v in arr.ravel().tolist()]
+    flat = [float(format_1dp(v)) for v in arr.ravel().tolist()]
     return np.array(flat, dtype=np.float64).reshape(arr.shape)
 
 

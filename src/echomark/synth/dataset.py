@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from echomark.cache.keys import ImageKey, VideoCode
+from echomark.cache.keys import VideoCode
 from echomark.cache.physical import Spacing, write_physical_csv
 from echomark.cache.png import encode_png
-from echomark.cache.writer import ZIP_DATE_TIME
+from echomark.cache.writer import add_member, write_zip
 from echomark.errors import InputError
 from echomark.fileio import atomic_path, atomic_write_text
 from echomark.labels.io import dumps_labels
@@ -173,13 +173,6 @@ def _csv_text(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> str
     return buf.getvalue()
 
 
-def _zip_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
-    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
-    info.external_attr = 0o644 << 16
-    info.create_system = 3
-    zf.writestr(info, data)
-
-
 def _labels_text(images: dict[str, ImageLabels], source: str) -> str:
     lf = LabelFile(
         images=dict(sorted(images.items())), format=LabelFormat.V1, wrapped=True, source=source
@@ -282,8 +275,7 @@ def write_dataset(
                     blur_one(labels, view, label_rng)
                 labels_by_split[split][code.frame(f).name] = labels
             for f in range(cine.frames.shape[0]):
-                key = ImageKey(code.dataset_class, code.hex, f)
-                _zip_member(zf, f"png-cache/{key.relpath}", encode_png(cine.frames[f]))
+                add_member(zf, f"png-cache/{code.frame(f).relpath}", encode_png(cine.frames[f]))
             dx, dy = cine.spacing_cm_per_px
             spacing[dataset_class][str(code)] = Spacing(dx, dy)
             view_rows.append([str(code), view.value])
@@ -311,12 +303,11 @@ def write_dataset(
         members[f"labels-{name}.json"] = _labels_text(images, f"labels-{name}.json")
         members[f"labels-{name}.txt"] = _list_text(list(images))
         summary.labelled[name] = len(images)
-    with (
-        atomic_path(out / "labels.zip") as tmp,
-        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf,
-    ):
-        for name in sorted(members):
-            _zip_member(zf, name, members[name].encode("utf-8"))
+    write_zip(
+        out / "labels.zip",
+        [(name, text.encode("utf-8")) for name, text in members.items()],
+        compression=zipfile.ZIP_DEFLATED,
+    )
     summary.files.append("labels.zip")
 
     for dataset_class in ("01", "02"):
