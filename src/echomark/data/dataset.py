@@ -352,7 +352,7 @@ class EchoDataset(Dataset[Sample]):
         if rng is not None and rng.random() < aug.noise_p:
             self._add_noise(chw, rng, rng.uniform(0.0, aug.noise_std))
         encoded = encode(
-            self.label_file.images[self.keys[index]],
+            self.labels_of(index),
             self.channels,
             self.kinds,
             matrix,

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from echomark.data.config import AugmentConfig, ResizeMode
 from echomark.errors import ConfigError
+from echomark.geometry.transform import apply_matrix
 from echomark.labels.schema import ImageLabels, Instance, Label
 
 Matrix = npt.NDArray[np.float64]
@@ -116,10 +117,11 @@ def invert(matrix: npt.ArrayLike) -> Matrix:
 
 
 def apply_to_points(matrix: npt.ArrayLike, xy: npt.ArrayLike) -> FloatArray:
-    """Map points ``xy`` (N, 2) through ``matrix``; returns float64 (N, 2)."""
-    m = np.asarray(matrix, dtype=np.float64)
-    pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-    return pts @ m[:2, :2].T + m[:2, 2]
+    """Map points ``xy`` (N, 2) through ``matrix``; returns float64 (N, 2).
+
+    The same as :func:`echomark.geometry.apply_matrix`, kept under this module's name.
+    """
+    return apply_matrix(matrix, xy)
 
 
 def crop_pad_matrix(src_hw: Sequence[int], out_hw: Sequence[int]) -> Matrix:

@@ -28,6 +28,7 @@ import numpy.typing as npt
 from echomark.geometry.curves import (
     _pieces,
     dedupe_nodes,
+    solve_tridiagonal,
     spline_points,
 )
 from echomark.geometry.transform import apply_matrix, as_matrix, is_affine, max_scale
@@ -169,15 +170,7 @@ def dense_curves(
             rhs = (6.0 * (slope[node] - slope[node - 1])).tolist()
             adjacent = np.diff(node) == 1
             off = np.where(adjacent, h[node[:-1]], 0.0).tolist()  # between unknowns k, k+1
-            for k in range(1, len(diag)):
-                w = off[k - 1] / diag[k - 1]
-                diag[k] -= w * off[k - 1]
-                rhs[k] -= w * rhs[k - 1]
-            sol = [0j] * len(diag)
-            sol[-1] = rhs[-1] / diag[-1]
-            for k in range(len(diag) - 2, -1, -1):
-                sol[k] = (rhs[k] - off[k] * sol[k + 1]) / diag[k]
-            mz[node] = sol
+            mz[node] = solve_tridiagonal(diag, off, rhs)
         seg = np.flatnonzero(valid)
         hs = h[seg]
         m0 = mz[seg]
@@ -449,12 +442,3 @@ DEFAULT_ANCHORS: Mapping[str, tuple[str, ...]] = {
     "curve-la-endo": ("mv-ant-hinge", "la-roof", "mv-post-hinge"),
     "curve-ra-endo": ("tv-ant-hinge", "ra-roof", "tv-sep-hinge"),
 }
-
-
-def window_radius(config: CodecConfig, sigma: float) -> float:
-    """Half-width of the rendering window for a Gaussian of ``sigma`` (target px).
-
-    >>> round(window_radius(CodecConfig(), 4.0), 2)
-    15.0
-    """
-    return config.window_k * sigma

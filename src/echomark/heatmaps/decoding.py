@@ -41,6 +41,31 @@ _GRAPH_FRACTION = 0.05
 _RIDGE_FRACTION = 0.5
 
 
+def _log_stencil(heatmap: F32, row: int, col: int) -> tuple[int, int, FloatArray]:
+    """Log of the 3x3 patch around (row, col), moved inwards at the map edge, and its centre.
+
+    The map must be at least 3 x 3.
+    """
+    h, w = heatmap.shape
+    r = min(max(row, 1), h - 2)
+    c = min(max(col, 1), w - 2)
+    patch = np.log(np.maximum(heatmap[r - 1 : r + 2, c - 1 : c + 2].astype(np.float64), _LOG_FLOOR))
+    return r, c, patch
+
+
+def _stencil_derivatives(p: FloatArray) -> tuple[float, float, float, float, float]:
+    """Gradient and Hessian ``(gx, gy, hxx, hyy, hxy)`` at the centre of a 3x3 patch.
+
+    Central differences, exact for a quadratic (such as the log of a Gaussian).
+    """
+    gx = 0.5 * (p[1, 2] - p[1, 0])
+    gy = 0.5 * (p[2, 1] - p[0, 1])
+    hxx = p[1, 2] - 2 * p[1, 1] + p[1, 0]
+    hyy = p[2, 1] - 2 * p[1, 1] + p[0, 1]
+    hxy = 0.25 * (p[2, 2] - p[2, 0] - p[0, 2] + p[0, 0])
+    return gx, gy, hxx, hyy, hxy
+
+
 def refine_peak(heatmap: F32, row: int, col: int) -> tuple[float, float]:
     """Sub-pixel maximum near pixel (row, col): Newton step on the log over a 3x3 stencil.
 
@@ -55,14 +80,8 @@ def refine_peak(heatmap: F32, row: int, col: int) -> tuple[float, float]:
     h, w = heatmap.shape
     if h < 3 or w < 3:
         return float(col), float(row)
-    r = min(max(row, 1), h - 2)
-    c = min(max(col, 1), w - 2)
-    patch = np.log(np.maximum(heatmap[r - 1 : r + 2, c - 1 : c + 2].astype(np.float64), _LOG_FLOOR))
-    gx = 0.5 * (patch[1, 2] - patch[1, 0])
-    gy = 0.5 * (patch[2, 1] - patch[0, 1])
-    hxx = patch[1, 2] - 2 * patch[1, 1] + patch[1, 0]
-    hyy = patch[2, 1] - 2 * patch[1, 1] + patch[0, 1]
-    hxy = 0.25 * (patch[2, 2] - patch[2, 0] - patch[0, 2] + patch[0, 0])
+    r, c, patch = _log_stencil(heatmap, row, col)
+    gx, gy, hxx, hyy, hxy = _stencil_derivatives(patch)
     det = hxx * hyy - hxy * hxy
     if hxx < 0 and det > 0:
         dx = -(hyy * gx - hxy * gy) / det
@@ -116,13 +135,9 @@ def _is_flat(heatmap: F32, row: int, col: int) -> bool:
     A Gaussian of sigma s has log-curvature -1/s**2 (-0.0625 for s = 4) on both axes.
     """
     h, w = heatmap.shape
-    r = min(max(row, 1), h - 2)
-    c = min(max(col, 1), w - 2)
     if h < 3 or w < 3:
         return True
-    p = np.log(np.maximum(heatmap[r - 1 : r + 2, c - 1 : c + 2].astype(np.float64), _LOG_FLOOR))
-    hxx = p[1, 2] - 2 * p[1, 1] + p[1, 0]
-    hyy = p[2, 1] - 2 * p[1, 1] + p[0, 1]
+    _, _, hxx, hyy, _ = _stencil_derivatives(_log_stencil(heatmap, row, col)[2])
     return bool(hxx > -1e-3 and hyy > -1e-3)
 
 
@@ -196,12 +211,7 @@ def _ridge_point(logh: FloatArray, r: int, c: int) -> tuple[float, float]:
     h, w = logh.shape
     rr = min(max(r, 1), h - 2)
     cc = min(max(c, 1), w - 2)
-    p = logh[rr - 1 : rr + 2, cc - 1 : cc + 2]
-    gx = 0.5 * (p[1, 2] - p[1, 0])
-    gy = 0.5 * (p[2, 1] - p[0, 1])
-    hxx = p[1, 2] - 2 * p[1, 1] + p[1, 0]
-    hyy = p[2, 1] - 2 * p[1, 1] + p[0, 1]
-    hxy = 0.25 * (p[2, 2] - p[2, 0] - p[0, 2] + p[0, 0])
+    gx, gy, hxx, hyy, hxy = _stencil_derivatives(logh[rr - 1 : rr + 2, cc - 1 : cc + 2])
     # Gradient and curvature at (r, c) from the quadratic around (rr, cc).
     ox = c - cc
     oy = r - rr
@@ -291,7 +301,7 @@ def decode_curve(
         start = int(np.argmax(hm))
         dist, _ = _dijkstra(ridge, start)
         end1 = int(np.argmax(np.where(np.isfinite(dist), dist, -1.0)))
-        dist, pred = _dijkstra(ridge, end1)
+        dist, _ = _dijkstra(ridge, end1)
         end2 = int(np.argmax(np.where(np.isfinite(dist), dist, -1.0)))
         dist, pred = _dijkstra(cost, end1, end2)
         if not np.isfinite(dist[end2]):

@@ -63,15 +63,17 @@ def render_points(
     >>> float(hm[0, 1, 2]), round(float(hm[0, 1, 3]), 4)
     (1.0, 0.6065)
     """
-    render_points_flat(*_one_map(out, len(channels)), channels, xy, sigma, radius)
+    flat, base, h, w = _one_map(out, len(channels))
+    idx, val = point_values(base, h, w, channels, xy, sigma, radius)
+    np.maximum.at(flat, idx, val)
 
 
 def _one_map(
     out: npt.NDArray[np.float32], n: int
 ) -> tuple[npt.NDArray[np.float32], IntArray, IntArray, IntArray]:
-    """``out`` (K, h, w) as the flat buffer, bases and sizes of the ``*_flat`` renderers.
+    """``out`` (K, h, w) as a flat buffer, with the bases and sizes ``*_values`` take.
 
-    The flat buffer is a view of a contiguous ``out``, so the renderers write into it.
+    The flat buffer is a view of a contiguous ``out``, so writes into it land in ``out``.
     """
     n_k, h, w = out.shape
     return (
@@ -80,21 +82,6 @@ def _one_map(
         np.full(n, h, np.int64),
         np.full(n, w, np.int64),
     )
-
-
-def render_points_flat(
-    flat: npt.NDArray[np.float32],
-    base: IntArray,
-    h: IntArray,
-    w: IntArray,
-    channels: Sequence[int],
-    xy: Sequence[FloatArray] | FloatArray,
-    sigma: float,
-    radius: float,
-) -> None:
-    """:func:`render_points` into several maps held in one flat buffer (see curves)."""
-    idx, val = point_values(base, h, w, channels, xy, sigma, radius)
-    np.maximum.at(flat, idx, val)
 
 
 def point_values(
@@ -106,7 +93,10 @@ def point_values(
     sigma: float,
     radius: float,
 ) -> tuple[IntArray, npt.NDArray[np.float32]]:
-    """Flat indices and values of the point windows of :func:`render_points_flat`.
+    """Flat indices and values of the point windows of :func:`render_points`.
+
+    Point ``j`` is drawn into channel ``channels[j]`` of the [K, h[j], w[j]] map that
+    starts at flat index ``base[j]``, so one call can fill the maps of every stride.
 
     Returns:
         ``(index, value)``; an index may repeat (max-combine them, e.g. ``np.maximum.at``).
@@ -163,24 +153,7 @@ def render_curves(
     >>> [round(float(v), 4) for v in hm[0, :, 3]]
     [0.1353, 0.6065, 1.0, 0.6065, 0.1353]
     """
-    render_curves_flat(*_one_map(out, len(polylines)), channels, polylines, sigma, radius)
-
-
-def render_curves_flat(
-    flat: npt.NDArray[np.float32],
-    base: IntArray,
-    h: IntArray,
-    w: IntArray,
-    channels: Sequence[int],
-    polylines: Sequence[FloatArray],
-    sigma: float,
-    radius: float,
-) -> None:
-    """:func:`render_curves` into several maps held in one flat buffer, in one pass.
-
-    Polyline ``j`` is drawn into channel ``channels[j]`` of the [K, h[j], w[j]] map that
-    starts at ``flat[base[j]]``; rendering both strides in one call halves the fixed cost.
-    """
+    flat, base, h, w = _one_map(out, len(polylines))
     target, val = curve_values(base, h, w, channels, polylines, sigma, radius)
     np.maximum.at(flat, target, val)
 
@@ -194,7 +167,11 @@ def curve_values(
     sigma: float,
     radius: float,
 ) -> tuple[IntArray, npt.NDArray[np.float32]]:
-    """Flat indices and values of the curve bands of :func:`render_curves_flat`.
+    """Flat indices and values of the curve bands of :func:`render_curves`.
+
+    Polyline ``j`` is drawn into channel ``channels[j]`` of the [K, h[j], w[j]] map that
+    starts at flat index ``base[j]``; rendering both strides in one call halves the fixed
+    cost.
 
     Returns:
         ``(index, value)``; an index may repeat (max-combine them, e.g. ``np.maximum.at``).
