@@ -18,7 +18,7 @@ from echomark.cache.keys import ImageKey
 from echomark.errors import ImageKeyError
 from echomark.evaluate.metrics import (
     PresenceCounts,
-    compare_curves,
+    compare_curves_px_mm,
     is_present,
     nearest_point_errors,
     predicted_present,
@@ -126,18 +126,13 @@ def compare_label(
     t_inst, p_inst = truth.instances[0], pred.instances[0]
     if len(t_inst.xy) < 2 or len(p_inst.xy) < 2:
         return rec
-    c_px = compare_curves(
-        t_inst.xy, p_inst.xy, truth_straight=t_inst.straight, pred_straight=p_inst.straight
+    c_px, c_mm = compare_curves_px_mm(
+        t_inst.xy,
+        p_inst.xy,
+        truth_straight=t_inst.straight,
+        pred_straight=p_inst.straight,
+        mm_per_px=mm_per_px,
     )
-    c_mm = None
-    if mm_per_px is not None:
-        c_mm = compare_curves(
-            t_inst.xy,
-            p_inst.xy,
-            truth_straight=t_inst.straight,
-            pred_straight=p_inst.straight,
-            mm_per_px=mm_per_px,
-        )
     return LabelRecord(
         key,
         name,
@@ -294,11 +289,13 @@ def summarise(
     >>> s["median_point_error_px"], s["presence_accuracy"]
     (2.0, 1.0)
     """
-    pts = summarise_errors(_values([r for r in records if r.kind == POINT], "error_px"))
-    pts_mm = summarise_errors(_values([r for r in records if r.kind == POINT], "error_mm"))
-    crv = summarise_errors(_values([r for r in records if r.kind == CURVE], "error_px"))
-    crv_mm = summarise_errors(_values([r for r in records if r.kind == CURVE], "error_mm"))
-    haus = summarise_errors(_values([r for r in records if r.kind == CURVE], "hausdorff_px"))
+    point_recs = [r for r in records if r.kind == POINT]
+    curve_recs = [r for r in records if r.kind == CURVE]
+    pts = summarise_errors(_values(point_recs, "error_px"))
+    pts_mm = summarise_errors(_values(point_recs, "error_mm"))
+    crv = summarise_errors(_values(curve_recs, "error_px"))
+    crv_mm = summarise_errors(_values(curve_recs, "error_mm"))
+    haus = summarise_errors(_values(curve_recs, "hausdorff_px"))
     presence = _presence(records)
     summary: dict[str, Any] = {
         "n_images": len({r.key for r in records}),

@@ -251,6 +251,35 @@ def compare_curves(
         scale = np.asarray(mm_per_px, float)
         a = a * scale
         b = b * scale
+    return _compare_dense(a, b)
+
+
+def compare_curves_px_mm(
+    truth_xy: npt.ArrayLike,
+    pred_xy: npt.ArrayLike,
+    *,
+    truth_straight: Sequence[bool] | None = None,
+    pred_straight: Sequence[bool] | None = None,
+    mm_per_px: tuple[float, float] | None = None,
+    spacing_px: float = CURVE_SPACING_PX,
+) -> tuple[CurveComparison, CurveComparison | None]:
+    """:func:`compare_curves` in px and, given a spacing, in mm, sampling each spline once.
+
+    >>> px, mm = compare_curves_px_mm([[0, 0], [10, 0]], [[0, 2], [12, 2]], mm_per_px=(0.5, 0.5))
+    >>> px == compare_curves([[0, 0], [10, 0]], [[0, 2], [12, 2]]), mm.length_error
+    (True, 1.0)
+    """
+    a = sample_curve(truth_xy, truth_straight, spacing_px)
+    b = sample_curve(pred_xy, pred_straight, spacing_px)
+    px = _compare_dense(a, b)
+    if mm_per_px is None:
+        return px, None
+    scale = np.asarray(mm_per_px, float)
+    return px, _compare_dense(a * scale, b * scale)
+
+
+def _compare_dense(a: FloatArray, b: FloatArray) -> CurveComparison:
+    """Distances and lengths of two densely sampled curves (same unit)."""
     mean, haus = curve_distances(a, b)
     return CurveComparison(mean, haus, polyline_length(a), polyline_length(b))
 

@@ -52,6 +52,12 @@ def img_tag(png: bytes, alt: str = "", css_class: str = "") -> str:
     return f'<img{cls} alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def figure_tag(png: bytes, caption: str, css_class: str = "") -> str:
+    """A ``<figure>`` of embedded PNG bytes with an escaped caption."""
+    img = img_tag(png, caption, css_class)
+    return f"<figure>{img}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
 def _fmt(v: Any, digits: int = 2) -> str:
     if v is None:
         return "–"
@@ -179,13 +185,35 @@ def render_report(
     Returns:
         One HTML document with every picture embedded.
     """
-    s = metrics["summary"]
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
         f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
     ]
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
-    parts.append("<h2>Summary</h2>")
+    parts += report_body(
+        metrics, records, images=images, truth=truth, pred=pred, n_cases=n_cases, sections=sections
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def report_body(
+    metrics: Mapping[str, Any],
+    records: Sequence[LabelRecord],
+    *,
+    images: Callable[[str], npt.NDArray[np.uint8]] | None = None,
+    truth: Mapping[str, ImageLabels] | None = None,
+    pred: Mapping[str, ImageLabels] | None = None,
+    n_cases: int = 8,
+    sections: Sequence[Section] = (),
+) -> list[str]:
+    """The report's sections (summary to extra sections) as HTML fragments, one per block.
+
+    :func:`render_report` wraps them in a page; the demo nests them in its own report.
+    Arguments as for :func:`render_report`.
+    """
+    s = metrics["summary"]
+    parts = ["<h2>Summary</h2>"]
     keys = [
         "n_images", "n_labels_compared", "n_missing_predictions", "presence_accuracy",
         "presence_sensitivity", "presence_specificity", "n_points", "median_point_error_px",
@@ -231,7 +259,7 @@ def render_report(
     if figs:
         parts.append("<h2>Error plots</h2>")
         for cap, png in figs:
-            parts.append(f"<figure>{img_tag(png, cap)}<figcaption>{cap}</figcaption></figure>")
+            parts.append(figure_tag(png, cap))
     worst = metrics.get("worst", [])
     if worst:
         parts.append("<h2>Worst cases</h2>")
@@ -260,11 +288,7 @@ def render_report(
                 draw_labels(canvas, t, colour=TRUTH_COLOUR)
                 draw_labels(canvas, p, colour=PRED_COLOUR)
                 cap = f"{name}: {_fmt(w['error_px'])} px — {key}"
-                parts.append(
-                    f"<figure>{img_tag(png_bytes(canvas), cap, 'case')}"
-                    f"<figcaption>{html.escape(cap)}</figcaption></figure>"
-                )
+                parts.append(figure_tag(png_bytes(canvas), cap, "case"))
     for sec in sections:
         parts.append(f"<h2>{html.escape(sec.title)}</h2>{sec.html}")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts

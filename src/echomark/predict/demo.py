@@ -7,7 +7,6 @@ real release by hand (``echomark train`` / ``predict`` / ``evaluate`` with
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import sys
@@ -19,7 +18,7 @@ from typing import Any, TextIO
 
 from echomark.errors import ConfigError
 from echomark.evaluate.evaluation import json_safe
-from echomark.evaluate.report import Section, img_tag, render_report, table
+from echomark.evaluate.report import Section, figure_tag, render_report, report_body, table
 from echomark.fileio import atomic_write_text
 
 #: Training config of the demo, shipped with the package source tree.
@@ -149,8 +148,7 @@ def _agreement_to_section(res: Any) -> tuple[Section | None, dict[str, Any] | No
     for png_path in getattr(res, "plots", []) or []:
         p = Path(png_path)
         if p.is_file():
-            parts.append(f"<figure>{img_tag(p.read_bytes(), p.stem)}"
-                         f"<figcaption>{html.escape(p.stem)}</figcaption></figure>")  # fmt: skip
+            parts.append(figure_tag(p.read_bytes(), p.stem))
     if not parts:
         return None, None
     return Section("Measurements: model vs synthetic truth", "\n".join(parts)), summary
@@ -282,13 +280,10 @@ def run_demo(
         f"Synthetic data in {data_dir}; checkpoint {checkpoint}.",
         "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()),
     ]
-    ext_html = render_report(evals["external"][0], evals["external"][1], title="external")
-    body_start = ext_html.index("<h2>Summary</h2>")
+    ext_body = "\n".join(report_body(evals["external"][0], evals["external"][1])) + "\n"
     ext_section = Section(
         "External validation (class 02)",
-        ext_html[body_start : ext_html.rindex("</body>")]
-        .replace("<h2>", "<h3>")
-        .replace("</h2>", "</h3>"),
+        ext_body.replace("<h2>", "<h3>").replace("</h2>", "</h3>"),
     )
     sections: list[Section] = [ext_section, Section("The same on the real release", REAL_RELEASE)]
     if section is not None:

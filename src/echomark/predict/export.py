@@ -78,7 +78,7 @@ def export_onnx(
 
     ckpt = load_checkpoint(Path(checkpoint), map_location="cpu")
     spec = spec_from_checkpoint(ckpt)
-    model = ckpt.build_model("cpu").eval()
+    model = ckpt.build_model("cpu")
     h, w = spec.data.input_hw
     dummy = torch.zeros(batch, ckpt.in_channels, h, w)
     outputs = [onnx_output_name(s) for s in spec.codec.strides]

@@ -7,7 +7,6 @@ here imports torch.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from echomark.cache.keys import ImageKey
+from echomark.dicom.codes import file_code
 from echomark.errors import DicomError, ImageKeyError, InputError
 
 UInt8Array = npt.NDArray[np.uint8]
@@ -83,14 +83,6 @@ def _read_png_file(path: Path) -> UInt8Array:
         raise InputError(f"cannot read image: {exc}", file=str(path)) from None
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def png_file_frames(paths: Sequence[Path]) -> list[InputFrame]:
     """Frames from PNG files.
 
@@ -104,7 +96,7 @@ def png_file_frames(paths: Sequence[Path]) -> list[InputFrame]:
             key = ImageKey.parse(path.name)
             parsed.append((path, key.name, str(key.video), key.frame))
         except ImageKeyError:
-            adhoc = ImageKey(ADHOC_CLASS, _sha256_file(path), 0)
+            adhoc = ImageKey(ADHOC_CLASS, file_code(path), 0)
             parsed.append((path, adhoc.name, str(adhoc.video), 0))
     by_video = {(video, index): path for path, _, video, index in parsed}
     out = []
@@ -192,7 +184,7 @@ def dicom_frames(path: Path, frames: str | None = None) -> list[InputFrame]:
     """Frames of one DICOM file (all frames unless ``frames`` selects some)."""
     stack, idx = read_dicom_frames(path, frames)
     by_index = dict(zip(idx, stack, strict=True))
-    out = cine_frames(f"{ADHOC_CLASS}-{_sha256_file(path)}", by_index, str(path))
+    out = cine_frames(f"{ADHOC_CLASS}-{file_code(path)}", by_index, str(path))
     order = {i: n for n, i in enumerate(idx)}
     return sorted(out, key=lambda f: order[f.index])
 

@@ -144,7 +144,6 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
     Tensors are moved to the CPU first so the file loads anywhere.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = _to_cpu(checkpoint.to_payload())
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)

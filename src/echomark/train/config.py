@@ -255,14 +255,13 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _convert(value, arg, where)
-            except ConfigError as exc:
-                errors.append(exc.message)
+            except ConfigError:
+                continue
         raise ConfigError(f"{value!r} fits none of {_type_name(tp)}", field=where)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if isinstance(value, tp):
@@ -362,7 +361,7 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override {item!r} is not key=value", field="--set")
     key, _, raw = item.partition("=")
-    parts = [p for p in key.strip().split(".")]
+    parts = key.strip().split(".")
     if not all(parts):
         raise ConfigError(f"bad key in override {item!r}", field="--set")
     try:

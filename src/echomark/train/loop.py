@@ -19,6 +19,7 @@ import hashlib
 import io
 import math
 import random
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from echomark.errors import ConfigError
-from echomark.fileio import atomic_write_text
+from echomark.fileio import atomic_path, atomic_write_text
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import ImageLabels
 from echomark.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -336,9 +337,8 @@ def evaluate(
 
     Each process evaluates every ``world_size``-th image (no padding, no duplicates).
     """
-    from echomark.data.transforms import invert, transform_labels
     from echomark.evaluate.evaluation import compare_label
-    from echomark.heatmaps import decode
+    from echomark.predict.predictor import ModelSpec, decode_one
 
     n = len(dataset)
     if config.data.max_tune_images:
@@ -357,6 +357,8 @@ def evaluate(
     n_strides = len(codec.strides)
     out = TuneOutcome([0.0] * n_strides, [0.0] * n_strides, tuple(config.loss.stride_weights))
     kind_names = [LabelKind(k).value for k in kinds]
+    # Decoded exactly as prediction decodes, so tune metrics measure what `predict` outputs.
+    spec = ModelSpec(tuple(channels), tuple(kinds), config.dataset)
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -372,9 +374,8 @@ def evaluate(
             maps = [p.cpu().numpy() for p in preds]
             for i in range(len(batch["key"])):
                 index = int(batch["index"][i])
-                decoded = decode([m[i] for m in maps], list(channels), list(kinds), codec)
                 matrix = batch["matrix"][i].numpy().astype(np.float64)
-                pred_src = transform_labels(decoded, invert(matrix))
+                pred_src = decode_one([m[i] for m in maps], spec, matrix)
                 truth = dataset.labels_of(index)
                 for name, kind in zip(channels, kind_names, strict=True):
                     rec = compare_label(
@@ -714,7 +715,9 @@ def _run(
                 )
                 save_checkpoint(ck, last_path)
                 if improved or not best_path.exists():
-                    save_checkpoint(ck, best_path)
+                    # The same payload: copy the file rather than serialise it a second time.
+                    with atomic_path(best_path) as tmp:
+                        shutil.copyfile(last_path, tmp)
                 write_metrics_csv(out_dir / "metrics.csv", history)
                 board.log(row)
                 if progress:
