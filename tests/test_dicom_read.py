@@ -115,3 +115,25 @@ def test_video_transfer_syntax_is_a_clear_error(tmp_path):
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.102"  # MPEG-4 AVC/H.264
     with pytest.raises(DicomError, match="video codec"):
         r.make_recipe(ds, "clip.dcm")
+
+
+@pytest.mark.parametrize("deep", [False, True])
+def test_sampled_recipe_matches_file_recipe_and_iter_frames(tmp_path, deep):
+    from echomark.synth.dicom import synth_us_dataset
+
+    ds = synth_us_dataset(seed=3, frames=20, rows=60, cols=80)
+    if deep:  # 12-bit grey: the grey range comes from the sample frames
+        ds.PixelData = (ds.pixel_array.astype(np.uint16) * 16 + 5).tobytes()
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    path = tmp_path / "x.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    hdr = r.read_header(path)
+    recipe, frames = r.sampled_recipe(path, hdr)
+    assert recipe == r.file_recipe(path, hdr)
+    assert (recipe.grey_lo >= 5.0 and recipe.grey_hi > 255.0) if deep else recipe.grey_hi == 255.0
+    idx = r.sample_indices(20)
+    expected = list(r.iter_frames(path, hdr, recipe, idx))
+    assert len(frames) == len(idx) == 16
+    assert all(
+        np.array_equal(a, b) and a.dtype == np.uint8 for a, b in zip(frames, expected, strict=True)
+    )

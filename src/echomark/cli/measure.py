@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
     from echomark.errors import InputError
     from echomark.measure.calibration import Calibration, calibration_from_mapping
-    from echomark.measure.pipeline import RowKind, measure_labels
+    from echomark.measure.pipeline import RowKind, calibration_lookup, measure_labels
     from echomark.measure.report import write_outputs
 
     path = Path(args.input)
@@ -171,17 +171,8 @@ def run(args: argparse.Namespace) -> int:
         frame_time_s=frame_time,
         min_conf=args.min_conf,
     )
-    cal_used = {}
-    for video in result.series:
-        c = (
-            calibration
-            if isinstance(calibration, Calibration)
-            else calibration.get(video)
-            if isinstance(calibration, dict)
-            else calibration(video)
-        )
-        if c is not None:
-            cal_used[video] = c
+    cal_of = calibration_lookup(calibration)
+    cal_used = {video: c for video in result.series if (c := cal_of(video)) is not None}
     paths = write_outputs(
         result,
         args.out,

@@ -49,14 +49,13 @@ from echomark.dicom.read import (
     PixelRecipe,
     SkipFile,
     UInt8Array,
-    file_recipe,
     find_inputs,
     frame_count,
     frame_time_ms,
     iter_frames,
     read_header,
     rgb_to_grey,
-    sample_indices,
+    sampled_recipe,
 )
 from echomark.errors import CacheError, ConfigError, EchomarkError
 from echomark.fileio import atomic_write_text
@@ -231,9 +230,7 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
 
     ds = read_header(path)
     rows, cols, n = int(ds.Rows), int(ds.Columns), frame_count(ds)
-    recipe = file_recipe(path, ds)
-    idx = sample_indices(n)
-    samples = list(iter_frames(path, ds, recipe, idx))
+    recipe, samples = sampled_recipe(path, ds)
     greys = [rgb_to_grey(s) for s in samples]
     notes: list[str] = []
 
@@ -315,8 +312,7 @@ def _fallback_spec(
     greys: Sequence[np.ndarray], rows: int, cols: int, notes: list[str]
 ) -> masklib.MaskSpec:
     """Scan area without usable regions: moving sector, else still fan, else header band."""
-    distinct = len({g.tobytes() for g in greys}) if len(greys) <= 64 else len(greys)
-    if distinct >= 2:
+    if len({g.tobytes() for g in greys}) >= 2:
         poly = masklib.motion_polygon(greys)
         if poly:
             return masklib.MaskSpec(

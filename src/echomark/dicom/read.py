@@ -369,10 +369,40 @@ def file_recipe(path: str | os.PathLike[str], ds: Any) -> PixelRecipe:
     """
     p = os.fspath(path)
     recipe = make_recipe(ds, p)
-    if recipe.photometric.startswith("MONOCHROME") and recipe.bits_stored > 8:
-        lo, hi = grey_range(decode_raw(p, recipe, sample_indices(frame_count(ds))))
-        recipe = replace(recipe, grey_lo=lo, grey_hi=hi)
+    if _is_deep_grey(recipe):
+        recipe = _with_grey_range(recipe, decode_raw(p, recipe, sample_indices(frame_count(ds))))
     return recipe
+
+
+def sampled_recipe(path: str | os.PathLike[str], ds: Any) -> tuple[PixelRecipe, list[UInt8Array]]:
+    """:func:`file_recipe` and the :func:`sample_indices` frames decoded with it.
+
+    Each sample frame is decoded once: for deep grey data the frames that set the grey range
+    are mapped to 8 bits directly instead of being decoded a second time.
+
+    Returns:
+        ``(recipe, frames)``, frames as :func:`iter_frames` yields them (``grey=False``).
+
+    Raises:
+        DicomError: Unsupported data, missing decoder, or the sample frames fail to decode.
+    """
+    p = os.fspath(path)
+    recipe = make_recipe(ds, p)
+    indices = sample_indices(frame_count(ds))
+    if not _is_deep_grey(recipe):
+        return recipe, list(iter_frames(p, ds, recipe, indices))
+    raw = decode_raw(p, recipe, indices)
+    recipe = _with_grey_range(recipe, raw)
+    return recipe, [to_uint8(arr, ds, recipe) for arr in raw]
+
+
+def _is_deep_grey(recipe: PixelRecipe) -> bool:
+    return recipe.photometric.startswith("MONOCHROME") and recipe.bits_stored > 8
+
+
+def _with_grey_range(recipe: PixelRecipe, raw: Sequence[npt.NDArray[Any]]) -> PixelRecipe:
+    lo, hi = grey_range(raw)
+    return replace(recipe, grey_lo=lo, grey_hi=hi)
 
 
 def _palette_max(ds: Any) -> int:

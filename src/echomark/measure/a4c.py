@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from echomark.geometry.curves import polyline_length, sample_curve
 from echomark.labels.schema import ImageLabels, Instance
-from echomark.measure._labels import DEFAULT_MIN_CONF, get_curve, get_first_point
+from echomark.measure._labels import DEFAULT_MIN_CONF, get_curve, get_first_point, get_point
 from echomark.measure.calibration import Calibration
 
 FloatArray = npt.NDArray[np.float64]
@@ -165,8 +165,8 @@ def lv_geometry(
     contour = dense_curve_mm(inst, cal) if inst is not None else None
     base = None
     for ant, inf in MV_HINGES:
-        pa = get_first_point(labels, (ant,), min_conf)
-        pb = get_first_point(labels, (inf,), min_conf)
+        pa = get_point(labels, ant, min_conf)
+        pb = get_point(labels, inf, min_conf)
         if pa is not None and pb is not None:
             base = cal.to_mm(0.5 * (pa + pb))
             break

@@ -328,6 +328,24 @@ def measure_video(
 _ES_NAMES = frozenset({"IVSs", "LVIDs", "LVPWs", "LV_length_s", "LVESA", "LVESV", "LVESV_al"})
 
 
+def calibration_lookup(
+    calibration: Callable[[str], Calibration | None] | Mapping[str, Calibration] | Calibration,
+) -> Callable[[str], Calibration | None]:
+    """Video code -> calibration (None when unknown) from any form :func:`measure_labels` takes.
+
+    >>> calibration_lookup(Calibration.isotropic(0.3))("01-x").dx_mm_per_px
+    0.3
+    >>> calibration_lookup({})("01-x") is None
+    True
+    """
+    if isinstance(calibration, Calibration):
+        fixed = calibration
+        return lambda _video: fixed
+    if isinstance(calibration, Mapping):
+        return calibration.get
+    return calibration
+
+
 def measure_labels(
     label_file: LabelFile | Mapping[str, ImageLabels],
     calibration: Callable[[str], Calibration | None] | Mapping[str, Calibration] | Calibration,
@@ -355,14 +373,7 @@ def measure_labels(
         The rows, series and problems.
     """
     images = label_file.images if isinstance(label_file, LabelFile) else label_file
-    cal_of: Callable[[str], Calibration | None]
-    if isinstance(calibration, Calibration):
-        fixed = calibration
-        cal_of = lambda _video: fixed  # noqa: E731
-    elif isinstance(calibration, Mapping):
-        cal_of = calibration.get
-    else:
-        cal_of = calibration
+    cal_of = calibration_lookup(calibration)
 
     result = MeasureResult()
     by_video: dict[str, dict[int, tuple[str, ImageLabels]]] = defaultdict(dict)

@@ -291,8 +291,10 @@ def synth_us_dataset(
 
 def write_us_dicom(path: str | os.PathLike[str], **kwargs: Any) -> Path:
     """Write :func:`synth_us_dataset` (same keyword arguments) to ``path``; returns it."""
+    from echomark.fileio import atomic_path
+
     ds = synth_us_dataset(**kwargs)
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(p, enforce_file_format=True)
+    with atomic_path(p) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)
     return p
