@@ -540,119 +540,126 @@ def curate(
     skipped_frames = 0
 
     bar: Any = None
-    with _executor(options.workers, options.ocr) as ex:
-        # Start the workers now (they load the OCR model while starting) and probe the
-        # inputs here meanwhile: probing is cheap (a header and a hash per file).
-        for _ in range(options.workers if options.workers > 1 else 0):
-            ex.submit(_noop)
-        by_video: dict[str, int] = {}  # video code -> index of the first input with it
-        for i, path in enumerate(paths):
-            status, hexcode, reason = probe_task(path, options.key)
-            res = results[i]
-            if status == "skip":
-                res.reason = reason
-                say(f"skipped {res.path}: {reason}")
-                continue
-            if status == "fail":
-                res.outcome, res.reason = Outcome.FAILED, reason
-                say(f"FAILED {res.path}: {reason}")
-                continue
-            video = f"{options.dataset_class}-{hexcode}"
-            res.code = video
-            if video in by_video:
-                res.outcome = Outcome.DUPLICATE
-                res.reason = f"identical to input #{by_video[video] + 1}"
-                say(f"duplicate {res.path}: same bytes as {results[by_video[video]].path}")
-                continue
-            other = _other_class(rec_dir, options.dataset_class, hexcode)
-            if other is not None:
-                # One file in two classes would leak between development and validation.
-                res.outcome = Outcome.FAILED
-                res.reason = f"already curated in this folder as {other[:2]}-... (other class)"
-                say(f"FAILED {res.path}: {res.reason}")
-                res.code = ""
-                continue
-            by_video[video] = i
-            res.outcome = Outcome.CURATED
-
-        def submit_writes(i: int, record: dict[str, Any], rewrite: bool) -> list[cf.Future[Any]]:
-            nonlocal skipped_frames
-            video = VideoCode(record["class"], record["hex"])
-            _remove_stale_temp(writer, video)
-            n = int(record["frames"])
-            todo = list(range(n)) if rewrite else _missing_frames(writer, video, n)
-            skipped_frames += n - len(todo)
-            if bar is not None:
-                bar.update(n - len(todo))
-            if options.chunk_frames:
-                size = options.chunk_frames
-            elif options.workers <= 1:
-                size = max(1, len(todo))
-            else:
-                size = max(4, math.ceil(len(todo) / (2 * options.workers)))
-            futs = []
-            for chunk in _chunks(todo, size):
-                f = ex.submit(
-                    write_task, paths[i], record, chunk, str(out_dir), options.compress_level
-                )
-                tasks[f] = ("write", i, len(chunk))
-                futs.append(f)
-            return futs
-
-        tasks: dict[cf.Future[Any], tuple[str, int, int]] = {}
-        ready: list[tuple[int, dict[str, Any], bool]] = []
-        for video, i in by_video.items():
-            rec = _load_record(rec_dir / f"{video}.json")
-            if rec is not None and rec.get("settings") == settings:
-                results[i].frames = int(rec["frames"])
-                ready.append((i, rec, False))
-            else:
-                f = ex.submit(plan_video, paths[i], video, settings, options.ocr)
-                tasks[f] = ("plan", i, 0 if rec is None else 1)
-
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=0, unit="frame", file=sys.stderr, dynamic_ncols=True)
-        for i, rec, rewrite in ready:
-            if bar is not None:
-                bar.total += int(rec["frames"])
-            submit_writes(i, rec, rewrite)
-
-        while tasks:
-            done, _ = cf.wait(list(tasks), return_when=cf.FIRST_COMPLETED)
-            for fut in done:
-                kind, i, extra = tasks.pop(fut)
+    try:
+        with _executor(options.workers, options.ocr) as ex:
+            # Start the workers now (they load the OCR model while starting) and probe the
+            # inputs here meanwhile: probing is cheap (a header and a hash per file).
+            for _ in range(options.workers if options.workers > 1 else 0):
+                ex.submit(_noop)
+            by_video: dict[str, int] = {}  # video code -> index of the first input with it
+            for i, path in enumerate(paths):
+                status, hexcode, reason = probe_task(path, options.key)
                 res = results[i]
-                exc = fut.exception()
-                if isinstance(exc, BrokenProcessPool):
-                    # Not this file's fault (a worker was killed, e.g. out of memory): stop
-                    # and keep everything written so far for the next run to resume from.
-                    raise CacheError(
-                        "a worker process died; nothing is lost, re-run the same command to "
-                        "resume (fewer --workers if memory is short)"
-                    ) from None
-                if exc is not None:
-                    if res.outcome is not Outcome.FAILED:
-                        res.outcome, res.reason = Outcome.FAILED, _reason(exc)
-                        say(f"FAILED {res.path}: {res.reason}")
-                    if isinstance(exc, ConfigError):
-                        raise exc
+                if status == "skip":
+                    res.reason = reason
+                    say(f"skipped {res.path}: {reason}")
                     continue
-                if kind == "plan":
-                    plan: dict[str, Any] = fut.result()
-                    atomic_write_text(
-                        rec_dir / f"{plan['code']}.json", json.dumps(plan, indent=1, sort_keys=True)
-                    )
-                    res.frames = int(plan["frames"])
-                    if bar is not None:
-                        bar.total += res.frames
-                        bar.refresh()
-                    submit_writes(i, plan, rewrite=extra == 1)
+                if status == "fail":
+                    res.outcome, res.reason = Outcome.FAILED, reason
+                    say(f"FAILED {res.path}: {reason}")
+                    continue
+                video = f"{options.dataset_class}-{hexcode}"
+                res.code = video
+                if video in by_video:
+                    res.outcome = Outcome.DUPLICATE
+                    res.reason = f"identical to input #{by_video[video] + 1}"
+                    say(f"duplicate {res.path}: same bytes as {results[by_video[video]].path}")
+                    continue
+                other = _other_class(rec_dir, options.dataset_class, hexcode)
+                if other is not None:
+                    # One file in two classes would leak between development and validation.
+                    res.outcome = Outcome.FAILED
+                    res.reason = f"already curated in this folder as {other[:2]}-... (other class)"
+                    say(f"FAILED {res.path}: {res.reason}")
+                    res.code = ""
+                    continue
+                by_video[video] = i
+                res.outcome = Outcome.CURATED
+
+            def submit_writes(
+                i: int, record: dict[str, Any], rewrite: bool
+            ) -> list[cf.Future[Any]]:
+                nonlocal skipped_frames
+                video = VideoCode(record["class"], record["hex"])
+                _remove_stale_temp(writer, video)
+                n = int(record["frames"])
+                todo = list(range(n)) if rewrite else _missing_frames(writer, video, n)
+                skipped_frames += n - len(todo)
+                if bar is not None:
+                    bar.update(n - len(todo))
+                if options.chunk_frames:
+                    size = options.chunk_frames
+                elif options.workers <= 1:
+                    size = max(1, len(todo))
                 else:
-                    written += int(fut.result())
-                    if bar is not None:
-                        bar.update(extra)
+                    size = max(4, math.ceil(len(todo) / (2 * options.workers)))
+                futs = []
+                for chunk in _chunks(todo, size):
+                    f = ex.submit(
+                        write_task, paths[i], record, chunk, str(out_dir), options.compress_level
+                    )
+                    tasks[f] = ("write", i, len(chunk))
+                    futs.append(f)
+                return futs
+
+            tasks: dict[cf.Future[Any], tuple[str, int, int]] = {}
+            ready: list[tuple[int, dict[str, Any], bool]] = []
+            for video, i in by_video.items():
+                rec = _load_record(rec_dir / f"{video}.json")
+                if rec is not None and rec.get("settings") == settings:
+                    results[i].frames = int(rec["frames"])
+                    ready.append((i, rec, False))
+                else:
+                    f = ex.submit(plan_video, paths[i], video, settings, options.ocr)
+                    tasks[f] = ("plan", i, 0 if rec is None else 1)
+
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=0, unit="frame", file=sys.stderr, dynamic_ncols=True)
+            for i, rec, rewrite in ready:
+                if bar is not None:
+                    bar.total += int(rec["frames"])
+                submit_writes(i, rec, rewrite)
+
+            while tasks:
+                done, _ = cf.wait(list(tasks), return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    kind, i, extra = tasks.pop(fut)
+                    res = results[i]
+                    exc = fut.exception()
+                    if isinstance(exc, BrokenProcessPool):
+                        raise exc
+                    if exc is not None:
+                        if res.outcome is not Outcome.FAILED:
+                            res.outcome, res.reason = Outcome.FAILED, _reason(exc)
+                            say(f"FAILED {res.path}: {res.reason}")
+                        if isinstance(exc, ConfigError):
+                            raise exc
+                        continue
+                    if kind == "plan":
+                        plan: dict[str, Any] = fut.result()
+                        atomic_write_text(
+                            rec_dir / f"{plan['code']}.json",
+                            json.dumps(plan, indent=1, sort_keys=True),
+                        )
+                        res.frames = int(plan["frames"])
+                        if bar is not None:
+                            bar.total += res.frames
+                            bar.refresh()
+                        submit_writes(i, plan, rewrite=extra == 1)
+                    else:
+                        written += int(fut.result())
+                        if bar is not None:
+                            bar.update(extra)
+    except BrokenProcessPool:
+        # Not any file's fault (a worker was killed, e.g. out of memory): stop and keep
+        # everything written so far for the next run to resume from. The pool can break
+        # while a result is awaited or while the next task is submitted; both end here.
+        raise CacheError(
+            "a worker process died; nothing is lost, re-run the same command to "
+            "resume (fewer --workers if memory is short)"
+        ) from None
     if bar is not None:
         bar.close()
 
