@@ -92,10 +92,12 @@ def build_fixture(
 def synth_dataset(root: Path) -> tuple[Path, Path] | None:
     """Write a small ``echomark.synth`` dataset if that module is available."""
     try:
-        from echomark.synth.dataset import write_dataset
+        from echomark.synth.dataset import DatasetConfig, write_dataset
     except ImportError:
         return None
-    write_dataset(root, n_videos=4, n_external=1, frames_per_video=12, labelled_per_video=4)
+    write_dataset(
+        root, DatasetConfig(n_videos=4, n_external=1, frames_per_video=12, labelled_per_video=4)
+    )
     return root / "png-cache.zip", root / "labels.zip"
 
 

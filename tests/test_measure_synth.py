@@ -83,7 +83,9 @@ def test_written_dataset_ground_truth_labels_agree_with_truth_csv(tmp_path):
     from echomark.measure import demo_agreement
 
     data = tmp_path / "synth"
-    dataset.write_dataset(data, n_videos=2, n_external=0, frames_per_video=30, size=(160, 200))
+    dataset.write_dataset(
+        data, dataset.DatasetConfig(n_videos=2, n_external=0, frames_per_video=30, size=(160, 200))
+    )
     labels = read_split(data / "labels.zip", "all")
     res = demo_agreement(predictions=labels, data_dir=data, out_dir=tmp_path / "agr")
     stats = res["measurements"]

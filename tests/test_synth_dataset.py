@@ -21,7 +21,7 @@ from echomark.labels.io import read_labels
 from echomark.labels.registry import View
 from echomark.labels.schema import LabelState
 from echomark.synth.cine import channel_names
-from echomark.synth.dataset import TRUTH_COLUMNS, video_hex, write_dataset
+from echomark.synth.dataset import TRUTH_COLUMNS, DatasetConfig, video_hex, write_dataset
 
 MEMBER_RE = re.compile(
     r"^png-cache/(0[12])/([0-9a-f]{2})/([0-9a-f]{2})/\1-([0-9a-f]{64})-\d{4}\.png$"
@@ -39,7 +39,7 @@ KW = {
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "ds"
-    write_dataset(out, seed=3, **KW)
+    write_dataset(out, DatasetConfig(seed=3, **KW))
     return out
 
 
@@ -197,20 +197,25 @@ def test_truth_matches_written_labels_within_0_2_mm(dataset: Path) -> None:
 
 def test_same_seed_gives_identical_bytes(dataset: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    write_dataset(again, seed=3, **KW)
+    write_dataset(again, DatasetConfig(seed=3, **KW))
     for p in dataset.iterdir():
         assert (again / p.name).read_bytes() == p.read_bytes(), p.name
     other = tmp_path / "other"
-    write_dataset(other, seed=4, **{**KW, "n_videos": 1, "n_external": 0})
+    write_dataset(other, DatasetConfig(seed=4, **{**KW, "n_videos": 1, "n_external": 0}))
     assert video_hex(4, "01", 0) != video_hex(3, "01", 0)
     assert (other / "png-cache.zip").read_bytes() != (dataset / "png-cache.zip").read_bytes()
 
 
 def test_bad_counts_are_input_errors(tmp_path: Path) -> None:
-    with pytest.raises(InputError):
-        write_dataset(tmp_path, n_videos=0, n_external=0)
-    with pytest.raises(InputError):
-        write_dataset(tmp_path, frames_per_video=0)
+    with pytest.raises(InputError, match="at least one video"):
+        DatasetConfig(n_videos=0, n_external=0)
+    with pytest.raises(InputError, match=r"1\.\.9999"):
+        DatasetConfig(frames_per_video=0)
+    with pytest.raises(InputError, match=">= 1"):
+        DatasetConfig(labelled_per_video=0)
+    with pytest.raises(InputError, match="blur fraction"):
+        DatasetConfig(blur_fraction=1.5)
+    assert not tmp_path.joinpath("png-cache.zip").exists()
 
 
 def test_cli_writes_a_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from echomark.errors import InputError
+from echomark.synth.config import DatasetConfig
 
 COMMAND = "synth"
 
@@ -31,16 +32,26 @@ def add_parser(subparsers: Any) -> None:
         "external), 01/02_database_physical.csv, view_index.csv and truth.csv.",
     )
     p.add_argument("--out", required=True, help="output folder (created)")
-    p.add_argument("--videos", type=int, default=24, help="class-01 videos (default 24)")
-    p.add_argument("--external", type=int, default=6, help="class-02 videos (default 6)")
-    p.add_argument("--frames", type=int, default=30, help="frames per video (default 30)")
+    d = DatasetConfig()
+    p.add_argument(
+        "--videos", type=int, default=d.n_videos, help="class-01 videos (default %(default)s)"
+    )
+    p.add_argument(
+        "--external", type=int, default=d.n_external, help="class-02 videos (default %(default)s)"
+    )
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=d.frames_per_video,
+        help="frames per video (default %(default)s)",
+    )
     p.add_argument(
         "--labelled",
         type=int,
-        default=8,
-        help="labelled frames per video, ED and ES included (default 8)",
+        default=d.labelled_per_video,
+        help="labelled frames per video, ED and ES included (default %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+    p.add_argument("--seed", type=int, default=d.seed, help="master seed (default %(default)s)")
     p.add_argument(
         "--size",
         type=_size,
@@ -50,8 +61,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--blur-fraction",
         type=float,
-        default=0.1,
-        help="share of labelled frames with one label blurred (default 0.1)",
+        default=d.blur_fraction,
+        help="share of labelled frames with one label blurred (default %(default)s)",
     )
     p.add_argument("--quiet", action="store_true", help="no per-video progress lines")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -60,14 +71,11 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the dataset and print a summary."""
-    from echomark.synth.dataset import write_dataset
-
     if args.size is not None and (min(args.size) < 64 or max(args.size) > 4096):
         raise InputError(f"size {args.size[0]}x{args.size[1]} outside 64..4096", field="--size")
     start = time.perf_counter()
     quiet = args.quiet or args.json
-    summary = write_dataset(
-        args.out,
+    config = DatasetConfig(
         n_videos=args.videos,
         n_external=args.external,
         frames_per_video=args.frames,
@@ -75,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         size=args.size,
         blur_fraction=args.blur_fraction,
+    )
+    from echomark.synth.dataset import write_dataset
+
+    summary = write_dataset(
+        args.out,
+        config,
         progress=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)),
     )
     seconds = time.perf_counter() - start

@@ -283,32 +283,6 @@ def region_fits(region: UltrasoundRegion, rows: int, cols: int) -> bool:
     )
 
 
-def region_problems(ds: Any) -> list[str]:
-    """Human-readable problems with a dataset's ultrasound regions (empty when fine).
-
-    Flags 2-D cm regions that do not fit the pixel matrix and those with a zero or missing
-    spacing. Curation reports these instead of silently trusting the header.
-
-    Args:
-        ds: A pydicom ``Dataset``.
-
-    Returns:
-        One message per problem.
-    """
-    rows = _get(ds, "Rows")
-    cols = _get(ds, "Columns")
-    problems = []
-    for r in regions_from_dataset(ds):
-        if rows is not None and cols is not None and not region_fits(r, int(rows), int(cols)):
-            problems.append(
-                f"{r.describe()} does not fit the {int(rows)}x{int(cols)} pixel matrix "
-                "(image resized or cropped after calibration?)"
-            )
-        if r.is_2d_cm and not (r.delta_x and r.delta_y):
-            problems.append(f"{r.describe()} has a zero PhysicalDelta")
-    return problems
-
-
 def calibration_from_dataset(ds: Any, *, source: str = "dicom") -> Calibration:
     """Spacing from the largest 2-D region with both axes in cm.
 

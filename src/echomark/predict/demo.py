@@ -61,7 +61,7 @@ class DemoSize:
     presence_threshold: float | None = None
 
     def synth_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`echomark.synth.write_dataset` (unset ones left out)."""
+        """Keyword arguments for :class:`echomark.synth.DatasetConfig` (unset ones left out)."""
         names = ("n_videos", "n_external", "frames_per_video", "labelled_per_video", "size")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
@@ -179,7 +179,7 @@ def run_demo(
     """
     from echomark.evaluate.runner import evaluate_labelsets, load_spacing, load_truth
     from echomark.predict.api import run_prediction
-    from echomark.synth.dataset import write_dataset
+    from echomark.synth.dataset import DatasetConfig, write_dataset
     from echomark.train import run_training
     from echomark.train.config import load_config
 
@@ -193,7 +193,7 @@ def run_demo(
     t0 = time.monotonic()
     data_dir = out_dir / "data"
     _say(stream, f"demo [1/5] synthetic dataset -> {data_dir}")
-    write_dataset(data_dir, seed=seed, **size.synth_kwargs())
+    write_dataset(data_dir, DatasetConfig(seed=seed, **size.synth_kwargs()))
     images = data_dir / "png-cache.zip"
     labels = data_dir / "labels.zip"
     seconds["synth"] = time.monotonic() - t0

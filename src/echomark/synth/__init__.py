@@ -2,7 +2,8 @@
 
 * :func:`make_cine` — one seeded PLAX or A4C cine in memory: uint8 frames, labels of every
   channel name, exact measurements, spacing, frame time, ED/ES frames.
-* :func:`write_dataset` — a whole dataset in the release layout (``echomark synth``).
+* :func:`write_dataset` — a whole dataset in the release layout (``echomark synth``), as
+  described by a :class:`DatasetConfig`.
 * :mod:`echomark.synth.dicom` — DICOMs with fake PHI for the curation tests.
 
 See ``docs/synthetic-data.md`` for the phantom and the truth definitions.
@@ -21,9 +22,11 @@ from echomark.synth.cine import (
     make_cine,
     sample_video,
 )
+from echomark.synth.config import DatasetConfig
 
 __all__ = [
     "SYNTH_VIEWS",
+    "DatasetConfig",
     "SynthCine",
     "VideoSpec",
     "channel_names",

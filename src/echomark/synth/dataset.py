@@ -1,6 +1,6 @@
 """Write a whole synthetic dataset in exactly the 2020-12-05 release layout.
 
-``write_dataset(out_dir)`` produces::
+``write_dataset(out_dir, DatasetConfig(...))`` produces::
 
     out_dir/png-cache.zip            png-cache/<class>/<h0h1>/<h2h3>/<class>-<64hex>-NNNN.png
     out_dir/labels.zip               labels-{all,train,tune,ival}.json/.txt (class 01),
@@ -31,43 +31,18 @@ from echomark.cache.keys import VideoCode
 from echomark.cache.physical import Spacing, write_physical_csv
 from echomark.cache.png import encode_png
 from echomark.cache.writer import add_member, write_zip
-from echomark.errors import InputError
 from echomark.fileio import atomic_path, atomic_write_text
 from echomark.labels.io import dumps_labels
 from echomark.labels.registry import View
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.synth.cine import SynthCine, blur_one, frame_labels, make_cine
+from echomark.synth.config import DatasetConfig
 
 #: Development splits written for class 01 (``all`` = their union).
 SPLITS = ("train", "tune", "ival")
 
 #: Columns of truth.csv.
 TRUTH_COLUMNS = ("image", "video", "view", "frame", "measurement", "value", "unit")
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    """What :func:`write_dataset` makes.
-
-    Attributes:
-        n_videos: Class-01 (development) videos; views alternate PLAX, A4C.
-        n_external: Class-02 (external validation) videos, drawn with another scanner look.
-        frames_per_video: Frames in every cine.
-        labelled_per_video: Labelled frames per video (ED and ES always among them).
-        seed: Master seed.
-        size: Fixed ``(height, width)`` for every video, or None to vary 480-640 rows.
-        blur_fraction: Fraction of labelled frames that get one drawn label ``blurred``.
-        split_fractions: Train / tune / ival shares of the class-01 videos.
-    """
-
-    n_videos: int = 24
-    n_external: int = 6
-    frames_per_video: int = 30
-    labelled_per_video: int = 8
-    seed: int = 0
-    size: tuple[int, int] | None = None
-    blur_fraction: float = 0.1
-    split_fractions: tuple[float, float, float] = (0.68, 0.16, 0.16)
 
 
 @dataclass
@@ -186,14 +161,8 @@ def _list_text(keys: list[str]) -> str:
 
 def write_dataset(
     out_dir: str | Path,
+    config: DatasetConfig | None = None,
     *,
-    n_videos: int = 24,
-    n_external: int = 6,
-    frames_per_video: int = 30,
-    labelled_per_video: int = 8,
-    seed: int = 0,
-    size: tuple[int, int] | None = None,
-    blur_fraction: float = 0.1,
     progress: Callable[[str], None] | None = None,
 ) -> DatasetSummary:
     """Generate and write a synthetic dataset in the release layout (see module docstring).
@@ -201,38 +170,14 @@ def write_dataset(
     Args:
         out_dir: Destination folder (created); existing files of the layout are replaced
             atomically, other files are left alone.
-        n_videos: Class-01 videos (views alternate PLAX, A4C).
-        n_external: Class-02 videos.
-        frames_per_video: Frames per cine (1..9999).
-        labelled_per_video: Labelled frames per video (ED and ES among them; ED only for 1).
-        seed: Master seed; the same arguments give byte-identical output.
-        size: Fixed ``(height, width)``, or None to vary per video.
-        blur_fraction: Share of labelled frames with one drawn label set to ``blurred``.
+        config: What to make (``DatasetConfig()`` when None); the same config gives
+            byte-identical output.
         progress: Called with a short message after each video.
 
     Returns:
         A summary of what was written.
-
-    Raises:
-        InputError: for impossible counts.
     """
-    if n_videos < 0 or n_external < 0 or n_videos + n_external == 0:
-        raise InputError(f"need at least one video, got {n_videos} + {n_external} external")
-    if not 1 <= frames_per_video <= 9999:
-        raise InputError(f"frames per video must be 1..9999, got {frames_per_video}")
-    if labelled_per_video < 1:
-        raise InputError(f"labelled frames per video must be >= 1, got {labelled_per_video}")
-    if not 0.0 <= blur_fraction <= 1.0:
-        raise InputError(f"blur fraction must be in [0, 1], got {blur_fraction}")
-    cfg = DatasetConfig(
-        n_videos=n_videos,
-        n_external=n_external,
-        frames_per_video=frames_per_video,
-        labelled_per_video=labelled_per_video,
-        seed=seed,
-        size=size,
-        blur_fraction=blur_fraction,
-    )
+    cfg = DatasetConfig() if config is None else config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = DatasetSummary(out_dir=out)
