@@ -132,3 +132,22 @@ def test_tune_metrics_of_a_perfect_prediction_are_near_zero() -> None:
     assert metrics["n_points"] == 1 and metrics["point_error_px"] < 0.1
     assert metrics["n_curves"] == 1 and metrics["curve_distance_px"] < 0.5
     assert metrics["presence_accuracy"] == 1.0
+
+
+def test_persistent_tune_loader_gives_the_same_metrics_on_every_pass() -> None:
+    from echomark.train.distributed import DistInfo
+    from echomark.train.loop import evaluate, tune_loader
+
+    ds = FakeDataset(3, seed=5, train=False)
+    cfg = load_config(base={**fake_config_dict("unused"), "workers": 1})
+    model = _Oracle(ds[0])  # right on image 0, wrong on the others: every metric finite
+    kw = dict(channels=ds.channels, kinds=ds.kinds)
+    fresh = evaluate(model, ds, cfg, torch.device("cpu"), DistInfo(), **kw)
+    loader = tune_loader(ds, cfg, DistInfo(), persistent=True)
+    assert loader.persistent_workers and loader.num_workers == 1
+    passes = [
+        evaluate(model, ds, cfg, torch.device("cpu"), DistInfo(), loader=loader, **kw)
+        for _ in range(2)
+    ]
+    assert passes[0] == passes[1] == fresh
+    assert fresh["n_points"] == 3 and fresh["tune_loss"] > 0 and fresh["point_error_px"] > 1

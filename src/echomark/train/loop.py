@@ -323,6 +323,28 @@ class TuneOutcome:
     presence: list[bool] = field(default_factory=list)
 
 
+def tune_loader(
+    dataset: LabelledDataset, config: TrainConfig, info: DistInfo, *, persistent: bool = False
+) -> DataLoader[dict[str, Any]]:
+    """This process's share of the tune split (every ``world_size``-th image), in order.
+
+    ``persistent`` keeps the workers (and their frame caches) alive between tune passes.
+    """
+    n = len(dataset)
+    if config.data.max_tune_images:
+        n = min(n, config.data.max_tune_images)
+    indices = list(range(info.rank, n, info.world_size))
+    return DataLoader(
+        _Indexed(dataset, indices),
+        batch_size=config.batch_size,
+        shuffle=False,
+        num_workers=config.workers,
+        collate_fn=collate,
+        worker_init_fn=_worker_init,
+        persistent_workers=persistent and config.workers > 0,
+    )
+
+
 def evaluate(
     model: nn.Module,
     dataset: LabelledDataset,
@@ -332,26 +354,18 @@ def evaluate(
     *,
     channels: Sequence[str],
     kinds: Sequence[LabelKind],
+    loader: DataLoader[dict[str, Any]] | None = None,
 ) -> dict[str, float]:
     """Tune-split loss and geometric metrics (source px), merged over every process.
 
     Each process evaluates every ``world_size``-th image (no padding, no duplicates).
+    ``loader`` is one made by :func:`tune_loader` for ``dataset`` (made here when None).
     """
     from echomark.evaluate.evaluation import compare_label
     from echomark.predict.predictor import ModelSpec, decode_one
 
-    n = len(dataset)
-    if config.data.max_tune_images:
-        n = min(n, config.data.max_tune_images)
-    indices = list(range(info.rank, n, info.world_size))
-    loader: DataLoader[dict[str, Any]] = DataLoader(
-        _Indexed(dataset, indices),
-        batch_size=config.batch_size,
-        shuffle=False,
-        num_workers=config.workers,
-        collate_fn=collate,
-        worker_init_fn=_worker_init,
-    )
+    if loader is None:
+        loader = tune_loader(dataset, config, info)
     codec = config.dataset.codec
     use_cl = config.channels_last and device.type == "cuda"
     n_strides = len(codec.strides)
@@ -627,6 +641,7 @@ def _run(
         # EchoDataset draws augmentation from (seed, epoch, index), not from worker RNGs.
         persistent_workers=config.workers > 0,
     )
+    tune = None if data.tune is None else tune_loader(data.tune, config, info, persistent=True)
     schedule = LrSchedule(optimizer, config.optim, len(loader), config.epochs)
     start_epoch, step, best_value = 0, 0, math.inf
     history: list[dict[str, float]] = []
@@ -685,6 +700,7 @@ def _run(
                         info,
                         channels=channels,
                         kinds=kinds,
+                        loader=tune,
                     )
                 )
             schedule.epoch_end(row.get("tune_loss", train_loss))
