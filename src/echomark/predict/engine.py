@@ -42,7 +42,8 @@ class TorchEngine:
     Args:
         model: Module returning a list of per-stride heatmaps (sigmoid outputs).
         device: ``cpu``, ``cuda``, ``cuda:1``, ``mps``...
-        amp: Use bfloat16/float16 autocast on CUDA (outputs are returned as float32).
+        amp: Autocast on CUDA as training does (bfloat16; float16 on GPUs without native
+            bfloat16); outputs are returned as float32.
     """
 
     name = "torch"
@@ -57,13 +58,12 @@ class TorchEngine:
 
     def __call__(self, batch: Float32Array) -> list[Float32Array]:
         """Heatmaps per stride, float32 (B, K, h, w), for a (B, C, H, W) batch."""
+        from echomark.models.precision import autocast
+
         torch = self.torch
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
-            if self.amp:
-                with torch.autocast(self.device.type, dtype=torch.float16):
-                    outs = self.model(x)
-            else:
+            with autocast(self.device, self.amp, allow_fp16=True):
                 outs = self.model(x)
             return [o.float().cpu().numpy() for o in outs]
 

@@ -177,7 +177,7 @@ class TrainConfig:
         batch_size: Samples per optimiser step per process.
         workers: DataLoader worker processes per process (0: load in the main process).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
-        amp: Use bfloat16 autocast on CUDA (ignored on CPU).
+        amp: bfloat16 autocast on CUDA GPUs that run it natively (float32 elsewhere).
         channels_last: Use the channels-last memory format on CUDA (ignored on CPU).
         seed: Seed of model init, data order and augmentation.
         deterministic: Ask torch for deterministic algorithms (CPU runs are bit-reproducible).

@@ -13,7 +13,6 @@ inside workers instead would only be reproducible with ``workers: 0``.)
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -36,6 +35,7 @@ from echomark.errors import ConfigError
 from echomark.fileio import atomic_path, atomic_write_text
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import ImageLabels
+from echomark.models.precision import autocast
 from echomark.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from echomark.train.config import (
     BestMetric,
@@ -238,12 +238,6 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.RAdam(groups, lr=o.lr, betas=o.betas, decoupled_weight_decay=True)
 
 
-def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def _to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
     mf = torch.channels_last if channels_last else torch.contiguous_format
     out = dict(batch)
@@ -288,7 +282,7 @@ def train_one_epoch(
     bar = _progress(loader, len(loader), f"epoch {epoch + 1}/{config.epochs}", progress)
     for batch in bar:
         b = _to_device(batch, device, use_cl)
-        with _autocast(device, config.amp):
+        with autocast(device, config.amp):
             preds = model(b["image"])
         loss, _ = heatmap_loss(
             preds,
@@ -378,7 +372,7 @@ def evaluate(
     with torch.no_grad():
         for batch in loader:
             b = _to_device(batch, device, use_cl)
-            with _autocast(device, config.amp):
+            with autocast(device, config.amp):
                 preds = model(b["image"])
             preds = [p.float() for p in preds]
             for s, (p, t, w) in enumerate(zip(preds, b["heatmaps"], b["weights"], strict=True)):
