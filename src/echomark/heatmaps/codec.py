@@ -244,6 +244,28 @@ def _valid_instances(label: Label, kind: str) -> tuple[Instance, ...] | None:
     return label.instances
 
 
+def supervision(label: Label | None, kind: str) -> tuple[float, tuple[Instance, ...]]:
+    """Loss weight and instances to draw for one channel (the label-state rules of ``encode``).
+
+    Args:
+        label: The image's label for the channel, or None when absent.
+        kind: ``"point"`` or ``"curve"`` (see :func:`kind_name`).
+
+    Returns:
+        ``(0, ())`` masked (missing, blurred, or invalid for the kind); ``(1, ())`` off (an
+        all-zero target that is learned); ``(1, instances)`` drawn.
+
+    >>> supervision(None, "point"), supervision(Label(LabelState.OFF), "curve")
+    ((0.0, ()), (1.0, ()))
+    """
+    if label is None or label.state is LabelState.BLURRED:
+        return 0.0, ()
+    if label.state is LabelState.OFF:
+        return 1.0, ()
+    instances = _valid_instances(label, kind)
+    return (0.0, ()) if instances is None else (1.0, instances)
+
+
 def encode(
     labels: ImageLabels,
     channels: Sequence[str],
@@ -291,17 +313,8 @@ def encode(
     # other one is kept at stride 2x that); the renderer corrects for the chords' bulge.
     fine_spacing = cfg.curve_spacing * min(cfg.strides)
     for k, (name, kind) in enumerate(zip(channels, kinds, strict=True)):
-        label = labels.get(name)
-        if label is None or label.state is LabelState.BLURRED:
-            continue
-        if label.state is LabelState.OFF:
-            weights[k] = 1.0
-            continue
         kname = kind_name(kind)
-        instances = _valid_instances(label, kname)
-        if instances is None:
-            continue
-        weights[k] = 1.0
+        weights[k], instances = supervision(labels.get(name), kname)
         for inst in instances:
             if kname == "point":
                 point_ch.append(k)

@@ -14,9 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from echomark.geometry.transform import apply_matrix
-from echomark.heatmaps.codec import Encoded, KindLike, _valid_instances, dense_curve, kind_name
+from echomark.heatmaps.codec import Encoded, KindLike, dense_curve, kind_name, supervision
 from echomark.heatmaps.config import CodecConfig
-from echomark.labels.schema import ImageLabels, Label, LabelState
+from echomark.labels.schema import ImageLabels, Label
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -56,17 +56,8 @@ def encode_dense(
         gy, gx = np.mgrid[0:h, 0:w].astype(np.float64)
         grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
         for k, (name, kind) in enumerate(zip(channels, kinds, strict=True)):
-            label = labels.get(name)
-            if label is None or label.state is LabelState.BLURRED:
-                continue
-            if label.state is LabelState.OFF:
-                weights[k] = 1.0
-                continue
             kname = kind_name(kind)
-            instances = _valid_instances(label, kname)
-            if instances is None:
-                continue
-            weights[k] = 1.0
+            weights[k], instances = supervision(labels.get(name), kname)
             for inst in instances:
                 if kname == "point":
                     c = apply_matrix(m, inst.xy)[0] / s
