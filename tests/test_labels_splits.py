@@ -149,3 +149,26 @@ def test_folder_holding_only_labels_zip(tmp_path: Path) -> None:
     lf = read_split(tmp_path, "tune")
     assert lf.source == f"{tmp_path / 'labels.zip'}::labels/labels-tune.json"
     assert read_split_list(tmp_path, "tune") == PARTS["tune"]
+
+
+def test_unreadable_file_in_folder_is_label_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "labels-train.txt").write_text(key(1) + "\n")
+    (tmp_path / "labels-train.json").write_bytes(split_json([key(1)]))
+    real_read_bytes = Path.read_bytes
+
+    def deny(self: Path) -> bytes:
+        if self.parent == tmp_path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", deny)
+    for call, name in (
+        (lambda: read_list(tmp_path, "labels-train.txt"), "labels-train.txt"),
+        (lambda: read_split_list(tmp_path, "train"), "labels-train.txt"),
+        (lambda: read_split(tmp_path, "train"), "labels-train.json"),
+    ):
+        with pytest.raises(LabelError, match="cannot read: Permission denied") as info:
+            call()
+        assert info.value.file == str(tmp_path / name)

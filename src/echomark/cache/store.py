@@ -138,12 +138,6 @@ class FolderStore(FrameStore):
         raise CacheError("frame not in the png-cache", file=self.location, key=k.name)
 
 
-def _check_member_name(name: str, zip_path: str) -> None:
-    """Refuse member names that could escape a folder if ever extracted."""
-    if is_unsafe_member_name(name):
-        raise CacheError(f"unsafe zip member name {name!r}", file=zip_path)
-
-
 class ZipStore(FrameStore):
     """Frames read straight out of ``png-cache.zip`` without extracting it.
 
@@ -168,7 +162,8 @@ class ZipStore(FrameStore):
             raise CacheError(f"not a zip file ({exc})", file=self.location) from None
         idx: dict[ImageKey, str] = {}
         for name in names:
-            _check_member_name(name, self.location)
+            if is_unsafe_member_name(name):
+                raise CacheError(f"unsafe zip member name {name!r}", file=self.location)
             k = shard_key(name)
             if k is not None:
                 idx.setdefault(k, name)

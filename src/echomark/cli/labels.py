@@ -6,7 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from echomark.labels.schema import LabelProblem
 
 COMMAND = "labels"
 
@@ -100,6 +103,14 @@ def run(args: argparse.Namespace) -> int:
     return _convert(args)
 
 
+def _problem_line(p: LabelProblem) -> str:
+    """One problem as printed: errors bare, others tagged ``[warning]`` / ``[info]``."""
+    from echomark.labels.schema import Severity
+
+    tag = "" if p.severity is Severity.ERROR else f"[{p.severity.value}] "
+    return f"{tag}{p}"
+
+
 def _splits_to_read(path: str, split: str | None) -> list[str | None]:
     """Which splits to read: the one asked for, every one present, or [None] for a file."""
     from echomark.errors import LabelError
@@ -118,7 +129,7 @@ def _splits_to_read(path: str, split: str | None) -> list[str | None]:
 
 def _validate(args: argparse.Namespace) -> int:
     from echomark.errors import LabelError
-    from echomark.labels.schema import LabelFile, LabelProblem, Severity
+    from echomark.labels.schema import LabelFile, Severity
     from echomark.labels.splits import check_list, check_splits, read_split, read_split_list
     from echomark.labels.validate import check_known_images, count_problems
 
@@ -139,9 +150,7 @@ def _validate(args: argparse.Namespace) -> int:
             problems += check_list(
                 lf,
                 listed,
-                f"labels-{split or 'all'}.txt"
-                if split
-                else Path(args.path).with_suffix(".txt").name,
+                f"labels-{split}.txt" if split else Path(args.path).with_suffix(".txt").name,
             )
         if known is not None:
             problems += check_known_images(lf, known, strict=args.strict)
@@ -171,8 +180,7 @@ def _validate(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=1))
     else:
         for p in shown:
-            tag = "" if p.severity is Severity.ERROR else f"[{p.severity.value}] "
-            print(f"{tag}{p}")
+            print(_problem_line(p))
         n_images = sum(len(lf.images) for lf in files.values())
         print(
             f"checked {len(files)} file(s), {n_images} image entries: {counts['error']} "
@@ -216,8 +224,7 @@ def _convert(args: argparse.Namespace) -> int:
 
     lf = read_split(args.input, args.split, strict=not args.lenient)
     for p in lf.problems:
-        tag = "" if p.severity is Severity.ERROR else f"[{p.severity.value}] "
-        print(f"{tag}{p}", file=sys.stderr)
+        print(_problem_line(p), file=sys.stderr)
     fmt = LabelFormat(args.to)
     wrapped = {"auto": None, "yes": True, "no": False}[args.wrapper]
     if fmt is LabelFormat.V1:

@@ -99,6 +99,18 @@ def decode_json_bytes(data: bytes, source: str) -> Any:
         raise LabelError("invalid JSON: nested too deeply", file=source) from None
 
 
+def read_file_bytes(path: str | os.PathLike[str], source: str) -> bytes:
+    """The bytes of the file at ``path``.
+
+    Raises:
+        LabelError: naming ``source`` if the file cannot be read.
+    """
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise LabelError(f"cannot read: {exc.strerror or exc}", file=source) from None
+
+
 def read_labels(
     path: str | os.PathLike[str] | bytes,
     *,
@@ -129,10 +141,7 @@ def read_labels(
         data = path
     else:
         src = source or os.fspath(path)
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise LabelError(f"cannot read: {exc.strerror or exc}", file=src) from None
+        data = read_file_bytes(path, src)
     return labels_from_json(
         decode_json_bytes(data, src), source=src, strict=strict, known_images=known_images
     )
@@ -421,7 +430,7 @@ def v1_losses(lf: LabelFile) -> dict[str, int]:
     counts = {"conf": 0, "straight_segment": 0, "extra_instances": 0, "rounded": 0}
     for labels in lf.images.values():
         for label in labels.values():
-            if label.state not in (LabelState.POINT, LabelState.CURVE):
+            if not label.state.drawn:
                 continue
             counts["conf"] += any(i.conf is not None for i in label.instances)
             counts["straight_segment"] += any(i.straight for i in label.instances)

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from echomark.cache.keys import ImageKey, strip_duplicate_suffix
 from echomark.errors import ImageKeyError, LabelError
 from echomark.fileio import is_unsafe_member_name
-from echomark.labels.io import atomic_write_text, read_labels
+from echomark.labels.io import atomic_write_text, read_file_bytes, read_labels
 from echomark.labels.schema import LabelFile, LabelProblem, Severity
 
 #: The splits of the release: ``all`` = train ∪ tune ∪ ival (class 01).
@@ -38,16 +38,6 @@ def split_file_name(split: str, suffix: str = ".json") -> str:
     return f"labels-{split}{suffix}"
 
 
-def check_member_name(name: str, zip_path: str) -> None:
-    """Refuse a zip member that is absolute or climbs out with ``..``.
-
-    Raises:
-        LabelError: naming the zip and the member.
-    """
-    if is_unsafe_member_name(name):
-        raise LabelError(f"unsafe zip member name {name!r} (absolute or '..')", file=zip_path)
-
-
 def is_zip_file(path: Path) -> bool:
     """True for an existing file named ``*.zip`` or holding a zip archive."""
     return path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path))
@@ -64,7 +54,10 @@ class _Zip:
             raise LabelError(f"not a readable zip file: {exc}", file=self.path) from None
         self.names = [n for n in self.zf.namelist() if not n.endswith("/")]
         for name in self.names:
-            check_member_name(name, self.path)
+            if is_unsafe_member_name(name):
+                raise LabelError(
+                    f"unsafe zip member name {name!r} (absolute or '..')", file=self.path
+                )
 
     def __enter__(self) -> _Zip:
         return self
@@ -152,30 +145,20 @@ def read_split(
     """
     p = Path(labels_path)
     base = split_file_name(split or "all")
-    if is_zip_file(p):
-        with _Zip(p) as z:
-            member = z.find(base)
-            if member is None:
-                have = available_splits(p)
-                raise LabelError(
-                    f"no {base} in the zip (splits present: {', '.join(have) or 'none'})",
-                    file=str(p),
-                )
-            src = f"{p}::{member}"
-            data = z.read(member)
-        return read_labels(data, source=src, strict=strict, known_images=known_images)
-    if p.is_dir():
-        found = _find_in_folder(p, base)
-        if found is None and (p / "labels.zip").is_file():
+    if is_zip_file(p) or p.is_dir():
+        got = _read_named(p, base)
+        if got is None and p.is_dir() and (p / "labels.zip").is_file():
             return read_split(p / "labels.zip", split, strict=strict, known_images=known_images)
-        if found is None:
+        if got is None:
+            where = "zip" if is_zip_file(p) else "folder"
             have = available_splits(p)
             raise LabelError(
-                f"no {base} in the folder (splits present: {', '.join(have) or 'none'})",
+                f"no {base} in the {where} (splits present: {', '.join(have) or 'none'})",
                 file=str(p),
             )
-        p = found
-    elif not p.is_file():
+        src, data = got
+        return read_labels(data, source=src, strict=strict, known_images=known_images)
+    if not p.is_file():
         raise LabelError("no such file or folder", file=str(p))
     return read_labels(p, source=str(p), strict=strict, known_images=known_images)
 
@@ -199,7 +182,7 @@ def _read_named(p: Path, base: str) -> tuple[str, bytes] | None:
             found = z.find(base)
             return None if found is None else (f"{p}::{found}", z.read(found))
     hit = _find_in_folder(p, base)
-    return None if hit is None else (str(hit), hit.read_bytes())
+    return None if hit is None else (str(hit), read_file_bytes(hit, str(hit)))
 
 
 def _decode_list(data: bytes, src: str) -> list[str]:
@@ -234,10 +217,7 @@ def read_list(path_or_zip: str | os.PathLike[str], member: str | None = None) ->
         src, data = got
     elif p.is_file():
         src = str(p)
-        try:
-            data = p.read_bytes()
-        except OSError as exc:
-            raise LabelError(f"cannot read: {exc.strerror or exc}", file=src) from None
+        data = read_file_bytes(p, src)
     else:
         raise LabelError("no such file or folder", file=str(p))
     return _decode_list(data, src)

@@ -56,7 +56,8 @@ def label_stats(lf: LabelFile, registry: dict[str, LabelSpec] | None = None) -> 
     """
     reg = registry if registry is not None else load_registry()
     names = lf.label_names()
-    ordered = [n for n in reg if n in set(names)] + [n for n in names if n not in reg]
+    present = set(names)
+    ordered = [n for n in reg if n in present] + [n for n in names if n not in reg]
     states = {n: {s.value: 0 for s in LabelState} | {"missing": 0} for n in ordered}
     views: dict[str, dict[str, int]] = {}
     videos = set()
