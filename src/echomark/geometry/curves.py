@@ -12,7 +12,9 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Oversampling of the spline parameter before arc-length resampling.
+#: Spline evaluations per output spacing before :func:`sample_curve`'s arc-length
+#: resampling; its points lie on chords of that finer polyline, within about
+#: ``(spacing / 8)**2 / (8 R)`` of the spline for radius of curvature R.
 _OVERSAMPLE = 8
 
 
@@ -116,16 +118,16 @@ def _eval_spline(
     return np.stack([z.real, z.imag], axis=1)
 
 
-def _piece_fine(nodes: FloatArray, spacing: float, oversample: int) -> FloatArray:
+def _piece_fine(nodes: FloatArray, step: float) -> FloatArray:
     """Finely sampled points along one piece (a line for 2 nodes, else a spline).
 
-    Each segment between nodes gets ``ceil(chord / spacing * oversample)`` parameter steps,
-    and the nodes themselves are among the samples (so the curve passes through them).
+    Each segment between nodes gets ``ceil(chord / step)`` parameter steps, and the nodes
+    themselves are among the samples (so the curve passes through them).
     """
     d = np.diff(nodes, axis=0)
     chords = np.hypot(d[:, 0], d[:, 1])
     t = np.concatenate([[0.0], np.cumsum(chords)])
-    steps = np.maximum(np.ceil(chords * (oversample / spacing)).astype(np.intp), 1)
+    steps = np.maximum(np.ceil(chords * (1 / step)).astype(np.intp), 1)
     seg = np.repeat(np.arange(len(chords)), steps)
     total = int(steps.sum())
     first = np.cumsum(steps) - steps
@@ -202,7 +204,7 @@ def spline_points(
     if len(nodes) <= 1:
         return nodes.copy()
     pcs = _pieces(nodes, flags)
-    parts = [_piece_fine(p, step, 1) for p in pcs]
+    parts = [_piece_fine(p, step) for p in pcs]
     return np.concatenate([p[:-1] for p in parts[:-1]] + [parts[-1]])
 
 
@@ -210,8 +212,6 @@ def sample_curve(
     xy: npt.ArrayLike,
     straight: Sequence[bool] | None = None,
     spacing: float = 1.0,
-    *,
-    oversample: int = _OVERSAMPLE,
 ) -> FloatArray:
     """Densely sample the curve through control points.
 
@@ -225,9 +225,6 @@ def sample_curve(
         xy: Control points, shape (N, 2) (x = column, y = row).
         straight: Optional straight-to-next flags, one per node.
         spacing: Largest spacing between output points, in the same pixels as ``xy``.
-        oversample: Spline evaluations per ``spacing`` before the arc-length resampling;
-            the output lies on chords of that finer polyline, so the deviation from the
-            spline is about ``(spacing / oversample)**2 / (8 R)`` for radius of curvature R.
 
     Returns:
         Dense points, shape (K, 2). A single node returns itself.
@@ -240,12 +237,7 @@ def sample_curve(
     """
     if spacing <= 0:
         raise ValueError(f"spacing must be positive, got {spacing}")
-    if oversample < 1:
-        raise ValueError(f"oversample must be >= 1, got {oversample}")
-    fine = spline_points(xy, straight, spacing / oversample)
-    if len(fine) <= 1:
-        return fine
-    return resample_polyline(fine, spacing)
+    return resample_polyline(spline_points(xy, straight, spacing / _OVERSAMPLE), spacing)
 
 
 def polyline_length(poly: npt.ArrayLike) -> float:

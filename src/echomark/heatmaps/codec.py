@@ -328,17 +328,12 @@ def encode(
     shapes = [cfg.target_hw(input_hw, s) for s in cfg.strides]
     sizes = [n_k * h * w for h, w in shapes]
     starts = np.cumsum([0, *sizes])
-    n_s = len(cfg.strides)
     parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
     if point_ch:
-        n_p = len(point_ch)
         xy = apply_matrix(m, np.stack(point_xy))
         parts.append(
             point_values(
-                np.repeat(starts[:-1], n_p),
-                np.repeat([hw[0] for hw in shapes], n_p),
-                np.repeat([hw[1] for hw in shapes], n_p),
-                point_ch * n_s,
+                *_per_stride(point_ch, starts, shapes),
                 np.concatenate([xy / s for s in cfg.strides]),
                 cfg.sigma_point,
                 cfg.window_k * cfg.sigma_point,
@@ -349,13 +344,9 @@ def encode(
         # Every (s / finest)-th dense point keeps the spacing <= curve_spacing target px.
         finest = min(cfg.strides)
         polys = [_every(p, max(1, s // finest)) / s for s in cfg.strides for p in curve_xy]
-        n_c = len(curve_ch)
         parts.append(
             curve_values(
-                np.repeat(starts[:-1], n_c),
-                np.repeat([hw[0] for hw in shapes], n_c),
-                np.repeat([hw[1] for hw in shapes], n_c),
-                curve_ch * n_s,
+                *_per_stride(curve_ch, starts, shapes),
                 polys,
                 cfg.sigma_curve,
                 cfg.window_k * cfg.sigma_curve,
@@ -373,6 +364,23 @@ def encode(
         for j, s in enumerate(cfg.strides)
     ]
     return out
+
+
+def _per_stride(
+    channels: list[int], starts: npt.NDArray[np.int64], shapes: list[tuple[int, int]]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], list[int]]:
+    """The ``base, h, w, channels`` arguments of ``*_values`` that draw every item at every stride.
+
+    Items repeat stride by stride (all items at the first stride, then at the next), with
+    stride ``j``'s [K, h, w] maps starting at flat index ``starts[j]``.
+    """
+    n = len(channels)
+    return (
+        np.repeat(starts[:-1], n),
+        np.repeat([hw[0] for hw in shapes], n),
+        np.repeat([hw[1] for hw in shapes], n),
+        channels * len(shapes),
+    )
 
 
 def _every(points: FloatArray, n: int) -> FloatArray:

@@ -1,9 +1,11 @@
 """Dense reference renderer (correctness oracle, speed baseline) and an A4C-like sample.
 
 The oracle evaluates every target pixel: full-grid Gaussians for points, and for curves
-the distance from every pixel to every segment of an independently sampled dense polyline
-(finer than the encoder's, sampled per stride). It shares only the spline definition
-(:func:`echomark.geometry.sample_curve`) and the matrix convention with the fast encoder.
+the distance from every pixel to every segment of a dense polyline sampled per stride
+(finer than the encoder's, by the one-curve :func:`~echomark.heatmaps.codec.dense_curve`
+rather than the encoder's batched ``dense_curves``). It shares only that sampling, the
+label-state rule (:func:`~echomark.heatmaps.codec.supervision`) and the matrix convention
+with the fast encoder, none of its rendering.
 """
 
 from __future__ import annotations
