@@ -24,6 +24,11 @@ def test_seeded_bytes_and_fresh_uids(tmp_path):
     b = write_us_dicom(tmp_path / "b.dcm", seed=5, frames=2).read_bytes()
     c = write_us_dicom(tmp_path / "c.dcm", seed=6, frames=2)
     assert a == b
+    rle = [write_us_dicom(tmp_path / f"r{i}.dcm", seed=5, frames=2, rle=True) for i in (0, 1)]
+    assert rle[0].read_bytes() == rle[1].read_bytes()  # compression keeps the seeded UID
+    assert (
+        pydicom.dcmread(rle[0]).SOPInstanceUID == pydicom.dcmread(tmp_path / "a.dcm").SOPInstanceUID
+    )
     assert pydicom.dcmread(c).SOPInstanceUID != pydicom.dcmread(tmp_path / "a.dcm").SOPInstanceUID
 
 

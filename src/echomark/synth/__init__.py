@@ -11,18 +11,21 @@ See ``docs/synthetic-data.md`` for the phantom and the truth definitions.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from echomark.synth.cine import (
-    SYNTH_VIEWS,
-    SynthCine,
-    VideoSpec,
-    channel_names,
-    frame_labels,
-    make_cine,
-    sample_video,
-)
 from echomark.synth.config import DatasetConfig
+
+if TYPE_CHECKING:
+    from echomark.synth.cine import (
+        SYNTH_VIEWS,
+        SynthCine,
+        VideoSpec,
+        channel_names,
+        frame_labels,
+        make_cine,
+        sample_video,
+    )
+    from echomark.synth.dataset import write_dataset
 
 __all__ = [
     "SYNTH_VIEWS",
@@ -36,11 +39,24 @@ __all__ = [
     "write_dataset",
 ]
 
+#: Loaded on first use, so that importing :mod:`echomark.synth.config` (the CLI parser does)
+#: does not pull in numpy, the phantom and the label registry; the writer adds OpenCV.
+_LAZY = {
+    "SYNTH_VIEWS": "cine",
+    "SynthCine": "cine",
+    "VideoSpec": "cine",
+    "channel_names": "cine",
+    "frame_labels": "cine",
+    "make_cine": "cine",
+    "sample_video": "cine",
+    "write_dataset": "dataset",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # the writer pulls in the PNG encoder (OpenCV); load it only when asked for
-    if name == "write_dataset":
-        from echomark.synth.dataset import write_dataset
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return write_dataset
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)

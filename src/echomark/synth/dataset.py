@@ -35,6 +35,7 @@ from echomark.fileio import atomic_path, atomic_write_text
 from echomark.labels.io import dumps_labels
 from echomark.labels.registry import View
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
+from echomark.labels.splits import split_file_name
 from echomark.synth.cine import SynthCine, blur_one, frame_labels, make_cine
 from echomark.synth.config import DatasetConfig
 
@@ -97,6 +98,15 @@ def _fmt(value: float) -> str:
     return f"{value:.6f}"
 
 
+def _cycle_name(name: str, view: View, diastole: bool) -> str:
+    """The ED or ES name of a per-frame measurement: IVSd, LVIDs; EDV_al; LV_length_d."""
+    if view is View.PLAX:
+        return name + ("d" if diastole else "s")
+    if name.startswith("LV_volume_"):
+        return ("EDV_" if diastole else "ESV_") + name.rsplit("_", 1)[1]
+    return f"{name}_{'d' if diastole else 's'}"
+
+
 def _truth_rows(cine: SynthCine, code: VideoCode) -> list[list[str]]:
     """Long-form truth rows of one video (per frame, ED/ES names, per video)."""
     view = cine.view.value
@@ -105,19 +115,10 @@ def _truth_rows(cine: SynthCine, code: VideoCode) -> list[list[str]]:
     for f, meas in enumerate(cine.truth):
         key = code.frame(f).name
         for name, (value, unit) in meas.items():
-            rows.append([key, str(code), view, str(f), name, _fmt(value), unit])
-        if f in (ed, es):
-            suffix = "d" if f == ed else "s"
-            for name, (value, unit) in meas.items():
-                if cine.view is View.PLAX:
-                    rows.append([key, str(code), view, str(f), name + suffix, _fmt(value), unit])
-                elif name.startswith("LV_volume_"):
-                    label = ("EDV_" if f == ed else "ESV_") + name.rsplit("_", 1)[1]
-                    rows.append([key, str(code), view, str(f), label, _fmt(value), unit])
-                else:
-                    rows.append(
-                        [key, str(code), view, str(f), f"{name}_{suffix}", _fmt(value), unit]
-                    )
+            names = [name]
+            if f in (ed, es):
+                names.append(_cycle_name(name, cine.view, f == ed))
+            rows.extend([key, str(code), view, str(f), n, _fmt(value), unit] for n in names)
     spec = cine.spec
     video_rows: list[tuple[str, float, str]] = [
         ("ED_frame", float(ed), "index"),
@@ -245,8 +246,9 @@ def write_dataset(
         *((s, labels_by_split[s]) for s in SPLITS),
         ("external", labels_by_split["external"]),
     ):
-        members[f"labels-{name}.json"] = _labels_text(images, f"labels-{name}.json")
-        members[f"labels-{name}.txt"] = _list_text(list(images))
+        json_name = split_file_name(name)
+        members[json_name] = _labels_text(images, json_name)
+        members[split_file_name(name, ".txt")] = _list_text(list(images))
         summary.labelled[name] = len(images)
     write_zip(
         out / "labels.zip",

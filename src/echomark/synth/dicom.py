@@ -155,19 +155,18 @@ def render_frames(
         out[t] = img.astype(np.uint8)
     bar = round(rows * HEADER_FRACTION)
     line1, line2 = phi.burnt_lines()
-    scale = max(0.3, cols / 800.0)
-    thick = 1
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, max(0.3, cols / 800.0), 1
+    texts = [(line1, (4, int(bar * 0.45))), (line2, (4, int(bar * 0.92)))]
+    # The same identifiers inside the scan sector, where region masking keeps them.
+    y_in = int(ay + radius * 0.30)
+    for line, y in ((line1, y_in), (line2, y_in + int(rows * 0.07))):
+        (width, _), _ = cv2.getTextSize(line, font, scale, thick)
+        texts.append((line, (int(ax - width / 2), y)))
     for t in range(frames):
         frame = out[t]
         frame[:bar] = 45
-        cv2.putText(frame, line1, (4, int(bar * 0.45)), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick, cv2.LINE_AA)  # fmt: skip
-        cv2.putText(frame, line2, (4, int(bar * 0.92)), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick, cv2.LINE_AA)  # fmt: skip
-        # The same identifiers inside the scan sector, where region masking keeps them.
-        y_in = int(ay + radius * 0.30)
-        (w1, _), _ = cv2.getTextSize(line1, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        cv2.putText(frame, line1, (int(ax - w1 / 2), y_in), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick, cv2.LINE_AA)  # fmt: skip
-        (w2, _), _ = cv2.getTextSize(line2, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        cv2.putText(frame, line2, (int(ax - w2 / 2), y_in + int(rows * 0.07)), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick, cv2.LINE_AA)  # fmt: skip
+        for line, origin in texts:
+            cv2.putText(frame, line, origin, font, scale, 255, thick, cv2.LINE_AA)
     if not colour_box:
         return out
     rgb = np.repeat(out[..., None], 3, axis=3)
@@ -285,7 +284,8 @@ def synth_us_dataset(
         ds.SequenceOfUltrasoundRegions = DicomSequence([item])
     ds.PixelData = np.ascontiguousarray(pixels).tobytes()
     if rle:
-        ds.compress(RLELossless, np.ascontiguousarray(pixels))
+        # Keep the seeded SOP Instance UID (pydicom would draw a fresh one): same seed, same bytes.
+        ds.compress(RLELossless, np.ascontiguousarray(pixels), generate_instance_uid=False)
     return ds
 
 

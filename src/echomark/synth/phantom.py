@@ -52,16 +52,6 @@ def _softplus(x: Arr, width: float) -> Arr:
     return width * np.logaddexp(0.0, x * (1.0 / width))
 
 
-def smoothstep(x: Arr) -> Arr:
-    """Cubic ease 0 -> 1 on [0, 1], clamped outside (keeps the array dtype).
-
-    >>> smoothstep(np.array([-1.0, 0.5, 2.0])).tolist()
-    [0.0, 0.5, 1.0]
-    """
-    t = np.clip(x, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
 def _soft(dist: F32, edge: float) -> F32:
     """Soft inside-mask from an approximate signed distance (cm, positive inside)."""
     return np.clip(dist * np.float32(1.0 / edge) + np.float32(0.5), 0.0, 1.0).astype(
@@ -371,11 +361,11 @@ class PlaxState:
 
     def pw_top(self, u: Arr) -> Arr:
         """Posterior wall, LV side."""
-        return self.vc + self.half_width(u)
+        return self.profiles(u)["pw_top"]
 
     def pw_bottom(self, u: Arr) -> Arr:
         """Posterior wall, epicardium."""
-        return self.pw_top(u) + self.t_pw
+        return self.profiles(u)["pw_bottom"]
 
     @property
     def mv_u(self) -> float:
@@ -687,10 +677,6 @@ class A4cState:
         t_ap = self.t_apex + grow
         s = (v + t_ap) * (1.0 / (self.length + t_ap))
         return self._sides(s, self.w_lat + self.t_lat + grow, self.w_sep + self.t_sep + grow)
-
-    def epi_lat(self, v: Arr) -> Arr:
-        """LV epicardium, lateral half-width."""
-        return self._epi(v)[0]
 
     def epi_sep(self, v: Arr) -> Arr:
         """Septum, RV side, as a (positive) half-width left of the LV axis."""

@@ -285,16 +285,10 @@ def make_scan_maps(
     haze2 = (style.haze * np.exp(-r2 / 1.3) + style.clutter).astype(np.float32)
     # patchy tissue brightness: coarse Gaussian noise upsampled 8x (about 1 cm blobs)
     h2, w2 = xw2.shape
-    coarse = rng.normal(0.0, 2.5, size=((h2 + 7) // 8 + 1, (w2 + 7) // 8 + 1)).astype(np.float32)
-    tex = upsample2(
-        upsample2(
-            upsample2(coarse, 2 * coarse.shape[0], 2 * coarse.shape[1]),
-            4 * coarse.shape[0],
-            4 * coarse.shape[1],
-        ),
-        8 * coarse.shape[0],
-        8 * coarse.shape[1],
-    )[:h2, :w2]
+    tex = rng.normal(0.0, 2.5, size=((h2 + 7) // 8 + 1, (w2 + 7) // 8 + 1)).astype(np.float32)
+    for _ in range(3):
+        tex = upsample2(tex, 2 * tex.shape[0], 2 * tex.shape[1])
+    tex = tex[:h2, :w2]
     return ScanMaps(
         xw2=np.ascontiguousarray(xw2, dtype=np.float32),
         yw2=np.ascontiguousarray(yw2, dtype=np.float32),
