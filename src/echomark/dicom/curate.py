@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import csv
-import importlib.util
 import io
 import json
 import math
@@ -57,7 +56,13 @@ from echomark.dicom.read import (
     rgb_to_grey,
     sampled_recipe,
 )
-from echomark.errors import CacheError, ConfigError, EchomarkError
+from echomark.errors import (
+    CacheError,
+    CalibrationError,
+    ConfigError,
+    DicomError,
+    EchomarkError,
+)
 from echomark.fileio import atomic_write_text
 
 #: Bumped whenever a change alters the pixels written, so old records are re-planned.
@@ -184,20 +189,6 @@ def _init_worker(ocr: bool) -> None:
         warm_up(threads=OCR_THREADS)
 
 
-def probe_task(path: str, key: bytes | None) -> tuple[str, str, str]:
-    """Check one input and compute its code: ``(status, code, reason)``.
-
-    status is ``ok``, ``skip`` or ``fail``.
-    """
-    try:
-        read_header(path)
-        return "ok", file_code(path, key), ""
-    except SkipFile as exc:
-        return "skip", "", str(exc)
-    except EchomarkError as exc:
-        return "fail", "", _reason(exc)
-
-
 def _noop() -> None:
     """Sent to each new worker so that it starts (and warms up) right away."""
 
@@ -222,7 +213,6 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
     Raises:
         DicomError: The file cannot be decoded.
     """
-    from echomark.errors import CalibrationError
     from echomark.measure.calibration import (
         calibration_from_dataset,
         regions_from_dataset,
@@ -245,11 +235,11 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
         notes += problems
         spec = _fallback_spec(greys, rows, cols, notes)
 
-    # Grey is enough to find text, and the median of grey frames costs a third.
-    static = masklib.static_image(greys)
     if ocr:
         from echomark.dicom.ocr import detect_text
 
+        # Grey is enough to find text, and the median of grey frames costs a third.
+        static = masklib.static_image(greys)
         found, dropped = masklib.plausible_text(detect_text(static, threads=OCR_THREADS), rows)
         if dropped:
             spec.notes.append(f"ignored {dropped} detection(s) too tall to be a text line")
@@ -361,8 +351,6 @@ def masked_frames(
     Raises:
         DicomError: Decoding failed or a frame has the wrong size.
     """
-    from echomark.errors import DicomError
-
     ds = read_header(path)
     recipe = PixelRecipe.from_json(record["recipe"])
     keep = masklib.render_keep(masklib.MaskSpec.from_json(record["mask"]))
@@ -419,7 +407,7 @@ def _executor(workers: int, ocr: bool) -> cf.Executor:
         return _InlineExecutor()
     ctx = multiprocessing.get_context("forkserver")
     preload = ["echomark.dicom.curate", "pydicom.pixels"]
-    if ocr and importlib.util.find_spec("rapidocr") is not None:
+    if ocr:  # curate() has already checked that rapidocr is installed
         preload.append("rapidocr")
     ctx.set_forkserver_preload(preload)
     return cf.ProcessPoolExecutor(
@@ -462,12 +450,57 @@ def check_code_scheme(out_dir: Path, key: bytes | None) -> None:
     atomic_write_text(path, json.dumps(want, sort_keys=True) + "\n")
 
 
-def _other_class(rec_dir: Path, dataset_class: str, hexcode: str) -> str | None:
-    """The video code of the same file already curated under another class, if any."""
-    for p in rec_dir.glob(f"*-{hexcode}.json"):
-        if not p.name.startswith(dataset_class + "-"):
-            return p.stem
-    return None
+def _probe(
+    paths: Sequence[str],
+    options: CurateOptions,
+    results: Sequence[FileResult],
+    say: Callable[[str], None],
+) -> dict[str, int]:
+    """Check each input and compute its code, setting its outcome in ``results``.
+
+    Inputs are skipped (not an ultrasound image, ...), failed (unusable, or already curated
+    in this folder under another class), duplicates of an earlier input, or to be curated.
+
+    Returns:
+        Video code -> index of the input to curate for it.
+    """
+    # Files curated here under another class (this run only adds its own class, so one
+    # listing serves every input). One file in two classes would leak between development
+    # and validation.
+    other_class = {
+        p.stem.rsplit("-", 1)[1]: p.stem
+        for p in records_dir(Path(options.out_dir)).glob("*-*.json")
+        if not p.name.startswith(options.dataset_class + "-")
+    }
+    by_video: dict[str, int] = {}
+    for i, (path, res) in enumerate(zip(paths, results, strict=True)):
+        try:
+            read_header(path)
+            hexcode = file_code(path, options.key)
+        except SkipFile as exc:
+            res.reason = str(exc)
+            say(f"skipped {res.path}: {res.reason}")
+            continue
+        except EchomarkError as exc:
+            res.outcome, res.reason = Outcome.FAILED, _reason(exc)
+            say(f"FAILED {res.path}: {res.reason}")
+            continue
+        video = f"{options.dataset_class}-{hexcode}"
+        if video in by_video:
+            first = by_video[video]
+            res.outcome, res.code = Outcome.DUPLICATE, video
+            res.reason = f"identical to input #{first + 1}"
+            say(f"duplicate {res.path}: same bytes as {results[first].path}")
+        elif hexcode in other_class:
+            res.outcome = Outcome.FAILED
+            res.reason = (
+                f"already curated in this folder as {other_class[hexcode][:2]}-... (other class)"
+            )
+            say(f"FAILED {res.path}: {res.reason}")
+        else:
+            res.outcome, res.code = Outcome.CURATED, video
+            by_video[video] = i
+    return by_video
 
 
 def _load_record(path: Path) -> dict[str, Any] | None:
@@ -546,46 +579,19 @@ def curate(
             # inputs here meanwhile: probing is cheap (a header and a hash per file).
             for _ in range(options.workers if options.workers > 1 else 0):
                 ex.submit(_noop)
-            by_video: dict[str, int] = {}  # video code -> index of the first input with it
-            for i, path in enumerate(paths):
-                status, hexcode, reason = probe_task(path, options.key)
-                res = results[i]
-                if status == "skip":
-                    res.reason = reason
-                    say(f"skipped {res.path}: {reason}")
-                    continue
-                if status == "fail":
-                    res.outcome, res.reason = Outcome.FAILED, reason
-                    say(f"FAILED {res.path}: {reason}")
-                    continue
-                video = f"{options.dataset_class}-{hexcode}"
-                res.code = video
-                if video in by_video:
-                    res.outcome = Outcome.DUPLICATE
-                    res.reason = f"identical to input #{by_video[video] + 1}"
-                    say(f"duplicate {res.path}: same bytes as {results[by_video[video]].path}")
-                    continue
-                other = _other_class(rec_dir, options.dataset_class, hexcode)
-                if other is not None:
-                    # One file in two classes would leak between development and validation.
-                    res.outcome = Outcome.FAILED
-                    res.reason = f"already curated in this folder as {other[:2]}-... (other class)"
-                    say(f"FAILED {res.path}: {res.reason}")
-                    res.code = ""
-                    continue
-                by_video[video] = i
-                res.outcome = Outcome.CURATED
+            by_video = _probe(paths, options, results, say)
 
-            def submit_writes(
-                i: int, record: dict[str, Any], rewrite: bool
-            ) -> list[cf.Future[Any]]:
+            def submit_writes(i: int, record: dict[str, Any], rewrite: bool) -> None:
+                """Queue the frames of a planned video not yet written (all with ``rewrite``)."""
                 nonlocal skipped_frames
                 video = VideoCode(record["class"], record["hex"])
                 _remove_stale_temp(writer, video)
                 n = int(record["frames"])
+                results[i].frames = n
                 todo = list(range(n)) if rewrite else _missing_frames(writer, video, n)
                 skipped_frames += n - len(todo)
                 if bar is not None:
+                    bar.total += n
                     bar.update(n - len(todo))
                 if options.chunk_frames:
                     size = options.chunk_frames
@@ -593,22 +599,18 @@ def curate(
                     size = max(1, len(todo))
                 else:
                     size = max(4, math.ceil(len(todo) / (2 * options.workers)))
-                futs = []
                 for chunk in _chunks(todo, size):
                     f = ex.submit(
                         write_task, paths[i], record, chunk, str(out_dir), options.compress_level
                     )
                     tasks[f] = ("write", i, len(chunk))
-                    futs.append(f)
-                return futs
 
             tasks: dict[cf.Future[Any], tuple[str, int, int]] = {}
-            ready: list[tuple[int, dict[str, Any], bool]] = []
+            ready: list[tuple[int, dict[str, Any]]] = []  # planned by an earlier run
             for video, i in by_video.items():
                 rec = _load_record(rec_dir / f"{video}.json")
                 if rec is not None and rec.get("settings") == settings:
-                    results[i].frames = int(rec["frames"])
-                    ready.append((i, rec, False))
+                    ready.append((i, rec))
                 else:
                     f = ex.submit(plan_video, paths[i], video, settings, options.ocr)
                     tasks[f] = ("plan", i, 0 if rec is None else 1)
@@ -617,10 +619,8 @@ def curate(
                 from tqdm import tqdm
 
                 bar = tqdm(total=0, unit="frame", file=sys.stderr, dynamic_ncols=True)
-            for i, rec, rewrite in ready:
-                if bar is not None:
-                    bar.total += int(rec["frames"])
-                submit_writes(i, rec, rewrite)
+            for i, rec in ready:
+                submit_writes(i, rec, rewrite=False)
 
             while tasks:
                 done, _ = cf.wait(list(tasks), return_when=cf.FIRST_COMPLETED)
@@ -643,10 +643,6 @@ def curate(
                             rec_dir / f"{plan['code']}.json",
                             json.dumps(plan, indent=1, sort_keys=True),
                         )
-                        res.frames = int(plan["frames"])
-                        if bar is not None:
-                            bar.total += res.frames
-                            bar.refresh()
                         submit_writes(i, plan, rewrite=extra == 1)
                     else:
                         written += int(fut.result())
