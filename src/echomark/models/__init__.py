@@ -8,7 +8,6 @@ from echomark.models.hrnet import (
     HRNetSpec,
     StageSpec,
     build_model,
-    output_sizes,
 )
 from echomark.models.info import ModelInfo, count_flops, count_parameters, model_info
 
@@ -24,5 +23,4 @@ __all__ = [
     "count_flops",
     "count_parameters",
     "model_info",
-    "output_sizes",
 ]

@@ -16,7 +16,6 @@ are exactly ``H/4 x W/4`` and ``H/2 x W/2``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -435,15 +434,3 @@ def build_model(variant: str, in_channels: int, num_outputs: int) -> nn.Module:
             field="model",
         )
     return HRNet(VARIANTS[variant], in_channels, num_outputs)
-
-
-def output_sizes(
-    input_hw: tuple[int, int], strides: tuple[int, ...] = (4, 2)
-) -> list[tuple[int, int]]:
-    """Heatmap sizes ``ceil(H/s) x ceil(W/s)`` per stride.
-
-    >>> output_sizes((608, 600))
-    [(152, 150), (304, 300)]
-    """
-    h, w = input_hw
-    return [(math.ceil(h / s), math.ceil(w / s)) for s in strides]

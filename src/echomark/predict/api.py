@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -22,17 +24,6 @@ PathLike = str | os.PathLike[str]
 PREDICTIONS_JSON = "predictions.json"
 #: Map from made-up ``00-<sha256>-NNNN.png`` keys to the input files they stand for.
 INPUTS_CSV = "inputs.csv"
-
-
-def _csv_field(text: str) -> str:
-    """Quote a CSV field when needed.
-
-    >>> _csv_field('a,b')
-    '"a,b"'
-    """
-    if any(c in text for c in ',"\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
 
 
 @dataclass
@@ -110,7 +101,7 @@ def load_engine(
         return OnnxEngine(onnx, device), spec
     if engine != "torch":
         raise InputError(f"unknown engine {engine!r}; use torch or onnx")
-    return TorchEngine(ckpt.build_model("cpu"), device, amp=device.startswith("cuda")), spec
+    return TorchEngine(ckpt.build_model("cpu"), device, amp=True), spec
 
 
 def select_keys(
@@ -212,8 +203,11 @@ def run_prediction(
     adhoc = [f for f in todo if f.key.startswith(ADHOC_CLASS + "-") and f.key in labels]
     if adhoc:
         # Made-up keys are content hashes; this map says which input each one came from.
-        rows = ["key,source"] + [f"{f.key},{_csv_field(f.source)}" for f in adhoc]
-        atomic_write_text(out_dir / INPUTS_CSV, "\n".join(rows) + "\n")
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["key", "source"])
+        writer.writerows([f.key, f.source] for f in adhoc)
+        atomic_write_text(out_dir / INPUTS_CSV, buf.getvalue())
     overlay_dir = None
     if overlays:
         overlay_dir = out_dir / "overlays"

@@ -119,39 +119,31 @@ def _say(stream: TextIO | None, text: str) -> None:
 
 
 def _agreement_section(
-    out: Path, data_dir: Path, predictions: Path, stream: TextIO | None
+    out: Path, data_dir: Path, predictions: Path
 ) -> tuple[Section | None, dict[str, Any] | None]:
-    """Run engineer E's ``echomark.measure.demo_agreement`` when it exists."""
-    import echomark.measure as measure
+    """Compare measurements from ``predictions`` with the synthetic truth, as a report section.
 
-    fn = getattr(measure, "demo_agreement", None)
-    if fn is None:
-        _say(stream, "demo: measurement agreement skipped (echomark.measure.demo_agreement "
-                     "not available)")  # fmt: skip
-        return None, None
-    res = fn(predictions=predictions, data_dir=data_dir, out_dir=out / "agreement")
-    return _agreement_to_section(res)
+    Returns:
+        The section (None when there is nothing to show) and the agreement summary as JSON.
+    """
+    from echomark.measure.demo import demo_agreement
 
-
-def _agreement_to_section(res: Any) -> tuple[Section | None, dict[str, Any] | None]:
-    """Turn demo_agreement's result into a report section and JSON."""
-    rows = getattr(res, "rows", None)
-    parts = []
-    summary: dict[str, Any] = dict(res) if isinstance(res, dict) else {}
+    res = demo_agreement(predictions=predictions, data_dir=data_dir, out_dir=out / "agreement")
+    rows, parts = res.rows, []
     if rows:
         headers = list(rows[0].keys())
         parts.append(table(headers, [[r.get(h) for h in headers] for r in rows]))
-    unmatched = summary.get("unmatched") or []
+    unmatched = res.get("unmatched") or []
     if unmatched:
         parts.append(f"<p class='note'>{len(unmatched)} truth value(s) had no matching "
                      "prediction.</p>")  # fmt: skip
-    for png_path in getattr(res, "plots", []) or []:
+    for png_path in res.plots:
         p = Path(png_path)
         if p.is_file():
             parts.append(figure_tag(p.read_bytes(), p.stem))
     if not parts:
         return None, None
-    return Section("Measurements: model vs synthetic truth", "\n".join(parts)), summary
+    return Section("Measurements: model vs synthetic truth", "\n".join(parts)), dict(res)
 
 
 def run_demo(
@@ -223,11 +215,11 @@ def run_demo(
 
     t0 = time.monotonic()
     _say(stream, "demo [3/5] predicting the ival split and the external (class 02) set")
-    sets = {"ival": "ival", "external": "external"}
+    sets = ("ival", "external")  # each is also the name of its split
     preds = {}
     truths = {}
-    for name, split in sets.items():
-        truth = load_truth(labels, split)
+    for name in sets:
+        truth = load_truth(labels, name)
         truths[name] = truth
         preds[name] = run_prediction(
             [images],
@@ -255,7 +247,7 @@ def run_demo(
 
     t0 = time.monotonic()
     _say(stream, "demo [5/5] measurements and report")
-    section, agreement = _agreement_section(out_dir, data_dir, preds["ival"].json_path, stream)
+    section, agreement = _agreement_section(out_dir, data_dir, preds["ival"].json_path)
     seconds["measure"] = time.monotonic() - t0
     seconds["total"] = time.monotonic() - t_all
     # CPU seconds of this process and its finished children (DataLoader workers): on a busy

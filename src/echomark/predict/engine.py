@@ -42,8 +42,9 @@ class TorchEngine:
     Args:
         model: Module returning a list of per-stride heatmaps (sigmoid outputs).
         device: ``cpu``, ``cuda``, ``cuda:1``, ``mps``...
-        amp: Autocast on CUDA as training does (bfloat16; float16 on GPUs without native
-            bfloat16); outputs are returned as float32.
+        amp: Autocast as training does (:mod:`echomark.models.precision`: bfloat16 on CUDA,
+            float16 on GPUs without native bfloat16, float32 elsewhere); outputs are
+            returned as float32.
     """
 
     name = "torch"
@@ -54,7 +55,7 @@ class TorchEngine:
         self.torch = torch
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        self.amp = amp and self.device.type == "cuda"
+        self.amp = amp
 
     def __call__(self, batch: Float32Array) -> list[Float32Array]:
         """Heatmaps per stride, float32 (B, K, h, w), for a (B, C, H, W) batch."""

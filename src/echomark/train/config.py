@@ -184,7 +184,6 @@ class TrainConfig:
         threads: CPU threads for torch (0: torch's default).
         best_metric: Tune metric that selects ``best.pt``.
         tune_every: Evaluate the tune split every this many epochs (and after the last).
-        presence_threshold: Peak height above which a decoded label counts as present.
         out_dir: Run folder (config, metrics CSV, checkpoints).
     """
 
