@@ -99,14 +99,13 @@ def _read_label_input(args: argparse.Namespace) -> Any:
 
 
 def _dicom_input(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float], Any]:
-    """Curate and predict a DICOM in memory: (label file, calibrations, frame times)."""
+    """Curate and predict a DICOM in memory: (label file, calibrations, frame times, cine)."""
     from echomark.errors import InputError
-    from echomark.measure.dicom import curate_in_memory, predict_cine
+    from echomark.measure.dicom import predict_dicom
 
     if not args.checkpoint:
         raise InputError("a DICOM input needs --checkpoint", file=args.input)
-    cine = curate_in_memory(args.input)
-    label_file = predict_cine(cine, args.checkpoint, device=args.device)
+    label_file, cine = predict_dicom(args.input, args.checkpoint, device=args.device)
     ft_ms = args.frame_time_ms or cine.frame_time_ms
     times = {cine.video: ft_ms / 1000.0} if ft_ms else {}
     return label_file, {cine.video: cine.calibration}, times, cine
@@ -131,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
     from echomark.errors import InputError
     from echomark.measure.calibration import Calibration, calibration_from_mapping
-    from echomark.measure.pipeline import RowKind, calibration_lookup, measure_labels
+    from echomark.measure.pipeline import RowKind, measure_labels
     from echomark.measure.report import write_outputs
 
     path = Path(args.input)
@@ -171,12 +170,9 @@ def run(args: argparse.Namespace) -> int:
         frame_time_s=frame_time,
         min_conf=args.min_conf,
     )
-    cal_of = calibration_lookup(calibration)
-    cal_used = {video: c for video in result.series if (c := cal_of(video)) is not None}
     paths = write_outputs(
         result,
         args.out,
-        calibrations=cal_used,
         labels=label_file.images,
         images=images,
         title=f"echomark measurements: {path.name}",

@@ -245,13 +245,17 @@ def compare_curves(
     >>> round(c.mean_distance, 4), round(c.hausdorff, 4), c.length_error
     (2.0325, 2.8284, 2.0)
     """
-    a = sample_curve(truth_xy, truth_straight, spacing_px)
-    b = sample_curve(pred_xy, pred_straight, spacing_px)
-    if mm_per_px is not None:
-        scale = np.asarray(mm_per_px, float)
-        a = a * scale
-        b = b * scale
-    return _compare_dense(a, b)
+    # Given a spacing, the px comparison is computed and dropped; compare_label, the hot
+    # caller, wants both and calls compare_curves_px_mm directly.
+    px, mm = compare_curves_px_mm(
+        truth_xy,
+        pred_xy,
+        truth_straight=truth_straight,
+        pred_straight=pred_straight,
+        mm_per_px=mm_per_px,
+        spacing_px=spacing_px,
+    )
+    return px if mm is None else mm
 
 
 def compare_curves_px_mm(

@@ -132,10 +132,11 @@ class MeasurementRow:
 
 @dataclass
 class VideoSeries:
-    """The per-frame series of one video and the phases found in it (for reports)."""
+    """The per-frame series of one video, the phases found in it and its spacing (for reports)."""
 
     video: str
     view: str
+    calibration: Calibration
     values: dict[str, Phases]
     driver: str | None
     phases: Phases | None
@@ -293,7 +294,7 @@ def measure_video(
                 MeasurementRow(video, key, view, fr, None, RowKind.FRAME, name, value, UNITS[name])
             )
     arrays = {n: np.asarray(v, dtype=np.float64) for n, v in per_frame.items()}
-    vs = VideoSeries(video, view, {}, None, None)
+    vs = VideoSeries(video, view, cal, {}, None, None)
     driver = _driver(view, arrays)
     if frame_time_s is None or driver is None:
         return rows, vs

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from echomark.measure.agreement import Agreement, agreement, consensus, icc
+from echomark.measure.agreement import Agreement, agreement, consensus, icc, raters_vs_consensus
 from echomark.measure.pipeline import UNITS, MeasureResult, RowKind
 
 
@@ -35,12 +35,12 @@ def ratings_matrix(
     """
     raters = list(results)
     table: dict[str, dict[str, float]] = {}
-    for j, name in enumerate(raters):
+    for name in raters:
         for r in results[name].rows:
             if r.measurement != measurement or r.kind is not kind:
                 continue
             target = r.image if kind is RowKind.FRAME else r.video
-            table.setdefault(target, {})[raters[j]] = r.value
+            table.setdefault(target, {})[name] = r.value
     targets = sorted(table)
     values = np.full((len(targets), len(raters)), math.nan)
     for i, t in enumerate(targets):
@@ -93,10 +93,7 @@ def rater_study(
         raise ValueError("a rater study needs at least two raters")
     targets, names, values = ratings_matrix(raters, measurement, kind)
     unit = UNITS.get(measurement, "")
-    per_rater = {}
-    for j, name in enumerate(names):
-        others = consensus(np.delete(values, j, axis=1))
-        per_rater[name] = agreement(values[:, j], others, unit=unit)
+    per_rater = dict(zip(names, raters_vs_consensus(values, unit=unit), strict=True))
     model_stats = None
     if model is not None:
         m_targets, _, mv = ratings_matrix({"model": model}, measurement, kind)

@@ -7,7 +7,6 @@ content-hash codes only.
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -20,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from echomark.evaluate.report import img_tag, table
 from echomark.fileio import atomic_write_text
 from echomark.geometry.curves import sample_curve
 from echomark.labels.schema import ImageLabels, LabelState
 from echomark.measure.a4c import LV_APEX, LV_ENDO, MV_HINGES
-from echomark.measure.calibration import Calibration
 from echomark.measure.pipeline import (
     PLAX_VIEW,
     MeasurementRow,
@@ -68,9 +67,7 @@ def rows_to_csv(rows: Sequence[MeasurementRow]) -> str:
     return buf.getvalue()
 
 
-def result_to_json(
-    result: MeasureResult, *, calibrations: Mapping[str, Calibration] | None = None
-) -> dict[str, Any]:
+def result_to_json(result: MeasureResult) -> dict[str, Any]:
     """JSON-ready summary: rows, problems, per-video phases and calibration sources."""
     videos: dict[str, Any] = {}
     for video, vs in result.series.items():
@@ -81,13 +78,12 @@ def result_to_json(
             entry["beats"] = [
                 [int(vs.phases.frames[a]), int(vs.phases.frames[b])] for a, b in vs.phases.beats
             ]
-        if calibrations and video in calibrations:
-            c = calibrations[video]
-            entry["calibration"] = {
-                "dx_mm_per_px": c.dx_mm_per_px,
-                "dy_mm_per_px": c.dy_mm_per_px,
-                "source": c.source,
-            }
+        c = vs.calibration
+        entry["calibration"] = {
+            "dx_mm_per_px": c.dx_mm_per_px,
+            "dy_mm_per_px": c.dy_mm_per_px,
+            "source": c.source,
+        }
         videos[video] = entry
     return {
         "rows": [r.as_dict() for r in result.rows],
@@ -193,37 +189,23 @@ def overlay_png(image: np.ndarray, labels: ImageLabels, view: str, title: str) -
     return _fig_png(fig)
 
 
-def _img(data: bytes, alt: str) -> str:
-    b64 = base64.b64encode(data).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
-
-
 def _table(rows: Sequence[MeasurementRow], kinds: Sequence[RowKind]) -> str:
-    body = []
-    for r in rows:
-        if r.kind not in kinds:
-            continue
-        body.append(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(v))}</td>"
-                for v in (
-                    r.kind.value,
-                    "" if r.beat is None else r.beat,
-                    "" if r.frame is None else r.frame,
-                    r.measurement,
-                    _fmt(r.value),
-                    r.unit,
-                )
-            )
-            + "</tr>"
-        )
-    if not body:
+    # Every cell is a string or an int, which table() escapes and prints as is.
+    cells = [
+        [
+            r.kind.value,
+            "" if r.beat is None else r.beat,
+            "" if r.frame is None else r.frame,
+            r.measurement,
+            _fmt(r.value),
+            r.unit,
+        ]
+        for r in rows
+        if r.kind in kinds
+    ]
+    if not cells:
         return ""
-    head = "".join(
-        f"<th>{c}</th>" for c in ("kind", "beat", "frame", "measurement", "value", "unit")
-    )
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return table(("kind", "beat", "frame", "measurement", "value", "unit"), cells)
 
 
 def _overlay_keys(result: MeasureResult, video: str, rows: Sequence[MeasurementRow]) -> list[str]:
@@ -299,7 +281,7 @@ def report_html(
         vs = result.series.get(video)
         png = series_png(vs) if vs is not None else None
         if png is not None:
-            parts.append(_img(png, f"series {video}"))
+            parts.append(img_tag(png, f"series {video}"))
         if images is not None and labels is not None:
             for key in _overlay_keys(result, video, rows):
                 if key in images and key in labels:
@@ -309,7 +291,7 @@ def report_html(
                         if r.image == key and math.isfinite(r.value)
                     )
                     parts.append(
-                        _img(
+                        img_tag(
                             overlay_png(images.read(key), labels[key], view, frame_vals),
                             f"overlay {key}",
                         )
@@ -325,7 +307,6 @@ def write_outputs(
     result: MeasureResult,
     out_dir: str | os.PathLike[str],
     *,
-    calibrations: Mapping[str, Calibration] | None = None,
     labels: Mapping[str, ImageLabels] | None = None,
     images: Any = None,
     title: str = "echomark measurements",
@@ -345,7 +326,7 @@ def write_outputs(
         "html": out / "report.html",
     }
     atomic_write_text(paths["csv"], rows_to_csv(result.rows))
-    payload = result_to_json(result, calibrations=calibrations)
+    payload = result_to_json(result)
     if extra_json:
         payload.update(extra_json)
     atomic_write_text(paths["json"], json.dumps(payload, indent=1, allow_nan=False) + "\n")
