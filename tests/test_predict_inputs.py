@@ -123,3 +123,14 @@ def test_dicom_frames_match_curation_decoding() -> None:
     expected = next(iter_frames(path, ds, file_recipe(path, ds), [0]))
     frames, _ = read_dicom_frames(Path(path), "0")
     np.testing.assert_array_equal(frames[0], expected)
+
+
+def test_prepare_input_gives_the_training_input_bits() -> None:
+    from echomark.predict.inputs import InputFrame
+
+    img = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    x, m, _ = prepare_input(InputFrame("k", "v", 0, lambda: img), DataConfig(input_hw=(16, 16)))
+    assert np.array_equal(m, np.eye(3))
+    # EchoDataset's formula, bit for bit (x / 255 in float32 differs in 111 of 256 values).
+    want = img.astype(np.float32) * np.float32(1 / 255) - np.float32(0.5)
+    assert x.dtype == np.float32 and np.array_equal(x[0], want)

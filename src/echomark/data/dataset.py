@@ -93,7 +93,7 @@ def _read_labels(labels: str | os.PathLike[str] | LabelFile, split: str | None) 
                 field="split",
             )
         return labels
-    return read_split(Path(labels), split or "all")
+    return read_split(Path(labels), split)
 
 
 def default_channels(label_file: LabelFile) -> list[str]:
@@ -346,9 +346,7 @@ class EchoDataset(Dataset[Sample]):
             if box is not None:
                 y0, y1, x0, x1 = box
                 image[y0:y1, x0:x1] = 0
-        chw = np.empty((image.shape[2], *cfg.input_hw), np.float32)
-        np.multiply(image.transpose(2, 0, 1), np.float32(1 / 255), out=chw)
-        chw -= np.float32(0.5)
+        chw = tr.to_input(image)
         if rng is not None and rng.random() < aug.noise_p:
             self._add_noise(chw, rng, rng.uniform(0.0, aug.noise_std))
         encoded = encode(

@@ -307,6 +307,27 @@ def warp_frames(
     return out
 
 
+def to_input(image: UInt8Array) -> npt.NDArray[np.float32]:
+    """The network's float input, ``x / 255 - 0.5``, channels first.
+
+    One formula for training and prediction, so a frame gives the network the same bits in
+    both.
+
+    Args:
+        image: uint8 (H, W, C), e.g. from :func:`warp_frames`.
+
+    Returns:
+        Contiguous float32 (C, H, W) in [-0.5, 0.5].
+
+    >>> to_input(np.array([[[0, 255]]], np.uint8)).ravel().tolist()
+    [-0.5, 0.5]
+    """
+    chw = np.empty((image.shape[2], image.shape[0], image.shape[1]), np.float32)
+    np.multiply(image.transpose(2, 0, 1), np.float32(1 / 255), out=chw)
+    chw -= np.float32(0.5)
+    return chw
+
+
 def transform_labels(labels: ImageLabels, matrix: npt.ArrayLike) -> ImageLabels:
     """Move every point and curve control point of ``labels`` through ``matrix``.
 

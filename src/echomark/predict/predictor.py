@@ -24,6 +24,7 @@ from echomark.data.transforms import (
     fit_matrix,
     invert,
     to_channels,
+    to_input,
     transform_labels,
     warp_frames,
 )
@@ -88,8 +89,7 @@ def prepare_input(
                 )
         stack.append(img)
     warped = warp_frames(stack, matrix, data.input_hw, data.in_channels)
-    x = warped.astype(np.float32).transpose(2, 0, 1) / np.float32(255.0) - np.float32(0.5)
-    return np.ascontiguousarray(x), matrix, src_hw
+    return to_input(warped), matrix, src_hw
 
 
 def decode_one(heatmaps: Sequence[Float32Array], spec: ModelSpec, matrix: Matrix) -> ImageLabels:
