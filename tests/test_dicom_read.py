@@ -137,3 +137,16 @@ def test_sampled_recipe_matches_file_recipe_and_iter_frames(tmp_path, deep):
     assert all(
         np.array_equal(a, b) and a.dtype == np.uint8 for a, b in zip(frames, expected, strict=True)
     )
+
+
+def test_is_dicom_file_by_name_or_magic(tmp_path):
+    from echomark.dicom.read import is_dicom_file
+    from echomark.synth.dicom import write_us_dicom
+
+    no_suffix = write_us_dicom(tmp_path / "scan", seed=1, frames=1)
+    assert is_dicom_file(no_suffix)  # by the DICM magic at byte 128
+    (tmp_path / "empty.DCM").write_bytes(b"")
+    assert is_dicom_file(tmp_path / "empty.DCM")  # by name; read_header judges it later
+    (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    assert not is_dicom_file(tmp_path / "a.png")
+    assert not is_dicom_file(tmp_path / "missing")

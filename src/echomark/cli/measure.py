@@ -76,26 +76,10 @@ def read_views_csv(path: str | Path) -> dict[str, str]:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
 
 
-def _is_dicom(path: Path) -> bool:
-    if path.suffix.lower() in (".dcm", ".dicom"):
-        return True
-    try:
-        with open(path, "rb") as f:
-            head = f.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
-
-
 def _read_label_input(args: argparse.Namespace) -> Any:
-    from echomark.labels.io import read_labels
-
-    path = Path(args.input)
-    if path.suffix.lower() == ".json":
-        return read_labels(path)
     from echomark.labels.splits import read_split
 
-    return read_split(path, args.split)
+    return read_split(Path(args.input), args.split)
 
 
 def _dicom_input(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float], Any]:
@@ -128,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     """Measure, write the outputs, print a summary; exit 1 if items were skipped."""
     import json
 
+    from echomark.dicom.read import is_dicom_file
     from echomark.errors import InputError
     from echomark.measure.calibration import Calibration, calibration_from_mapping
     from echomark.measure.pipeline import RowKind, measure_labels
@@ -139,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     calibration: Any
     frame_time: Any = args.frame_time_ms / 1000.0 if args.frame_time_ms else None
     images: Any = None
-    if path.is_file() and _is_dicom(path):
+    if path.is_file() and is_dicom_file(path):
         label_file, calibration, frame_time, cine = _dicom_input(args)
         images = _FramesStore(cine.frames, cine.video)
     else:

@@ -148,6 +148,23 @@ def check_decoder(plugin: str, transfer_syntax_name: str, file: str) -> None:
         )
 
 
+def is_dicom_file(path: str | os.PathLike[str]) -> bool:
+    """True for a ``.dcm``/``.dicom`` name or the DICOM magic (``DICM`` at byte 128).
+
+    A cheap look at the name and 132 bytes, for telling DICOMs from PNGs, zips and label
+    files; :func:`read_header` decides whether the file is usable.
+    """
+    p = Path(path)
+    if p.suffix.lower() in (".dcm", ".dicom"):
+        return True
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
 def find_inputs(sources: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Expand files, folders (recursively, sorted) and DICOMDIRs into a list of files.
 

@@ -41,15 +41,12 @@ def load_truth(labels: PathLike, split: str | None = None) -> LabelFile:
 
     A zip or folder without a split reads ``labels-all.json``.
     """
-    from echomark.labels.io import read_labels
     from echomark.labels.splits import read_split
 
     p = Path(labels)
     if not p.exists():
         raise InputError("no such labels file or folder", file=str(p))
-    if split is not None or p.is_dir() or p.suffix.lower() == ".zip":
-        return read_split(p, split or "all")
-    return read_labels(p)
+    return read_split(p, split)
 
 
 def load_registry_info() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:

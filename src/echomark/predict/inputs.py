@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from echomark.cache.keys import ImageKey
 from echomark.dicom.codes import file_code
+from echomark.dicom.read import is_dicom_file
 from echomark.errors import DicomError, ImageKeyError, InputError
 
 UInt8Array = npt.NDArray[np.uint8]
@@ -111,16 +112,6 @@ def png_file_frames(paths: Sequence[Path]) -> list[InputFrame]:
 
         out.append(InputFrame(name, video, index, load, neighbour, str(path)))
     return out
-
-
-def is_dicom(path: Path) -> bool:
-    """True when the file has the DICOM preamble magic (``DICM`` at byte 128)."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:] == b"DICM"
 
 
 def read_dicom_frames(path: Path, frames: str | None = None) -> tuple[UInt8Array, list[int]]:
@@ -269,7 +260,7 @@ def collect_frames(
             out += store_frames(path, keys)
         elif path.suffix.lower() == ".png":
             out += png_file_frames([path])
-        elif path.suffix.lower() in (".dcm", ".dicom") or is_dicom(path):
+        elif is_dicom_file(path):
             out += dicom_frames(path, frames)
         else:
             raise InputError("not a PNG, folder, png-cache zip or DICOM file", file=str(path))
