@@ -38,8 +38,13 @@ def test_killed_run_resumed_is_byte_identical(tmp_path):
     assert proc.returncode == 75, proc.stderr  # died mid-way, like a kill
     assert len(list(killed.rglob("*.png"))) == 13
     assert not (killed / "png-cache.zip").exists()
+    # What a kill during atomic_path leaves: a temp file beside the video's frames.
+    frame = sorted(killed.rglob("*.png"))[-1]
+    stale = frame.parent / f".{frame.name[:-8]}9999.png.k1ll.tmp"
+    stale.write_bytes(b"half a PNG")
     proc = _curate_subprocess(src, killed)
     assert proc.returncode == 0, proc.stderr
+    assert not stale.exists()
     assert "7 written, 13 already present" in proc.stdout
 
     # Reference: one uninterrupted run, in-process, with two worker processes.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import tempfile
@@ -11,6 +12,10 @@ from pathlib import Path, PurePosixPath
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+#: Ending of atomic_path's temporary files, which start with ``.<destination name>.``.
+_TMP_SUFFIX = ".tmp"
 
 
 @contextlib.contextmanager
@@ -25,7 +30,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=_TMP_SUFFIX, dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates 0600 files; give the result the permissions a plain open() would.
@@ -36,6 +41,22 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def stale_temps(folder: str | os.PathLike[str], name_prefix: str) -> list[Path]:
+    """Temporary files that a killed :func:`atomic_path` left in ``folder``.
+
+    Args:
+        folder: Where the destinations live.
+        name_prefix: Only temporaries of destinations whose names start with this.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / ".a-1.png.x1.tmp").write_bytes(b""), (d / "a-1.png").write_bytes(b"")
+    >>> [p.name for p in stale_temps(d, "a-")], stale_temps(d / "none", "a-")
+    (['.a-1.png.x1.tmp'], [])
+    """
+    return sorted(Path(folder).glob(f".{glob.escape(name_prefix)}*{_TMP_SUFFIX}"))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -63,7 +63,7 @@ from echomark.errors import (
     DicomError,
     EchomarkError,
 )
-from echomark.fileio import atomic_write_text
+from echomark.fileio import atomic_write_text, stale_temps
 
 #: Bumped whenever a change alters the pixels written, so old records are re-planned.
 PIPELINE_VERSION = 1
@@ -517,10 +517,8 @@ def _missing_frames(writer: CacheWriter, video: VideoCode, n: int) -> list[int]:
 
 def _remove_stale_temp(writer: CacheWriter, video: VideoCode) -> None:
     """Delete temp files a killed run left beside this video's frames."""
-    folder = writer.path(video.frame(0)).parent
-    if folder.is_dir():
-        for tmp in folder.glob(f".{video}-*.tmp"):
-            tmp.unlink(missing_ok=True)
+    for tmp in stale_temps(writer.path(video.frame(0)).parent, f"{video}-"):
+        tmp.unlink(missing_ok=True)
 
 
 def _chunks(frames: list[int], size: int) -> list[list[int]]:
