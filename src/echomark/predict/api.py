@@ -82,6 +82,7 @@ def load_engine(
     Returns:
         The engine and the model's channels / data config.
     """
+    from echomark.models.modelfile import is_model_dir
     from echomark.predict.export import spec_from_checkpoint, spec_from_onnx_metadata
 
     device = resolve_device(device)
@@ -89,6 +90,8 @@ def load_engine(
     if path.suffix.lower() == ".onnx":
         eng = OnnxEngine(path, device)
         return eng, spec_from_onnx_metadata(eng.metadata, file=str(path))
+    if is_model_dir(path):
+        return _load_model_dir(path, engine=engine, device=device, onnx=onnx)
     from echomark.train.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path, map_location="cpu")
@@ -102,6 +105,26 @@ def load_engine(
     if engine != "torch":
         raise InputError(f"unknown engine {engine!r}; use torch or onnx")
     return TorchEngine(ckpt.build_model("cpu"), device, amp=True), spec
+
+
+def _load_model_dir(
+    path: Path, *, engine: str, device: str, onnx: PathLike | None
+) -> tuple[Engine, ModelSpec]:
+    """A shared model folder (safetensors + card) as an engine."""
+    from echomark.models import build_model
+    from echomark.models.modelfile import CARD_FILE, load_weights, read_model_dir
+    from echomark.predict.export import spec_from_card
+
+    card, state = read_model_dir(path)
+    folder = path if path.is_dir() else path.parent
+    spec = spec_from_card(card, file=str(folder / CARD_FILE))
+    if engine == "onnx":
+        if onnx is None:
+            raise InputError("--engine onnx needs an exported model: pass --onnx model.onnx")
+        return OnnxEngine(onnx, device), spec
+    model = build_model(card.variant, card.in_channels, len(card.channels))
+    load_weights(model, state, file=str(folder), variant=card.variant)
+    return TorchEngine(model.eval(), device, amp=True), spec
 
 
 def select_keys(

@@ -33,6 +33,68 @@ def spec_from_checkpoint(ckpt: Any) -> ModelSpec:
     return ModelSpec(tuple(ckpt.channels), tuple(ckpt.kinds), data, ckpt.variant)
 
 
+def spec_from_card(card: Any, *, file: str = "") -> ModelSpec:
+    """The :class:`ModelSpec` of a :class:`echomark.models.modelfile.ModelCard`.
+
+    Raises:
+        ConfigError: The card's config or kinds cannot be read.
+    """
+    from echomark.labels.registry import LabelKind
+    from echomark.train.config import config_from_dict
+
+    try:
+        kinds = tuple(LabelKind(k) for k in card.kinds)
+    except ValueError as exc:
+        raise ConfigError(f"model card: {exc}", file=file, field="kinds") from None
+    data = config_from_dict(card.config).dataset
+    return ModelSpec(tuple(card.channels), kinds, data, card.variant)
+
+
+def card_from_checkpoint(ckpt: Any) -> Any:
+    """The :class:`~echomark.models.modelfile.ModelCard` describing a training checkpoint."""
+    from dataclasses import asdict
+
+    from echomark.models.modelfile import ModelCard
+
+    config = ckpt.train_config()
+    data = config.dataset
+    # Only the file names of the training data: folders may name people or hosts.
+    return ModelCard(
+        variant=ckpt.variant,
+        in_channels=ckpt.in_channels,
+        input_size=tuple(ckpt.input_size),
+        channels=list(ckpt.channels),
+        kinds=list(ckpt.kind_names),
+        codec=json.loads(json.dumps(asdict(data.codec), default=str)),
+        config=ckpt.config,
+        training={
+            "images": Path(config.data.images).name,
+            "labels": Path(config.data.labels).name,
+            "train_split": config.data.train_split,
+            "epochs": ckpt.epoch,
+            "steps": ckpt.global_step,
+        },
+        metrics={k: float(v) for k, v in ckpt.metrics.items()},
+    )
+
+
+def export_model_dir(
+    checkpoint: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write a checkpoint as a shareable model folder (safetensors weights + JSON card)."""
+    from echomark.models.modelfile import write_model_dir
+    from echomark.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(Path(checkpoint), map_location="cpu")
+    ckpt.build_model("cpu")  # refuse weights that do not fit their own metadata
+    return write_model_dir(
+        out_dir, ckpt.model_state, card_from_checkpoint(ckpt), overwrite=overwrite
+    )
+
+
 def spec_from_onnx_metadata(meta: dict[str, str], *, file: str = "") -> ModelSpec:
     """The :class:`ModelSpec` stored in an exported model's metadata.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,9 +91,10 @@ class Checkpoint:
     def build_model(self, device: str | torch.device = "cpu") -> nn.Module:
         """The network with these weights, in eval mode, on ``device``."""
         from echomark.models import build_model
+        from echomark.models.modelfile import load_weights
 
         model = build_model(self.variant, self.in_channels, self.num_outputs)
-        model.load_state_dict(self.model_state)
+        load_weights(model, self.model_state, file=self.path, variant=self.variant)
         return model.to(device).eval()
 
     def to_payload(self) -> dict[str, Any]:
@@ -151,8 +153,19 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
 
 
 def _to_cpu(obj: Any) -> Any:
+    """Tensors on the CPU and numpy values as tensors or Python scalars.
+
+    The result holds only what ``torch.load(weights_only=True)`` accepts, so reading a
+    checkpoint never needs the unrestricted unpickler.
+    """
+    import numpy as np
+
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu()
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
     if isinstance(obj, dict):
         return {k: _to_cpu(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -179,10 +192,28 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not p.is_file():
         raise ConfigError("checkpoint not found", file=str(p))
     try:
-        # The payload holds numpy RNG state and plain containers besides tensors.
-        payload = torch.load(p, map_location=map_location, weights_only=False)
+        # weights_only: tensors and plain containers only; a pickled object in a shared
+        # file is refused instead of run.
+        payload = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" not in str(exc).lower():
+            raise ConfigError(
+                "cannot read checkpoint (not a file written by torch.save); is it a file "
+                "written by `echomark train`?",
+                file=str(p),
+            ) from None
+        raise ConfigError(
+            "not an echomark checkpoint: it holds Python objects other than tensors and "
+            "plain data, which echomark never loads (they could run code); ask for a "
+            "checkpoint written by `echomark train` or a model folder from `echomark export`",
+            file=str(p),
+        ) from None
     except Exception as exc:  # torch raises many types for corrupt files
-        raise ConfigError(f"cannot read checkpoint: {exc}", file=str(p)) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"cannot read checkpoint ({first}); is it a file written by `echomark train`?",
+            file=str(p),
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ConfigError(
             "not an echomark checkpoint (no model metadata: channels, config)", file=str(p)

@@ -464,9 +464,18 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def _rng_state(config: TrainConfig, next_epoch: int) -> dict[str, Any]:
+    # Tensors and plain types only, so checkpoints load with torch.load(weights_only=True).
+    py_version, py_internal, py_gauss = random.getstate()
+    np_algo, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)
     state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": [int(py_version), torch.tensor(py_internal, dtype=torch.int64), py_gauss],
+        "numpy": [
+            str(np_algo),
+            torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+            int(np_pos),
+            int(np_has_gauss),
+            float(np_gauss),
+        ],
         "torch": torch.get_rng_state(),
         "sampler": {"seed": config.seed, "epoch": next_epoch},
     }
@@ -478,8 +487,18 @@ def _rng_state(config: TrainConfig, next_epoch: int) -> dict[str, Any]:
 def _restore_rng(state: dict[str, Any] | None) -> None:
     if not state:
         return
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py_version, py_internal, py_gauss = state["python"]
+    random.setstate((int(py_version), tuple(int(v) for v in py_internal.tolist()), py_gauss))
+    np_algo, np_keys, np_pos, np_has_gauss, np_gauss = state["numpy"]
+    np.random.set_state(
+        (
+            str(np_algo),
+            np.asarray(np_keys.numpy(), dtype=np.uint32),
+            int(np_pos),
+            int(np_has_gauss),
+            float(np_gauss),
+        )
+    )
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
