@@ -132,8 +132,9 @@ def test_ocr_masks_burnt_in_text_inside_the_scan_region(tmp_path):
 
 
 def test_dicomdir_expands_and_non_ultrasound_is_skipped(tmp_path, capsys):
-    rc = main(["curate", get_testdata_file("DICOMDIR"), "--out", str(tmp_path), "--no-ocr",
-               "--json"])  # fmt: skip
-    summary = json.loads(capsys.readouterr().out)
-    assert rc == 0 and summary["curated"] == 0 and summary["skipped"] > 10
-    assert (tmp_path / "manifest.csv").read_text().count("\n") == 1  # header only
+    out = tmp_path / "out"
+    rc = main(["curate", get_testdata_file("DICOMDIR"), "--out", str(out), "--no-ocr", "--json"])
+    err = capsys.readouterr().err.strip().splitlines()
+    # Every file of the DICOMDIR is skipped (not ultrasound): an error, and nothing written.
+    assert rc == 2 and "is an ultrasound DICOM" in err[-1] and "Traceback" not in "".join(err)
+    assert "Modality" in err[-1] and not out.exists() and not list(tmp_path.iterdir())

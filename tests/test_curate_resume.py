@@ -82,11 +82,24 @@ def test_changed_settings_replan_and_rewrite(tmp_path, capsys):
     plain = frame.read_bytes()
     assert '"ocr": "off"' in rec_path.read_text()
     capsys.readouterr()
-    # Same inputs, OCR now on: the old plan no longer matches, so every frame is redone.
-    assert main(["curate", str(src), "--out", str(out), "--quiet"]) == 0
+    # Same inputs, another PNG level: the old plan no longer matches, so every frame is redone.
+    argv = ["curate", str(src), "--out", str(out), "--no-ocr", "--quiet", "--compress-level", "9"]
+    assert main(argv) == 0
     assert "3 written, 0 already present" in capsys.readouterr().out
-    assert '"ocr": "rapidocr"' in rec_path.read_text()
-    assert frame.read_bytes() != plain  # the in-sector text is blanked now
+    assert frame.read_bytes() != plain
+
+
+def test_resume_with_other_deidentification_is_refused(tmp_path, capsys):
+    src = write_us_dicom(tmp_path / "a.dcm", seed=9, frames=3, rows=120, cols=160)
+    out = tmp_path / "out"
+    assert main(["curate", str(src), "--out", str(out), "--no-ocr", "--quiet"]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    # OCR now on: the folder would mix frames with and without burnt-in text removal.
+    assert main(["curate", str(src), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "masking only (--no-ocr)" in err[0] and "new --out" in err[0]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_progress_bar_counts_all_frames(tmp_path, capsys):

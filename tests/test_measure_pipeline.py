@@ -141,7 +141,7 @@ def test_cli_measure_writes_outputs(tmp_path, capsys):
     for f in (3, 15):
         writer.write(ImageKey.parse(f"01-{PLAX_HEX}-{f:04d}.png"), np.zeros((64, 48), np.uint8))
     rc = main(["measure", str(labels), "--calibration", str(calib), "--out", str(out),
-               "--frame-time-ms", str(1000 / FPS), "--images", str(tmp_path / "cache")])  # fmt: skip
+               "--frame-time-ms", str(1000 / FPS), "--images", str(tmp_path / "cache"), "--overwrite"])  # fmt: skip
     assert rc == 0
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64") == 4

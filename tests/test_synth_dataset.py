@@ -211,8 +211,10 @@ def test_bad_counts_are_input_errors(tmp_path: Path) -> None:
         DatasetConfig(n_videos=0, n_external=0)
     with pytest.raises(InputError, match=r"1\.\.9999"):
         DatasetConfig(frames_per_video=0)
-    with pytest.raises(InputError, match=">= 1"):
+    with pytest.raises(InputError, match=r"1\.\.30 \(the frames per video\), got 0"):
         DatasetConfig(labelled_per_video=0)
+    with pytest.raises(InputError, match=r"1\.\.30 \(the frames per video\), got 50"):
+        DatasetConfig(frames_per_video=30, labelled_per_video=50)
     with pytest.raises(InputError, match="blur fraction"):
         DatasetConfig(blur_fraction=1.5)
     assert not tmp_path.joinpath("png-cache.zip").exists()

@@ -61,3 +61,7 @@ class CalibrationError(InputError):
 
 class ConfigError(InputError):
     """A configuration file or ``--set`` override is invalid."""
+
+
+class OutputBusyError(EchomarkError):
+    """Another process holds the lock of an output folder."""

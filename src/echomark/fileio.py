@@ -85,3 +85,104 @@ def is_unsafe_member_name(name: str) -> bool:
         or ".." in parts
         or "\x00" in name
     )
+
+
+def lock_path(folder: str | os.PathLike[str]) -> Path:
+    """The lock file of an output folder: hidden, beside it (so the folder stays clean)."""
+    dest = Path(folder)
+    return dest.parent / f".{dest.name}.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on an output folder; a second holder fails at once.
+
+    The lock is an ``flock`` on a hidden file beside the folder, removed on release. After
+    locking, the file is checked to still be the one at the path, so a process that opened
+    a file another one was removing cannot slip in.
+
+    Raises:
+        OutputBusyError: Another process holds the lock.
+    """
+    import fcntl
+
+    from echomark.errors import OutputBusyError
+
+    path = lock_path(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputBusyError(
+                f"{folder}: another echomark process is writing this folder (lock {path.name}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the file was replaced while we waited: lock the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def check_out_folder(folder: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Refuse an ``--out`` that is a file, or a non-empty folder without ``overwrite``.
+
+    Raises:
+        InputError: What is wrong and what to do instead.
+    """
+    from echomark.errors import InputError
+
+    dest = Path(folder)
+    if dest.exists() and not dest.is_dir():
+        raise InputError("--out names an existing file; give a folder name", file=str(dest))
+    if dest.is_dir() and any(dest.iterdir()) and not overwrite:
+        raise InputError(
+            "--out folder is not empty; choose a new folder or pass --overwrite to replace it",
+            file=str(dest),
+        )
+    return dest
+
+
+@contextlib.contextmanager
+def staged_folder(folder: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``folder``; on success it replaces ``folder`` whole.
+
+    A failure leaves ``folder`` as it was (absent, or the previous result), so a reader
+    never sees half an output or stale files of an earlier run mixed with new ones. The
+    folder is locked (:func:`folder_lock`) while the job runs.
+
+    Raises:
+        InputError: ``folder`` is a file, or not empty and ``overwrite`` is False.
+        OutputBusyError: Another process is writing ``folder``.
+    """
+    import shutil
+
+    dest = check_out_folder(folder, overwrite=overwrite)
+    with folder_lock(dest):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=_TMP_SUFFIX, dir=dest.parent))
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        try:
+            yield tmp
+            if dest.exists():
+                old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+                os.replace(dest, old)
+                os.replace(tmp, dest)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)

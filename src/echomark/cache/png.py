@@ -17,6 +17,40 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 UInt8Array = npt.NDArray[np.uint8]
 
+#: Largest frame side and area echomark decodes: ultrasound frames are ~1000 px; a bigger
+#: header is a corrupt or hostile file that would otherwise take gigabytes.
+MAX_SIDE_PX = 16384
+MAX_PIXELS = 64 * 1024 * 1024
+
+# OpenCV prints its own warnings (e.g. "PNG input buffer is incomplete") straight to
+# stderr; every failure becomes a CacheError naming the file instead.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a PNG's IHDR chunk, or None when the header is too short.
+
+    >>> png_size(encode_png(np.zeros((3, 5), np.uint8)))
+    (5, 3)
+    """
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def check_image_size(width: int, height: int, *, name: str = "<image>") -> None:
+    """Refuse a frame larger than :data:`MAX_SIDE_PX` per side or :data:`MAX_PIXELS` in all.
+
+    Raises:
+        CacheError: naming the size and the limit.
+    """
+    if width > MAX_SIDE_PX or height > MAX_SIDE_PX or width * height > MAX_PIXELS:
+        raise CacheError(
+            f"image is {width}x{height} px, larger than echomark reads (at most "
+            f"{MAX_SIDE_PX} px a side and {MAX_PIXELS // (1024 * 1024)} MP); is the file corrupt?",
+            file=name,
+        )
+
 
 def encode_png(
     image: npt.NDArray[np.generic], compress_level: int = DEFAULT_COMPRESS_LEVEL
@@ -60,9 +94,18 @@ def decode_png(data: bytes, *, name: str = "<bytes>") -> UInt8Array:
     """
     if not data.startswith(PNG_MAGIC):
         raise CacheError("not a PNG file (bad signature)", file=name)
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    size = png_size(data)
+    if size is None:
+        raise CacheError("truncated PNG (no image header)", file=name)
+    check_image_size(*size, name=name)
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise CacheError(
+            f"corrupt PNG (OpenCV: {str(exc).strip().splitlines()[-1]})", file=name
+        ) from None
     if arr is None:
-        raise CacheError("corrupt PNG (cannot be decoded)", file=name)
+        raise CacheError("corrupt or truncated PNG (cannot be decoded)", file=name)
     if arr.dtype == np.uint16:
         arr = (arr.astype(np.uint16) >> 8).astype(np.uint8)
     if arr.ndim == 3:

@@ -49,7 +49,6 @@ def add_parser(subparsers: Any) -> None:
                    help="skip burnt-in text detection (text inside the scan area stays!)")  # fmt: skip
     p.add_argument("--compress-level", type=int, default=None, metavar="L",
                    help="PNG zlib level 0-9 (default 1: 3x faster to write than 6, ~10%% larger)")  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-file lines")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 

@@ -29,6 +29,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--images", help="png-cache.zip or folder: draw worst cases in the report")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty --out folder whole"
+    )
     p.set_defaults(func=run)
 
 
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         split=args.split,
         calibration=args.calibration,
         images=args.images,
+        overwrite=args.overwrite,
     )
     s = res.metrics["summary"]
     if args.json:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from echomark.cli._types import bounded_float
+
 COMMAND = "measure"
 
 
@@ -32,26 +34,29 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument(
         "--mm-per-px",
-        type=float,
+        type=bounded_float(0, 100, low_open=True, unit="mm/px"),
         help="one square-pixel spacing for every video (when no calibration CSV exists)",
     )
     p.add_argument("--split", default="all", help="split of a labels.zip or folder (default all)")
     p.add_argument("--views", help="view_index.csv (FileHash, view); default: from the labels")
     p.add_argument(
         "--frame-time-ms",
-        type=float,
+        type=bounded_float(0, 10000, low_open=True, unit="ms"),
         help="milliseconds between frames, for ED/ES detection (a DICOM supplies its own)",
     )
     p.add_argument("--images", help="png-cache (zip or folder) for frame overlays in the report")
     p.add_argument("--checkpoint", help="model checkpoint, to measure a DICOM directly")
     p.add_argument(
         "--min-conf",
-        type=float,
+        type=bounded_float(0, 1),
         default=0.1,
         help="predicted labels at or below this confidence are ignored (default 0.1)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (DICOM input)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty --out folder whole"
+    )
     p.set_defaults(func=run)
 
 
@@ -114,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
     from echomark.dicom.read import is_dicom_file
     from echomark.errors import InputError
+    from echomark.fileio import check_out_folder, staged_folder
     from echomark.measure.calibration import Calibration, calibration_from_mapping
     from echomark.measure.pipeline import RowKind, measure_labels
     from echomark.measure.report import write_outputs
@@ -121,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.input)
     if not path.exists():
         raise InputError("no such file or folder", file=args.input)
+    check_out_folder(args.out, overwrite=args.overwrite)
     calibration: Any
     frame_time: Any = args.frame_time_ms / 1000.0 if args.frame_time_ms else None
     images: Any = None
@@ -155,13 +162,15 @@ def run(args: argparse.Namespace) -> int:
         frame_time_s=frame_time,
         min_conf=args.min_conf,
     )
-    paths = write_outputs(
-        result,
-        args.out,
-        labels=label_file.images,
-        images=images,
-        title=f"echomark measurements: {path.name}",
-    )
+    with staged_folder(args.out, overwrite=args.overwrite) as tmp:
+        staged = write_outputs(
+            result,
+            tmp,
+            labels=label_file.images,
+            images=images,
+            title=f"echomark measurements: {path.name}",
+        )
+    paths = {k: Path(args.out) / Path(v).relative_to(tmp) for k, v in staged.items()}
     means = [r for r in result.rows if r.kind is RowKind.MEAN]
     if args.json:
         print(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from echomark.cli._types import bounded_float, bounded_int
+
 COMMAND = "predict"
 
 
@@ -25,7 +27,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--engine", choices=("torch", "onnx"), default="torch", help="inference engine")
     p.add_argument("--onnx", help="exported model to run with --engine onnx and a .pt checkpoint")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default: cpu)")
-    p.add_argument("--batch-size", type=int, default=8, help="frames per forward pass")
+    p.add_argument(
+        "--batch-size", type=bounded_int(1, 4096), default=8, help="frames per forward pass"
+    )
     p.add_argument(
         "--list", dest="list_spec", help="key list: labels.zip::labels-ival.txt or a .txt"
     )
@@ -36,13 +40,17 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--animation", choices=("gif", "apng"), default="gif", help="cine overlay format"
     )
-    p.add_argument("--min-conf", type=float, default=0.0, help="overlays hide lower confidence")
+    p.add_argument(
+        "--min-conf", type=bounded_float(0, 1), default=0.0, help="overlays hide lower confidence"
+    )
     p.add_argument(
         "--presence-threshold",
-        type=float,
+        type=bounded_float(0, 1, low_open=True),
         help="peak height below which a label is 'off' (default: the checkpoint's codec value)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty --out folder whole"
+    )
     p.set_defaults(func=run)
 
 
@@ -68,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         min_conf=args.min_conf,
         presence_threshold=args.presence_threshold,
         stream=None if args.quiet else sys.stderr,
+        overwrite=args.overwrite,
     )
     if res.failed:
         print(f"{len(res.failed)} frame(s) failed and were skipped", file=sys.stderr)

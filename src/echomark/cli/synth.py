@@ -64,7 +64,6 @@ def add_parser(subparsers: Any) -> None:
         default=d.blur_fraction,
         help="share of labelled frames with one label blurred (default %(default)s)",
     )
-    p.add_argument("--quiet", action="store_true", help="no per-video progress lines")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run)
 

@@ -30,7 +30,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run folder (same as --set out_dir=...)")
     p.add_argument("--resume", metavar="CKPT", help="continue from a last.pt checkpoint")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or epoch lines")
     p.set_defaults(func=run)
 
 

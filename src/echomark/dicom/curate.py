@@ -62,8 +62,9 @@ from echomark.errors import (
     ConfigError,
     DicomError,
     EchomarkError,
+    InputError,
 )
-from echomark.fileio import atomic_write_text, stale_temps
+from echomark.fileio import atomic_write_text, folder_lock, stale_temps
 
 #: Bumped whenever a change alters the pixels written, so old records are re-planned.
 PIPELINE_VERSION = 1
@@ -179,9 +180,43 @@ class CurateResult:
 OCR_THREADS = 1
 
 
-def _init_worker(ocr: bool) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the curating process dies, even by ``kill -9``.
+
+    Linux delivers SIGKILL on the parent's death (``PR_SET_PDEATHSIG``); a watch thread
+    covers other systems and the forkserver in between (whose death the kernel reports to
+    the worker, not the curating process's). Either way no orphan keeps hundreds of MB.
+    """
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # no libc prctl: the thread below still works
+            pass
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # pragma: no cover - pid reused by another user
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="echomark-parent-watch", daemon=True).start()
+
+
+def _init_worker(ocr: bool, parent_pid: int = 0) -> None:
     import cv2
 
+    if parent_pid:
+        _die_with_parent(parent_pid)
     cv2.setNumThreads(1)
     if ocr:
         from echomark.dicom.ocr import warm_up
@@ -414,8 +449,59 @@ def _executor(workers: int, ocr: bool) -> cf.Executor:
         workers,
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(ocr,),
+        initargs=(ocr, os.getpid()),
     )
+
+
+#: File under ``DIR/curate`` remembering the de-identification settings of the folder.
+DEID_FILE = "deidentification.json"
+
+
+def deid_settings(options: CurateOptions) -> dict[str, Any]:
+    """The settings that decide what identifying content survives in the pixels."""
+    return {"ocr": bool(options.ocr), "pipeline": PIPELINE_VERSION}
+
+
+def _describe_deid(settings: dict[str, Any]) -> str:
+    return "masking + OCR text removal" if settings.get("ocr") else "masking only (--no-ocr)"
+
+
+def check_deid_settings(out_dir: Path, options: CurateOptions) -> None:
+    """Refuse to resume a folder curated with other de-identification settings.
+
+    Mixing would leave burnt-in text in some frames while ``manifest.csv`` describes the
+    folder as a whole; the folder remembers its settings in ``curate/deidentification.json``
+    (older folders: the settings of their records).
+
+    Raises:
+        ConfigError: The folder was curated with other settings.
+    """
+    want = deid_settings(options)
+    path = out_dir / WORK_DIR / DEID_FILE
+    have: dict[str, Any] | None = None
+    if path.is_file():
+        have = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        for rec_path in sorted(records_dir(out_dir).glob("*.json"))[:1]:
+            rec = _load_record(rec_path)
+            if rec is not None and "settings" in rec:
+                have = {
+                    "ocr": bool(rec["settings"].get("ocr")),
+                    "pipeline": rec["settings"].get("pipeline"),
+                }
+    if have is not None and have.get("ocr") != want["ocr"]:
+        raise ConfigError(
+            f"this folder was curated with {_describe_deid(have)}; this run would use "
+            f"{_describe_deid(want)} and mix the two: use the same settings or a new --out",
+            file=str(out_dir),
+        )
+
+
+def write_deid_settings(out_dir: Path, options: CurateOptions) -> None:
+    """Record the folder's de-identification settings (first run only)."""
+    path = out_dir / WORK_DIR / DEID_FILE
+    if not path.is_file():
+        atomic_write_text(path, json.dumps(deid_settings(options), sort_keys=True) + "\n")
 
 
 def records_dir(out_dir: Path) -> Path:
@@ -559,13 +645,35 @@ def curate(
                 "text detection needs rapidocr: pip install 'echomark[ocr]' (or pass --no-ocr)"
             )
     out_dir = Path(options.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError("--out names an existing file; give a folder", file=str(out_dir))
     out_abs = out_dir.resolve()
+    sources = list(sources)
     # The output folder may sit inside a source folder: never read our own outputs back.
     paths = [str(p) for p in find_inputs(sources) if not p.resolve().is_relative_to(out_abs)]
+    if not paths:
+        raise InputError(
+            "found no files to curate; give DICOM files or folders holding them",
+            file=", ".join(str(s) for s in sources),
+        )
+    with folder_lock(out_dir):
+        check_deid_settings(out_dir, options)
+        return _curate_locked(paths, options, out_dir, progress=progress, say=say, t0=t0)
+
+
+def _curate_locked(
+    paths: list[str],
+    options: CurateOptions,
+    out_dir: Path,
+    *,
+    progress: bool,
+    say: Callable[[str], None],
+    t0: float,
+) -> CurateResult:
+    """:func:`curate` once the output folder is locked and its settings checked."""
     settings = options.settings()
     writer = CacheWriter(out_dir, options.compress_level)
     rec_dir = records_dir(out_dir)
-    check_code_scheme(out_dir, options.key)
     results: list[FileResult] = [FileResult(p, Outcome.SKIPPED) for p in paths]
     written = 0
     skipped_frames = 0
@@ -578,6 +686,15 @@ def curate(
             for _ in range(options.workers if options.workers > 1 else 0):
                 ex.submit(_noop)
             by_video = _probe(paths, options, results, say)
+            if not by_video and not any(r.outcome is not Outcome.SKIPPED for r in results):
+                first = results[0]
+                raise InputError(
+                    f"none of the {len(results)} input files is an ultrasound DICOM "
+                    f"(first: {first.reason}); nothing was curated",
+                    file=first.path,
+                )
+            check_code_scheme(out_dir, options.key)
+            write_deid_settings(out_dir, options)
 
             def submit_writes(i: int, record: dict[str, Any], rewrite: bool) -> None:
                 """Queue the frames of a planned video not yet written (all with ``rewrite``)."""

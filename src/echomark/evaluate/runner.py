@@ -102,6 +102,7 @@ def evaluate_predictions(
     sections: Sequence[Section] = (),
     notes: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> EvaluationResult:
     """Evaluate a predictions JSON against labels and write ``metrics.json`` and ``report.html``.
 
@@ -116,12 +117,16 @@ def evaluate_predictions(
         sections: Extra report sections.
         notes: Lines under the report title.
         extra: Extra top-level entries for ``metrics.json``.
+        overwrite: Replace a non-empty ``out`` whole.
 
     Returns:
-        The metrics and where they were written.
+        The metrics and where they were written: ``metrics.json``, ``errors.csv`` (one row
+        per image and label) and ``report.html`` appear together at the end, or not at all.
     """
+    from echomark.fileio import check_out_folder, staged_folder
     from echomark.labels.io import read_labels
 
+    check_out_folder(out, overwrite=overwrite)
     truth = load_truth(labels, split)
     pred = read_labels(Path(predictions))
     spacing = load_spacing(calibration)
@@ -136,9 +141,53 @@ def evaluate_predictions(
     if extra:
         metrics.update(extra)
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with staged_folder(out_dir, overwrite=overwrite) as tmp:
+        _write_outputs(
+            tmp, metrics, records, truth, pred, images,
+            title=title, sections=sections,
+            notes=[f"labels: {labels} (split {split or 'all'}); predictions: {predictions}", *notes],
+        )  # fmt: skip
+    return EvaluationResult(metrics, records, out_dir / "metrics.json", out_dir / "report.html")
+
+
+#: Columns of ``errors.csv``.
+ERRORS_COLUMNS = (
+    "key", "label", "kind", "truth_present", "pred_present", "conf", "error_px", "error_mm",
+    "hausdorff_px", "hausdorff_mm", "length_error_px", "length_error_mm",
+)  # fmt: skip
+
+
+def errors_csv(records: Sequence[Any]) -> str:
+    """One row per image and label with every error of :class:`LabelRecord`."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(ERRORS_COLUMNS)
+    for r in records:
+        row = [getattr(r, c) for c in ERRORS_COLUMNS]
+        writer.writerow(
+            ["" if v is None else (round(v, 4) if isinstance(v, float) else v) for v in row]
+        )
+    return buf.getvalue()
+
+
+def _write_outputs(
+    out_dir: Path,
+    metrics: dict[str, Any],
+    records: Sequence[Any],
+    truth: Any,
+    pred: Any,
+    images: PathLike | None,
+    *,
+    title: str,
+    sections: Sequence[Section],
+    notes: Sequence[str],
+) -> None:
     metrics_path = out_dir / "metrics.json"
     atomic_write_text(metrics_path, json.dumps(json_safe(metrics), indent=2) + "\n")
+    atomic_write_text(out_dir / "errors.csv", errors_csv(records))
     loader = None
     if images is not None:
         from echomark.cache.store import open_store
@@ -154,7 +203,6 @@ def evaluate_predictions(
         truth=truth.images,
         pred=pred.images,
         sections=sections,
-        notes=[f"labels: {labels} (split {split or 'all'}); predictions: {predictions}", *notes],
+        notes=notes,
     )
     atomic_write_text(report_path, html)
-    return EvaluationResult(metrics, records, metrics_path, report_path)

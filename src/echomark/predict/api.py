@@ -22,6 +22,8 @@ PathLike = str | os.PathLike[str]
 
 #: File name of the predictions JSON inside the output folder.
 PREDICTIONS_JSON = "predictions.json"
+#: One row per predicted instance node, beside the JSON, for spreadsheets.
+PREDICTIONS_CSV = "predictions.csv"
 #: Map from made-up ``00-<sha256>-NNNN.png`` keys to the input files they stand for.
 INPUTS_CSV = "inputs.csv"
 
@@ -163,6 +165,7 @@ def run_prediction(
     min_conf: float = 0.0,
     presence_threshold: float | None = None,
     stream: TextIO | None = sys.stderr,
+    overwrite: bool = False,
 ) -> PredictionResult:
     """Predict labels for inputs and write ``OUT/predictions.json`` (v2, with ``conf``).
 
@@ -182,17 +185,47 @@ def run_prediction(
         presence_threshold: Override the decoder's presence threshold (peak or ridge
             height below which a label is ``off``); None keeps the checkpoint's.
         stream: Progress output (None: silent).
+        overwrite: Replace a non-empty ``out`` (its old files go; nothing stale stays).
 
     Returns:
-        The predictions and output paths.
+        The predictions and output paths. ``out`` appears whole at the end (written in a
+        temporary folder beside it), or not at all when the job fails.
     """
-    from echomark.labels.io import write_labels
+    from echomark.fileio import check_out_folder, staged_folder
 
+    check_out_folder(out, overwrite=overwrite)
     eng, spec = load_engine(checkpoint, engine=engine, device=device, onnx=onnx)
     spec = with_presence_threshold(spec, presence_threshold)
     todo = collect_frames(inputs, keys=keys, frames=frames)
     if not todo:
         raise InputError("no frames to predict")
+    out_dir = Path(out)
+    with staged_folder(out_dir, overwrite=overwrite) as tmp:
+        result = _predict_into(
+            tmp, eng, spec, todo, batch_size, overlays, animation, min_conf, stream
+        )
+    return PredictionResult(
+        result.labels,
+        out_dir / result.json_path.name,
+        out_dir / result.overlay_dir.name if result.overlay_dir else None,
+        result.failed,
+    )
+
+
+def _predict_into(
+    out_dir: Path,
+    eng: Engine,
+    spec: ModelSpec,
+    todo: list[InputFrame],
+    batch_size: int,
+    overlays: bool,
+    animation: str,
+    min_conf: float,
+    stream: TextIO | None,
+) -> PredictionResult:
+    """Predict ``todo`` and write every output into ``out_dir``."""
+    from echomark.labels.io import write_labels
+
     if stream is not None:
         print(
             f"predict: {len(todo)} frames, {len(spec.channels)} labels, engine {eng.name}, "
@@ -215,14 +248,13 @@ def run_prediction(
         on_error=on_error,
         progress=Progress(len(todo), stream),
     )
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / PREDICTIONS_JSON
     write_labels(
         LabelFile(images=labels, format=LabelFormat.V2, wrapped=False, source=str(json_path)),
         json_path,
         format=LabelFormat.V2,
     )
+    atomic_write_text(out_dir / PREDICTIONS_CSV, predictions_csv(labels))
     adhoc = [f for f in todo if f.key.startswith(ADHOC_CLASS + "-") and f.key in labels]
     if adhoc:
         # Made-up keys are content hashes; this map says which input each one came from.
@@ -236,6 +268,43 @@ def run_prediction(
         overlay_dir = out_dir / "overlays"
         write_overlays(todo, labels, overlay_dir, animation=animation, min_conf=min_conf)
     return PredictionResult(labels, json_path, overlay_dir, failed)
+
+
+def predictions_csv(labels: dict[str, ImageLabels]) -> str:
+    """The predictions as CSV: ``key,label,state,instance,node,x,y,conf`` (source px).
+
+    Off and blurred labels have one row with empty coordinates; a curve has one row per
+    node.
+
+    >>> from echomark.labels.schema import Label
+    >>> print(predictions_csv({"k.png": {"a": Label.point(1.5, 2.0, conf=0.9), "b": Label.off()}}), end="")
+    key,label,state,instance,node,x,y,conf
+    k.png,a,point,0,0,1.5,2.0,0.9
+    k.png,b,off,,,,,
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["key", "label", "state", "instance", "node", "x", "y", "conf"])
+    for key in sorted(labels):
+        for name, label in labels[key].items():
+            if not label.instances:
+                writer.writerow([key, name, label.state.value, "", "", "", "", ""])
+            for i, inst in enumerate(label.instances):
+                conf = "" if inst.conf is None else repr(round(float(inst.conf), 4))
+                for j, (x, y) in enumerate(inst.xy.tolist()):
+                    writer.writerow(
+                        [
+                            key,
+                            name,
+                            label.state.value,
+                            i,
+                            j,
+                            repr(round(x, 2)),
+                            repr(round(y, 2)),
+                            conf,
+                        ]
+                    )
+    return buf.getvalue()
 
 
 def write_overlays(

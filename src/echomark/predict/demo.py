@@ -229,6 +229,7 @@ def run_demo(
             device=device,
             presence_threshold=size.presence_threshold,
             stream=stream,
+            overwrite=True,  # a demo run refreshes its own earlier outputs
         )
     seconds["predict"] = time.monotonic() - t0
 

@@ -43,9 +43,10 @@ class DatasetConfig:
             )
         if not 1 <= self.frames_per_video <= 9999:
             raise InputError(f"frames per video must be 1..9999, got {self.frames_per_video}")
-        if self.labelled_per_video < 1:
+        if not 1 <= self.labelled_per_video <= self.frames_per_video:
             raise InputError(
-                f"labelled frames per video must be >= 1, got {self.labelled_per_video}"
+                f"labelled frames per video must be 1..{self.frames_per_video} (the frames "
+                f"per video), got {self.labelled_per_video}; lower --labelled or raise --frames"
             )
         if not 0.0 <= self.blur_fraction <= 1.0:
             raise InputError(f"blur fraction must be in [0, 1], got {self.blur_fraction}")
