@@ -131,13 +131,22 @@ def _validate(args: argparse.Namespace) -> int:
     from echomark.errors import LabelError
     from echomark.labels.schema import LabelFile, Severity
     from echomark.labels.splits import check_list, check_splits, read_split, read_split_list
-    from echomark.labels.validate import check_known_images, count_problems
+    from echomark.labels.validate import check_inside_images, check_known_images, count_problems
 
     known: set[str] | None = None
+    store: Any = None
     if args.images:
         from echomark.cache.store import open_store
 
-        known = {k.name for k in open_store(args.images).keys()}
+        store = open_store(args.images)
+        known = {k.name for k in store.keys()}
+
+    def image_size(key: str) -> tuple[int, int] | None:
+        from echomark.cache.png import png_size
+
+        if known is None or key not in known:
+            return None
+        return png_size(store.read_bytes(key)[:33])
 
     files: dict[str, LabelFile] = {}
     problems: list[LabelProblem] = []
@@ -154,6 +163,7 @@ def _validate(args: argparse.Namespace) -> int:
             )
         if known is not None:
             problems += check_known_images(lf, known, strict=args.strict)
+            problems += check_inside_images(lf, image_size)
     problems += check_splits(files)
     if args.strict:
         for p in problems:

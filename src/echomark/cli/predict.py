@@ -51,6 +51,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="replace a non-empty --out folder whole"
     )
+    p.add_argument(
+        "--force", action="store_true", help="predict on DICOMs that are not ultrasound (CT, MR)"
+    )
     p.set_defaults(func=run)
 
 
@@ -77,9 +80,13 @@ def run(args: argparse.Namespace) -> int:
         presence_threshold=args.presence_threshold,
         stream=None if args.quiet else sys.stderr,
         overwrite=args.overwrite,
+        force=args.force,
     )
     if res.failed:
-        print(f"{len(res.failed)} frame(s) failed and were skipped", file=sys.stderr)
+        print(
+            f"predict: {len(res.failed)} input(s) or frame(s) failed and were skipped",
+            file=sys.stderr,
+        )
     if res.overlay_dir is not None:
         print(f"overlays: {res.overlay_dir}")
     print(f"predicted {len(res.labels)} frames: {res.json_path}")

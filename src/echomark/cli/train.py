@@ -25,18 +25,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one config key, e.g. --set optim.lr=3e-4 (repeatable)",
+        help="override one config key, e.g. --set optim.lr=3e-4 or --set dataset.input_hw=256,256 "
+        "(repeatable; --list-keys shows them all)",
     )
     p.add_argument("--out", help="run folder (same as --set out_dir=...)")
     p.add_argument("--resume", metavar="CKPT", help="continue from a last.pt checkpoint")
+    p.add_argument(
+        "--new-schedule",
+        action="store_true",
+        help="with --resume: accept changed epochs/optim settings (the LR schedule changes)",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--list-keys",
+        action="store_true",
+        help="list every --set key with its type and default, and exit",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the config and train; exit 0 when training finished."""
-    from echomark.train.config import dump_config, load_config
+    from echomark.train.config import dump_config, list_keys, load_config
 
+    if args.list_keys:
+        rows = list_keys()
+        width = max(len(k) for k, _, _ in rows)
+        for key, tp, default in rows:
+            print(f"{key:<{width}}  {tp:<24}  {default}")
+        return 0
     overrides = list(args.overrides)
     if args.out:
         overrides.append(f"out_dir={args.out}")
@@ -46,11 +63,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from echomark.train.loop import run_training
 
-    result = run_training(config, resume=args.resume, progress=not args.quiet)
+    result = run_training(
+        config, resume=args.resume, progress=not args.quiet, new_schedule=args.new_schedule
+    )
     if result.last_path is not None:
         last = result.history[-1] if result.history else {}
+        span = (
+            f" (epochs {result.start_epoch + 1}..{result.start_epoch + result.epochs_run})"
+            if result.epochs_run
+            else ""
+        )
         print(
-            f"trained {len(result.history)} epoch(s) this run; metrics: {result.out_dir / 'metrics.csv'}"
+            f"trained {result.epochs_run} epoch(s) this run{span}; metrics: "
+            f"{result.out_dir / 'metrics.csv'}"
         )
         if "point_error_px" in last:
             print(

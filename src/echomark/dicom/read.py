@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from echomark.cache.png import MAX_SIDE_PX
 from echomark.errors import DicomError
 
 UInt8Array = npt.NDArray[np.uint8]
@@ -264,16 +266,24 @@ def read_header(path: str | os.PathLike[str], *, ultrasound_only: bool = True) -
 
     p = str(path)
     try:
-        ds = pydicom.dcmread(p, defer_size="64 KB")
+        # pydicom reports a file cut short only as a warning; it becomes our own message.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(p, defer_size="64 KB")
     except InvalidDicomError:
         raise SkipFile(SkipReason.NOT_DICOM) from None
     except Exception as exc:
         raise DicomError(
             f"cannot read DICOM header ({type(exc).__name__}: {exc})", file=p
         ) from None
+    truncated = any("end of file" in str(w.message).lower() for w in caught)
     if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_SOP_CLASS:
         raise SkipFile(SkipReason.DICOMDIR)
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        if truncated:
+            raise DicomError(
+                "the file is truncated: it ends inside its pixel data (copy it again)", file=p
+            )
         raise SkipFile(SkipReason.NO_PIXELS)
     if ultrasound_only and not _is_ultrasound(ds):
         raise SkipFile(SkipReason.NOT_ULTRASOUND, f"Modality {ds.get('Modality', '?')}")
@@ -285,7 +295,95 @@ def read_header(path: str | os.PathLike[str], *, ultrasound_only: bool = True) -
     n = frame_count(ds)
     if n > MAX_FRAMES:
         raise DicomError(f"{n} frames: more than the {MAX_FRAMES} the key format allows", file=p)
+    check_frames_against_pixels(ds, p)
     return ds
+
+
+def check_frames_against_pixels(ds: Any, file: str) -> None:
+    """Check NumberOfFrames, the image size and the pixel data agree.
+
+    Native pixel data must hold exactly NumberOfFrames frames; encapsulated data must hold
+    at least as many fragments as frames (one frame may span several fragments).
+
+    Raises:
+        DicomError: NumberOfFrames is not a positive whole number, the size is beyond what
+            echomark reads, or the pixel data holds another number of frames.
+    """
+    from io import BytesIO
+
+    from pydicom import encaps
+
+    raw = ds.get("NumberOfFrames")
+    if raw not in (None, ""):
+        try:
+            declared = int(raw)
+        except (TypeError, ValueError):
+            raise DicomError(
+                f"NumberOfFrames {raw!r} is not a whole number", file=file, field="NumberOfFrames"
+            ) from None
+        if declared < 1:
+            raise DicomError(
+                f"NumberOfFrames is {declared}; a cine has at least 1 frame (the header is "
+                "damaged)",
+                file=file,
+                field="NumberOfFrames",
+            )
+    else:
+        declared = 1
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    if rows < 1 or cols < 1 or rows > MAX_SIDE_PX or cols > MAX_SIDE_PX:
+        raise DicomError(
+            f"image size {rows}x{cols} px is outside 1..{MAX_SIDE_PX} px a side",
+            file=file,
+            field="Rows",
+        )
+    elem = ds.get_item("PixelData")
+    if elem is None:
+        return
+    if not ds.file_meta.get("TransferSyntaxUID", pydicom_uid_default()).is_encapsulated:
+        bits = int(ds.get("BitsAllocated", 8))
+        if bits % 8:
+            return  # 1-bit data: too rare in ultrasound to size here
+        samples = int(ds.get("SamplesPerPixel", 1))
+        per_pixel = (
+            2
+            if str(ds.get("PhotometricInterpretation", "")) == "YBR_FULL_422"
+            else samples * bits // 8
+        )
+        frame_bytes = rows * cols * per_pixel
+        length = int(elem.length) if getattr(elem, "length", None) is not None else len(elem.value)
+        held = length // frame_bytes
+        if held != declared:
+            raise DicomError(
+                f"NumberOfFrames is {declared} but the pixel data holds {held} frames of "
+                f"{rows}x{cols}; the file is damaged or truncated",
+                file=file,
+                field="NumberOfFrames",
+            )
+        return
+    value = elem.value
+    if not isinstance(value, (bytes, bytearray)):
+        return
+    buf = BytesIO(value)
+    try:
+        encaps.parse_basic_offsets(buf)
+        fragments = encaps.parse_fragments(buf)[0]
+    except (ValueError, KeyError, IndexError):
+        raise DicomError("encapsulated pixel data is damaged or truncated", file=file) from None
+    if fragments < declared:
+        raise DicomError(
+            f"NumberOfFrames is {declared} but the compressed pixel data holds only "
+            f"{fragments} frames; the file is damaged or truncated",
+            file=file,
+            field="NumberOfFrames",
+        )
+
+
+def pydicom_uid_default() -> Any:
+    """Explicit VR little endian (the default when a file has no transfer syntax)."""
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    return ExplicitVRLittleEndian
 
 
 def frame_count(ds: Any) -> int:

@@ -51,6 +51,12 @@ _KNOWN_FIELDS = frozenset(
 )
 _STATES = {s.value: s for s in LabelState}
 
+#: Largest coordinate magnitude accepted (px): far beyond any image, so a larger value is a
+#: corrupt or hostile entry that would otherwise come out of measure as an absurd length.
+MAX_COORD_PX = 1e6
+#: Pixel centres sit at integer coordinates, so an image spans [-0.5, size - 0.5].
+_EDGE = 0.5
+
 #: Shared immutable labels for the two coordinate-free states.
 BLURRED = Label.blurred()
 OFF = Label.off()
@@ -231,6 +237,11 @@ def _parse_instance(
         if len(x) != len(y):
             raise _InvalidEntryError(f"x has {len(x)} values but y has {len(y)}")
         n = len(x)
+        far = next((v for v in (*x, *y) if abs(v) > MAX_COORD_PX), None)
+        if far is not None:
+            raise _InvalidEntryError(
+                f"coordinate {far:g} is beyond ±{MAX_COORD_PX:g} px: not a position in an image"
+            )
         if state is LabelState.POINT and n != 1:
             raise _InvalidEntryError(f"point must have exactly 1 coordinate, got {n}")
         if state is LabelState.CURVE and n < 2:
@@ -311,6 +322,14 @@ def parse_label(value: object, *, log: ProblemLog, key: str, name: str) -> Label
                 info(f"coordinates ignored for a {state.value!r} label")
             return OFF if state is LabelState.OFF else BLURRED
         instances = tuple(_parse_instance(raw, state, i, info) for i, raw in enumerate(raws))
+        low = min(float(inst.xy.min()) for inst in instances)
+        if low < -_EDGE:
+            log.add(
+                f"coordinate {low:g} is negative: outside the image",
+                key=key,
+                label=name,
+                severity=Severity.WARNING,
+            )
         return Label(state, instances)
     except _InvalidEntryError as exc:
         log.add(str(exc), key=key, label=name)
@@ -335,6 +354,35 @@ def check_known_images(
     for key in lf.images:
         if key not in known_images:
             log.add("image not found in the png-cache", key=key)
+    return log.problems
+
+
+def check_inside_images(
+    lf: LabelFile, image_size: Callable[[str], tuple[int, int] | None]
+) -> list[LabelProblem]:
+    """ERROR problems for drawn coordinates outside their image.
+
+    Args:
+        lf: The labels.
+        image_size: Image key -> (width, height) in px, or None when the image is unknown.
+    """
+    log = ProblemLog(lf.source)
+    for key, labels in lf.images.items():
+        size = image_size(key)
+        if size is None:
+            continue
+        width, height = size
+        for name, label in labels.items():
+            for inst in label.instances:
+                x, y = inst.xy[:, 0], inst.xy[:, 1]
+                bad = (x < -_EDGE) | (x > width - _EDGE) | (y < -_EDGE) | (y > height - _EDGE)
+                if bad.any():
+                    i = int(np.flatnonzero(bad)[0])
+                    log.add(
+                        f"point ({x[i]:g}, {y[i]:g}) is outside the {width}x{height} image",
+                        key=key,
+                        label=name,
+                    )
     return log.problems
 
 

@@ -166,6 +166,7 @@ def run_prediction(
     presence_threshold: float | None = None,
     stream: TextIO | None = sys.stderr,
     overwrite: bool = False,
+    force: bool = False,
 ) -> PredictionResult:
     """Predict labels for inputs and write ``OUT/predictions.json`` (v2, with ``conf``).
 
@@ -186,6 +187,7 @@ def run_prediction(
             height below which a label is ``off``); None keeps the checkpoint's.
         stream: Progress output (None: silent).
         overwrite: Replace a non-empty ``out`` (its old files go; nothing stale stays).
+        force: Predict on DICOMs that are not ultrasound (refused otherwise).
 
     Returns:
         The predictions and output paths. ``out`` appears whole at the end (written in a
@@ -196,19 +198,38 @@ def run_prediction(
     check_out_folder(out, overwrite=overwrite)
     eng, spec = load_engine(checkpoint, engine=engine, device=device, onnx=onnx)
     spec = with_presence_threshold(spec, presence_threshold)
-    todo = collect_frames(inputs, keys=keys, frames=frames)
+    bad_inputs: list[tuple[str, InputError]] = []
+    todo = collect_frames(
+        inputs,
+        keys=keys,
+        frames=frames,
+        force=force,
+        on_error=lambda source, exc: bad_inputs.append((source, exc)),
+    )
     if not todo:
+        if bad_inputs:
+            if len(bad_inputs) == 1:
+                raise bad_inputs[0][1]
+            raise InputError(
+                f"none of the {len(bad_inputs)} inputs could be read (first: {bad_inputs[0][1]})"
+            )
         raise InputError("no frames to predict")
+    for source, exc in bad_inputs:
+        if stream is not None:
+            print(f"predict: skipped {source}: {exc}", file=stream, flush=True)
     out_dir = Path(out)
     with staged_folder(out_dir, overwrite=overwrite) as tmp:
         result = _predict_into(
             tmp, eng, spec, todo, batch_size, overlays, animation, min_conf, stream
         )
+        if not result.labels:
+            reason = result.failed[0][1]
+            raise InputError(f"no frame could be predicted (first: {reason})")
     return PredictionResult(
         result.labels,
         out_dir / result.json_path.name,
         out_dir / result.overlay_dir.name if result.overlay_dir else None,
-        result.failed,
+        [(source, str(exc)) for source, exc in bad_inputs] + result.failed,
     )
 
 

@@ -84,15 +84,49 @@ def _read_png_file(path: Path) -> UInt8Array:
         raise InputError(f"cannot read image: {exc}", file=str(path)) from None
 
 
-def png_file_frames(paths: Sequence[Path]) -> list[InputFrame]:
+def check_png_header(path: Path) -> None:
+    """Refuse a file that is not a PNG or whose header declares an impossible size.
+
+    Only the first bytes are read, so a batch finds such files before predicting anything.
+
+    Raises:
+        CacheError: not a PNG, no header, or larger than echomark reads.
+    """
+    from echomark.cache.png import PNG_MAGIC, check_image_size, png_size
+    from echomark.errors import CacheError
+
+    try:
+        with path.open("rb") as f:
+            head = f.read(33)
+    except OSError as exc:
+        raise InputError(f"cannot read image: {exc.strerror or exc}", file=str(path)) from None
+    if not head.startswith(PNG_MAGIC):
+        raise CacheError("not a PNG file (bad signature)", file=str(path))
+    size = png_size(head)
+    if size is None:
+        raise CacheError("truncated PNG (no image header)", file=str(path))
+    check_image_size(*size, name=str(path))
+
+
+def png_file_frames(
+    paths: Sequence[Path], *, on_error: Callable[[str, InputError], None] | None = None
+) -> list[InputFrame]:
     """Frames from PNG files.
 
     Release-style names keep their image key and video. Other files get the key
     ``00-<sha256 of the file>-0000.png`` (label files only hold image keys; see
-    :attr:`InputFrame.source` for the file it came from).
+    :attr:`InputFrame.source` for the file it came from). A file whose header is bad is
+    reported to ``on_error`` and skipped (raised without ``on_error``).
     """
     parsed = []
     for path in sorted(paths):
+        try:
+            check_png_header(path)
+        except InputError as exc:
+            if on_error is None:
+                raise
+            on_error(str(path), exc)
+            continue
         try:
             key = ImageKey.parse(path.name)
             parsed.append((path, key.name, str(key.video), key.frame))
@@ -114,7 +148,9 @@ def png_file_frames(paths: Sequence[Path]) -> list[InputFrame]:
     return out
 
 
-def read_dicom_frames(path: Path, frames: str | None = None) -> tuple[UInt8Array, list[int]]:
+def read_dicom_frames(
+    path: Path, frames: str | None = None, *, force: bool = False
+) -> tuple[UInt8Array, list[int]]:
     """Decode the selected frames of a DICOM as uint8 RGB or grey, as curation decodes them.
 
     Uses :mod:`echomark.dicom.read` (decoder pinned per transfer syntax, the file's
@@ -126,6 +162,7 @@ def read_dicom_frames(path: Path, frames: str | None = None) -> tuple[UInt8Array
     Args:
         path: The DICOM file.
         frames: Optional frame selection (see :func:`parse_frames`).
+        force: Accept a DICOM that is not ultrasound.
 
     Returns:
         Frames, shape (T, H, W) or (T, H, W, 3), and their frame numbers.
@@ -133,12 +170,25 @@ def read_dicom_frames(path: Path, frames: str | None = None) -> tuple[UInt8Array
     Raises:
         DicomError: if the file cannot be read or has no decodable pixels.
     """
-    from echomark.dicom.read import SkipFile, file_recipe, frame_count, iter_frames, read_header
+    from echomark.dicom.read import (
+        SkipFile,
+        SkipReason,
+        file_recipe,
+        frame_count,
+        iter_frames,
+        read_header,
+    )
 
     p = str(path)
     try:
-        ds = read_header(p, ultrasound_only=False)
+        ds = read_header(p, ultrasound_only=not force)
     except SkipFile as exc:
+        if exc.reason is SkipReason.NOT_ULTRASOUND:
+            raise DicomError(
+                f"{exc}: echomark's models read echocardiograms only; pass --force to "
+                "predict on it anyway",
+                file=p,
+            ) from None
         raise DicomError(f"cannot predict on this file ({exc})", file=p) from None
     idx = parse_frames(frames, frame_count(ds))
     if not idx:
@@ -171,9 +221,9 @@ def cine_frames(video: str, frames: Mapping[int, UInt8Array], source: str) -> li
     return out
 
 
-def dicom_frames(path: Path, frames: str | None = None) -> list[InputFrame]:
+def dicom_frames(path: Path, frames: str | None = None, *, force: bool = False) -> list[InputFrame]:
     """Frames of one DICOM file (all frames unless ``frames`` selects some)."""
-    stack, idx = read_dicom_frames(path, frames)
+    stack, idx = read_dicom_frames(path, frames, force=force)
     by_index = dict(zip(idx, stack, strict=True))
     out = cine_frames(f"{ADHOC_CLASS}-{file_code(path)}", by_index, str(path))
     order = {i: n for n, i in enumerate(idx)}
@@ -229,6 +279,8 @@ def collect_frames(
     *,
     keys: Sequence[str] | None = None,
     frames: str | None = None,
+    force: bool = False,
+    on_error: Callable[[str, InputError], None] | None = None,
 ) -> list[InputFrame]:
     """Resolve command-line inputs into frames.
 
@@ -236,34 +288,24 @@ def collect_frames(
         inputs: PNG files, folders of PNGs, png-cache folders or zips, DICOM files.
         keys: Only these image keys (for png-cache inputs; from a split list).
         frames: Frame selection for DICOM inputs (``0:4``).
+        force: Accept DICOMs that are not ultrasound (CT, MR...).
+        on_error: Called with an input that cannot be used and why, which is then
+            skipped; None raises instead.
 
     Returns:
         Frames in a stable order, duplicates (same key) removed.
 
     Raises:
-        InputError: for a missing path or unsupported file.
+        InputError: for a missing path or unsupported file (without ``on_error``).
     """
     out: list[InputFrame] = []
     for raw in inputs:
-        path = Path(raw)
-        if not path.exists():
-            raise InputError("no such file or folder", file=str(path))
-        if path.is_dir():
-            if _is_store_folder(path):
-                out += store_frames(path, keys)
-            else:
-                pngs = sorted(p for p in path.rglob("*.png") if p.is_file())
-                if not pngs:
-                    raise InputError("folder holds no PNG files or png-cache", file=str(path))
-                out += png_file_frames(pngs)
-        elif path.suffix.lower() == ".zip":
-            out += store_frames(path, keys)
-        elif path.suffix.lower() == ".png":
-            out += png_file_frames([path])
-        elif is_dicom_file(path):
-            out += dicom_frames(path, frames)
-        else:
-            raise InputError("not a PNG, folder, png-cache zip or DICOM file", file=str(path))
+        try:
+            out += _input_frames(Path(raw), keys, frames, force, on_error)
+        except InputError as exc:
+            if on_error is None:
+                raise
+            on_error(str(raw), exc)
     seen: set[str] = set()
     unique = []
     for f in out:
@@ -271,3 +313,33 @@ def collect_frames(
             seen.add(f.key)
             unique.append(f)
     return unique
+
+
+def _input_frames(
+    path: Path,
+    keys: Sequence[str] | None,
+    frames: str | None,
+    force: bool,
+    on_error: Callable[[str, InputError], None] | None,
+) -> list[InputFrame]:
+    """The frames of one command-line input."""
+    out: list[InputFrame] = []
+    if not path.exists():
+        raise InputError("no such file or folder", file=str(path))
+    if path.is_dir():
+        if _is_store_folder(path):
+            out += store_frames(path, keys)
+        else:
+            pngs = sorted(p for p in path.rglob("*.png") if p.is_file())
+            if not pngs:
+                raise InputError("folder holds no PNG files or png-cache", file=str(path))
+            out += png_file_frames(pngs, on_error=on_error)
+    elif path.suffix.lower() == ".zip":
+        out += store_frames(path, keys)
+    elif path.suffix.lower() == ".png":
+        out += png_file_frames([path])
+    elif is_dicom_file(path):
+        out += dicom_frames(path, frames, force=force)
+    else:
+        raise InputError("not a PNG, folder, png-cache zip or DICOM file", file=str(path))
+    return out

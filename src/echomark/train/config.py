@@ -9,6 +9,7 @@ the field, never later in the run.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -375,12 +376,22 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
     Keys must exist in ``TrainConfig``; types are checked when the config is built.
 
+    A list or tuple key also takes comma-separated values (``dataset.input_hw=256,256``).
+
     >>> apply_overrides({}, ["optim.lr=0.01", "data.channels=[a, b]"])
     {'optim': {'lr': 0.01}, 'data': {'channels': ['a', 'b']}}
+    >>> apply_overrides({}, ["dataset.input_hw=256,320", "data.views=PLAX"])
+    {'dataset': {'input_hw': [256, 320]}, 'data': {'views': ['PLAX']}}
     """
     for item in overrides:
         parts, value = _parse_override(item)
-        _check_path(TrainConfig, parts)
+        tp = _check_path(TrainConfig, parts)
+        origin = typing.get_origin(tp)
+        if origin in (list, tuple) or tp in (list, tuple):
+            if isinstance(value, str) and value:
+                value = [_scalar(v) for v in value.split(",")]
+            elif not isinstance(value, list):
+                value = [value]
         node = data
         for p in parts[:-1]:
             child = node.get(p)
@@ -392,8 +403,15 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return data
 
 
-def _check_path(cls: type, parts: list[str]) -> None:
-    """Raise ConfigError unless ``parts`` names a field path of dataclass ``cls``."""
+def _scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text.strip())
+    except yaml.YAMLError:
+        return text.strip()
+
+
+def _check_path(cls: type, parts: list[str]) -> Any:
+    """The type at field path ``parts`` of dataclass ``cls``; ConfigError when there is none."""
     tp: Any = cls
     for i, p in enumerate(parts):
         path = ".".join(parts[: i + 1])
@@ -402,8 +420,42 @@ def _check_path(cls: type, parts: list[str]) -> None:
         hints = typing.get_type_hints(tp)
         names = [f.name for f in dataclasses.fields(tp)]
         if p not in names:
-            raise ConfigError(f"unknown key (expected one of: {', '.join(names)})", field=path)
+            raise ConfigError(
+                f"unknown key (expected one of: {', '.join(names)}; see "
+                "`echomark train --list-keys`)",
+                field=path,
+            )
         tp = hints[p]
+    return tp
+
+
+def list_keys(cls: type = TrainConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """Every settable key of ``cls`` as ``(key, type, default)``, depth first.
+
+    >>> [k for k in list_keys() if k[0] == "optim.lr"]
+    [('optim.lr', 'float', '0.001')]
+    """
+    out: list[tuple[str, str, str]] = []
+    hints = typing.get_type_hints(cls)
+    instance = cls()
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        tp = hints[f.name]
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            out += list_keys(tp, key + ".")
+            continue
+        default = getattr(instance, f.name)
+        if isinstance(default, Enum):
+            default = default.value
+        if isinstance(default, tuple):
+            default = list(default)
+        name = getattr(tp, "__name__", None) if typing.get_origin(tp) is None else None
+        if isinstance(tp, type) and issubclass(tp, Enum):
+            name = " | ".join(str(m.value) for m in tp)
+        out.append((key, name or str(tp).replace("typing.", ""), json.dumps(default)))
+    return out
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -447,9 +499,24 @@ def load_config(
             raise ConfigError("top level must be a mapping", file=str(path))
         _merge(data, loaded)
     apply_overrides(data, overrides)
+    overridden = {item.partition("=")[0].strip(): item for item in overrides}
     try:
         return from_dict(TrainConfig, data)
     except ConfigError as exc:
+        # Blame the --set that gave the bad value, not the file it overrode.
+        field = exc.field or ""
+        culprit = next(
+            (
+                k
+                for k in overridden
+                if field == k or field.startswith(k + ".") or k.startswith(field + ".")
+            ),
+            None,
+        )
+        if culprit is not None:
+            raise ConfigError(
+                exc.message, file=f"--set {overridden[culprit]}", field=exc.field
+            ) from None
         if path is not None and exc.file is None:
             raise ConfigError(exc.message, file=str(path), field=exc.field) from None
         raise

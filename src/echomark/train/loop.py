@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import math
 import random
 import shutil
@@ -36,6 +37,7 @@ from echomark.fileio import atomic_path, atomic_write_text
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import ImageLabels
 from echomark.models.precision import autocast
+from echomark.progress import progress as progress_iter
 from echomark.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from echomark.train.config import (
     BestMetric,
@@ -56,6 +58,8 @@ from echomark.train.distributed import (
 )
 from echomark.train.loss import heatmap_loss, masked_mse
 from echomark.train.schedule import LrSchedule
+
+_log = logging.getLogger(__name__)
 
 #: Columns of ``metrics.csv`` in order.
 CSV_COLUMNS = (
@@ -124,6 +128,76 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     out_dir: Path = Path()
     param_digest: str = ""
+    epochs_run: int = 0
+    start_epoch: int = 0
+
+
+def preflight(dataset: Any, *, enabled: bool = True) -> int:
+    """Read and decode every labelled frame (and its stacked neighbours) before training.
+
+    A missing or corrupt frame would otherwise stop training mid-epoch inside a DataLoader
+    worker; here it stops the run before the first step, naming the frame.
+
+    Args:
+        dataset: An :class:`~echomark.data.dataset.EchoDataset` (others are not checked).
+        enabled: Show progress.
+
+    Returns:
+        Frames checked.
+
+    Raises:
+        CacheError: The first frame that is missing or does not decode, and how many more.
+    """
+    from echomark.cache.keys import ImageKey
+    from echomark.errors import CacheError
+
+    store = getattr(dataset, "store", None)
+    keys = list(getattr(dataset, "keys", []))
+    if store is None or not keys:
+        return 0
+    offsets = tuple(getattr(getattr(dataset, "config", None), "frame_offsets", (0,)))
+    bad: list[tuple[str, str]] = []
+    checked = 0
+    for name in progress_iter(keys, len(keys), "checking frames", enabled=enabled, unit="frame"):
+        key = ImageKey.parse(name)
+        for off in offsets:
+            index = key.frame + off
+            if off and not (0 <= index <= 9999):
+                continue
+            frame_key = ImageKey(key.dataset_class, key.hex, index)
+            if frame_key not in store:
+                if off == 0:
+                    bad.append((frame_key.name, "labelled frame is not in the png-cache"))
+                continue
+            try:
+                store.read(frame_key)
+                checked += 1
+            except CacheError as exc:
+                bad.append((frame_key.name, exc.message))
+    if bad:
+        name, why = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise CacheError(
+            f"{why}{more}; nothing was trained: repair or re-curate the frame, or remove its "
+            "labels, then start again",
+            file=str(getattr(store, "location", "")),
+            key=name,
+        )
+    return checked
+
+
+def _schedule_changes(ckpt: Checkpoint, config: TrainConfig) -> list[str]:
+    """How the learning-rate schedule of ``config`` differs from the checkpoint's run."""
+    old = ckpt.config
+    new = to_dict(config)
+    changes = []
+    if old.get("epochs") != new.get("epochs"):
+        changes.append(f"epochs {old.get('epochs')} -> {new.get('epochs')}")
+    old_optim, new_optim = old.get("optim") or {}, new.get("optim") or {}
+    for key in sorted(set(old_optim) | set(new_optim)):
+        if old_optim.get(key) != new_optim.get(key):
+            changes.append(f"optim.{key} {old_optim.get(key)} -> {new_optim.get(key)}")
+    return changes
 
 
 def build_datasets(config: TrainConfig) -> TrainData:
@@ -248,19 +322,7 @@ def _to_device(batch: dict[str, Any], device: torch.device, channels_last: bool)
 
 
 def _progress(iterable: Any, total: int, desc: str, enabled: bool) -> Iterator[Any]:
-    from tqdm import tqdm
-
-    return iter(
-        tqdm(
-            iterable,
-            total=total,
-            desc=desc,
-            file=sys.stderr,
-            leave=False,
-            dynamic_ncols=True,
-            disable=not (enabled and sys.stderr.isatty()),
-        )
-    )
+    return progress_iter(iterable, total, desc, enabled=enabled, unit="batch")
 
 
 def train_one_epoch(
@@ -553,6 +615,7 @@ def run_training(
     progress: bool = True,
     data: TrainData | None = None,
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    new_schedule: bool = False,
 ) -> TrainResult:
     """Train a model as ``config`` says; write ``config.yaml``, ``metrics.csv``, checkpoints.
 
@@ -560,17 +623,22 @@ def run_training(
 
     Args:
         config: The resolved configuration.
-        resume: A ``last.pt`` to continue from (same config expected; epochs may be raised).
-        progress: Show a progress bar (only on a TTY) and per-epoch lines on stderr.
+        resume: A ``last.pt`` to continue from (same model, channels and schedule).
+        progress: Show progress (a bar on a TTY, plain lines otherwise) and per-epoch
+            lines on stderr.
         data: Datasets to use instead of building them from ``config.data``.
         on_epoch_end: Called with the epoch's metrics row after its checkpoint is written
             (e.g. to report progress; raising stops the run with ``last.pt`` intact).
+        new_schedule: Resume even though epochs or optimiser settings changed (the
+            learning-rate schedule continues under the new settings).
 
     Returns:
         Paths of ``best.pt`` / ``last.pt`` and the per-epoch metrics.
 
     Raises:
-        ConfigError: Bad paths, channels or device; a resume checkpoint that does not match.
+        ConfigError: Bad paths, channels or device; a resume checkpoint that does not match
+            the config, or whose schedule differs without ``new_schedule``.
+        CacheError: A labelled frame is missing or does not decode (before any step).
     """
     info = dist_from_env()
     device = select_device(config.device, info)
@@ -585,7 +653,7 @@ def run_training(
         torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = not config.deterministic
-        return _run(config, resume, progress, data, info, device, on_epoch_end)
+        return _run(config, resume, progress, data, info, device, on_epoch_end, new_schedule)
     finally:
         torch.use_deterministic_algorithms(prev_det)
         torch.set_num_threads(prev_threads)
@@ -600,11 +668,17 @@ def _run(
     info: DistInfo,
     device: torch.device,
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    new_schedule: bool = False,
 ) -> TrainResult:
     from echomark.models import build_model
 
     out_dir = Path(config.out_dir)
+    built = data is None
     data = data if data is not None else build_datasets(config)
+    if built:
+        for split in (data.train, data.tune):
+            if split is not None:
+                preflight(split, enabled=progress and info.is_main)
     channels = list(data.train.channels)
     kinds = [LabelKind(k) for k in data.train.kinds]
     if len(data.train) == 0:
@@ -613,14 +687,39 @@ def _run(
     ckpt: Checkpoint | None = None
     if resume is not None:
         ckpt = load_checkpoint(resume, map_location="cpu")
-        if ckpt.channels != channels or ckpt.variant != config.model.variant:
+        differs = []
+        if ckpt.variant != config.model.variant:
+            differs.append(f"variant {ckpt.variant} (config: {config.model.variant})")
+        if ckpt.channels != channels:
+            gone = [c for c in ckpt.channels if c not in channels]
+            new = [c for c in channels if c not in ckpt.channels]
+            detail = (
+                ", ".join([*(f"-{c}" for c in gone[:3]), *(f"+{c}" for c in new[:3])])
+                or "same names, other order"
+            )
+            differs.append(f"{len(ckpt.channels)} channels (config: {len(channels)}; {detail})")
+        if differs:
             raise ConfigError(
-                "checkpoint channels/variant differ from the config", file=str(resume)
+                "checkpoint differs from the config: "
+                + "; ".join(differs)
+                + "; resume with the run's own config.yaml",
+                file=str(resume),
+            )
+        changes = _schedule_changes(ckpt, config)
+        if changes and not new_schedule:
+            raise ConfigError(
+                "resuming with another learning-rate schedule ("
+                + ", ".join(changes)
+                + ") would silently restart it; keep the run's settings, or pass "
+                "--new-schedule to continue with the new one",
+                file=str(resume),
             )
     seed_everything(config.seed, 0)  # same initial weights on every rank
     model: nn.Module = build_model(config.model.variant, in_channels, len(channels))
     if ckpt is not None:
-        model.load_state_dict(ckpt.model_state)
+        from echomark.models.modelfile import load_weights
+
+        load_weights(model, ckpt.model_state, file=str(resume), variant=config.model.variant)
     model.to(device)
     if device.type == "cuda" and config.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -656,6 +755,8 @@ def _run(
     )
     tune = None if data.tune is None else tune_loader(data.tune, config, info, persistent=True)
     schedule = LrSchedule(optimizer, config.optim, len(loader), config.epochs)
+    if info.is_main:
+        _startup_summary(config, device, data, channels, in_channels, len(loader), info)
     start_epoch, step, best_value = 0, 0, math.inf
     history: list[dict[str, float]] = []
     if ckpt is not None:
@@ -667,6 +768,13 @@ def _run(
         start_epoch, step = ckpt.epoch, ckpt.global_step
         best_value = math.inf if ckpt.best_value is None else float(ckpt.best_value)
         history = [dict(r) for r in ckpt.history]
+        if info.is_main:
+            _log.info(
+                "resumed %s: %d of %d epochs done (step %d); optimiser, schedule and RNG "
+                "restored; training epochs %d..%d",
+                resume, ckpt.epoch, config.epochs, ckpt.global_step,
+                min(ckpt.epoch + 1, config.epochs), config.epochs,
+            )  # fmt: skip
     config_dict = to_dict(config)
     input_size = config.dataset.input_hw
     best_path, last_path = out_dir / "best.pt", out_dir / "last.pt"
@@ -762,7 +870,36 @@ def _run(
         history=history,
         out_dir=out_dir,
         param_digest=state_digest(model),
+        epochs_run=max(0, config.epochs - start_epoch),
+        start_epoch=start_epoch,
     )
+
+
+def _startup_summary(
+    config: TrainConfig,
+    device: torch.device,
+    data: TrainData,
+    channels: Sequence[str],
+    in_channels: int,
+    steps: int,
+    info: DistInfo,
+) -> None:
+    """One log line saying what is about to run, and warnings on settings that waste it."""
+    n_tune = 0 if data.tune is None else len(data.tune)
+    h, w = config.dataset.input_hw
+    _log.info(
+        "train: device %s%s, model %s, input %dx%d x %d channel(s), %d labels, %d train + "
+        "%d tune images, batch %d, %d steps/epoch, %d epochs -> %s",
+        device, f" x {info.world_size} processes" if info.enabled else "", config.model.variant,
+        h, w, in_channels, len(channels), len(data.train), n_tune, config.batch_size, steps,
+        config.epochs, config.out_dir,
+    )  # fmt: skip
+    if config.optim.warmup_epochs >= config.epochs:
+        _log.warning(
+            "optim.warmup_epochs=%g is not shorter than epochs=%d: the learning rate never "
+            "reaches optim.lr=%g",
+            config.optim.warmup_epochs, config.epochs, config.optim.lr,
+        )  # fmt: skip
 
 
 def _epoch_line(row: dict[str, float], epochs: int) -> str:

@@ -1,0 +1,56 @@
+"""Progress of long jobs: a tqdm bar on a terminal, a plain line every so often otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TextIO, TypeVar
+
+T = TypeVar("T")
+
+#: Seconds between plain progress lines when stderr is not a terminal (logs, CI, pipes).
+PLAIN_EVERY_S = 30.0
+
+
+def progress(
+    items: Iterable[T],
+    total: int,
+    desc: str,
+    *,
+    enabled: bool = True,
+    stream: TextIO | None = None,
+    every_s: float = PLAIN_EVERY_S,
+    unit: str = "it",
+) -> Iterator[T]:
+    """Iterate ``items`` showing progress on ``stream`` (default stderr).
+
+    On a terminal a tqdm bar; elsewhere a line ``desc: i/total (rate/s)`` at most every
+    ``every_s`` seconds (and none for jobs shorter than that), so logs stay readable.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> list(progress(range(3), 3, "count", stream=out, every_s=0.0))
+    [0, 1, 2]
+    >>> out.getvalue().splitlines()[-1].startswith("count: 3/3")
+    True
+    """
+    out = stream if stream is not None else sys.stderr
+    if not enabled:
+        yield from items
+        return
+    if out.isatty():
+        from tqdm import tqdm
+
+        yield from tqdm(
+            items, total=total, desc=desc, file=out, leave=False, dynamic_ncols=True, unit=unit
+        )
+        return
+    start = last = time.monotonic()
+    for i, item in enumerate(items, 1):
+        yield item
+        now = time.monotonic()
+        if now - last >= every_s:
+            rate = i / max(now - start, 1e-9)
+            print(f"{desc}: {i}/{total} ({rate:.1f} {unit}/s)", file=out, flush=True)
+            last = now
