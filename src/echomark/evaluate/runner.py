@@ -11,7 +11,6 @@ from typing import Any
 
 from echomark.errors import InputError
 from echomark.evaluate.evaluation import LabelRecord, compare_labels, json_safe, summarise
-from echomark.evaluate.metrics import spacing_mm_per_px
 from echomark.evaluate.report import Section, render_report
 from echomark.fileio import atomic_write_text
 from echomark.labels.schema import ImageLabels, LabelFile
@@ -67,8 +66,8 @@ def load_spacing(calibration: PathLike | None) -> dict[str, tuple[float, float]]
     from echomark.cache.physical import read_physical_csv
 
     return {
-        code: spacing_mm_per_px(s.dx_cm_per_px, s.dy_cm_per_px)
-        for code, s in read_physical_csv(calibration).items()
+        code: (cal.dx_mm_per_px, cal.dy_mm_per_px)
+        for code, cal in read_physical_csv(calibration).items()
     }
 
 

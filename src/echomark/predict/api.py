@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from echomark.dicom.memory import ADHOC_CLASS
 from echomark.errors import InputError
 from echomark.fileio import atomic_write_text
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.predict.engine import Engine, OnnxEngine, TorchEngine
-from echomark.predict.inputs import ADHOC_CLASS, InputFrame, collect_frames
+from echomark.predict.inputs import InputFrame, collect_frames
 from echomark.predict.predictor import ModelSpec, Progress, predict_frames
 
 PathLike = str | os.PathLike[str]
@@ -134,6 +135,7 @@ def run_prediction(
     device: str = "cpu",
     keys: Sequence[str] | None = None,
     frames: str | None = None,
+    ocr: bool = True,
     batch_size: int = 8,
     overlays: bool = False,
     animation: str = "gif",
@@ -152,6 +154,7 @@ def run_prediction(
         device: ``cpu``, ``cuda``, ``auto``.
         keys: Only these image keys of png-cache inputs.
         frames: Frame selection for DICOM inputs (``0:4``).
+        ocr: Blank burnt-in text of DICOM inputs found by OCR, as curation does.
         batch_size: Frames per forward pass.
         overlays: Also write overlay PNGs (and one animation per multi-frame video).
         animation: ``gif`` or ``apng`` for cine animations.
@@ -167,7 +170,7 @@ def run_prediction(
 
     eng, spec = load_engine(checkpoint, engine=engine, device=device, onnx=onnx)
     spec = with_presence_threshold(spec, presence_threshold)
-    todo = collect_frames(inputs, keys=keys, frames=frames)
+    todo = collect_frames(inputs, keys=keys, frames=frames, ocr=ocr)
     if not todo:
         raise InputError("no frames to predict")
     if stream is not None:
