@@ -57,6 +57,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--no-ocr", action="store_true", help="DICOM input: skip blanking burnt-in text by OCR"
     )
+    p.add_argument("--frames", help="DICOM input: frames to measure, e.g. 0:40 (default all)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
@@ -103,7 +104,7 @@ def _dicom_input(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float], 
     if not args.checkpoint:
         raise InputError("a DICOM input needs --checkpoint", file=args.input)
     label_file, cine, calibration = predict_dicom(
-        args.input, args.checkpoint, device=args.device, ocr=not args.no_ocr
+        args.input, args.checkpoint, device=args.device, frames=args.frames, ocr=not args.no_ocr
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -352,10 +352,7 @@ def demo_agreement(
             "demo_agreement needs truth_csv, predictions, calibration_csv and out_dir "
             "(or data_dir holding truth.csv and the calibration CSVs)"
         )
-    if isinstance(predictions, LabelFile):
-        lf = predictions
-    else:
-        lf = read_labels(predictions)
+    lf = predictions if isinstance(predictions, LabelFile) else read_labels(predictions)
     csvs = calibration_csv if isinstance(calibration_csv, list) else [calibration_csv]
     mapping: dict[str, Calibration] = {}
     for c in csvs:

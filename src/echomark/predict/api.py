@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from echomark.data.spec import ModelSpec
 from echomark.dicom.memory import ADHOC_CLASS
 from echomark.errors import InputError
 from echomark.fileio import atomic_write_text
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.predict.engine import Engine, OnnxEngine, TorchEngine
 from echomark.predict.inputs import InputFrame, collect_frames
-from echomark.predict.predictor import ModelSpec, Progress, predict_frames
+from echomark.predict.predictor import Progress, predict_frames
 
 PathLike = str | os.PathLike[str]
 

@@ -12,10 +12,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from echomark.data.spec import ModelSpec
 from echomark.errors import ConfigError, InputError
 from echomark.fileio import atomic_path
 from echomark.predict.engine import ONNX_INPUT, onnx_output_name
-from echomark.predict.predictor import ModelSpec
 
 #: Default ONNX opset.
 OPSET = 17

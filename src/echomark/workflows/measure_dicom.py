@@ -46,12 +46,20 @@ def predict_dicom(
     checkpoint: str | os.PathLike[str],
     *,
     device: str = "cpu",
+    frames: str | None = None,
     ocr: bool = True,
 ) -> tuple[LabelFile, CuratedCine, Calibration]:
     """Curate a calibrated DICOM in memory and predict its labels.
 
     The calibration is checked first, so a file whose regions do not fit its pixels fails
     before any decoding or prediction.
+
+    Args:
+        path: The DICOM file.
+        checkpoint: ``.pt`` checkpoint or exported ``.onnx``.
+        device: ``cpu``, ``cuda`` or ``auto``.
+        frames: Frame selection (``0:10``, ``1,5,9``); default all.
+        ocr: Blank burnt-in text found by OCR, as curation does.
 
     Returns:
         The predictions, the curated cine (video code, frame time) and its calibration.
@@ -60,7 +68,7 @@ def predict_dicom(
         CalibrationError: No usable region spacing.
         DicomError: The file cannot be read or decoded.
     """
-    cine = curate_in_memory(path, ocr=ocr, need_calibration=True)
+    cine = curate_in_memory(path, frames=frames, ocr=ocr, need_calibration=True)
     if cine.calibration is None:  # need_calibration raised already; this narrows the type
         raise AssertionError("curate_in_memory returned no calibration")
     return predict_cine(cine, checkpoint, device=device), cine, cine.calibration
