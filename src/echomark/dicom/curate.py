@@ -45,6 +45,7 @@ from echomark.cache.writer import CacheWriter, zip_folder
 from echomark.calibration import Calibration
 from echomark.dicom import mask as masklib
 from echomark.dicom.codes import CodeMode, bytes_code, file_code
+from echomark.dicom.ocr import detect_text, ocr_available, warm_up
 from echomark.dicom.read import (
     SAMPLE_FRAMES,
     PixelRecipe,
@@ -187,8 +188,6 @@ def _init_worker(ocr: bool) -> None:
 
     cv2.setNumThreads(1)
     if ocr:
-        from echomark.dicom.ocr import warm_up
-
         warm_up(threads=OCR_THREADS)
 
 
@@ -234,8 +233,6 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
         spec = _fallback_spec(greys, rows, cols, notes)
 
     if ocr:
-        from echomark.dicom.ocr import detect_text
-
         # Grey is enough to find text, and the median of grey frames costs a third.
         static = masklib.static_image(greys)
         found, dropped = masklib.plausible_text(detect_text(static, threads=OCR_THREADS), rows)
@@ -549,13 +546,10 @@ def curate(
     say = log or (lambda line: None)
     if not (len(options.dataset_class) == 2 and options.dataset_class.isdigit()):
         raise ConfigError(f"class must be two digits, got {options.dataset_class!r}")
-    if options.ocr:
-        from echomark.dicom.ocr import ocr_available
-
-        if not ocr_available():
-            raise ConfigError(
-                "text detection needs rapidocr: pip install 'echomark[ocr]' (or pass --no-ocr)"
-            )
+    if options.ocr and not ocr_available():
+        raise ConfigError(
+            "text detection needs rapidocr: pip install 'echomark[ocr]' (or pass --no-ocr)"
+        )
     out_dir = Path(options.out_dir)
     out_abs = out_dir.resolve()
     # The output folder may sit inside a source folder: never read our own outputs back.

@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from echomark.cache.keys import ImageKey
+from echomark.cache.png import decode_png
+from echomark.cache.store import open_store
 from echomark.dicom.codes import file_code
 from echomark.dicom.memory import ADHOC_CLASS, curate_in_memory
 from echomark.dicom.read import is_dicom_file
@@ -48,8 +50,6 @@ class InputFrame:
 
 
 def _read_png_file(path: Path) -> UInt8Array:
-    from echomark.cache.png import decode_png
-
     try:
         return decode_png(path.read_bytes(), name=str(path))
     except OSError as exc:
@@ -128,8 +128,6 @@ def store_frames(path: Path, keys: Sequence[str] | None = None) -> list[InputFra
     Raises:
         InputError: if a listed key is not in the store.
     """
-    from echomark.cache.store import open_store
-
     store = open_store(path)
     if keys is None:
         chosen = sorted(store.keys())
