@@ -9,7 +9,7 @@ regions is :mod:`echomark.dicom.regions`; the calibration CSV is :mod:`echomark.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
 import numpy as np
@@ -162,6 +162,9 @@ class Calibration:
         origin: Which file, key or option it came from (e.g. ``"x.dcm region 0"``,
             ``"01-<64hex>"``, ``"--mm-per-px"``); never identifying.
         region: The DICOM region used, if it came from a DICOM.
+        cm_per_px: The ``(dx, dy)`` cm per pixel it was built from, kept so that the
+            calibration CSV repeats DICOM's float64 values bit for bit (x10 then /10 is
+            not exact); None when built from mm. Not part of equality.
     """
 
     dx_mm_per_px: float
@@ -169,6 +172,7 @@ class Calibration:
     source: CalibrationSource = CalibrationSource.GIVEN
     origin: str = ""
     region: UltrasoundRegion | None = None
+    cm_per_px: tuple[float, float] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("dx_mm_per_px", "dy_mm_per_px"):
@@ -194,17 +198,15 @@ class Calibration:
     def dx_cm_per_px(self) -> float:
         """Horizontal spacing in cm per pixel, as DICOM and the calibration CSV store it.
 
-        Rounded to 15 significant digits, so a value read from cm comes back as written.
-
-        >>> Calibration.from_cm_per_px(0.0254767, 0.03).dx_cm_per_px
-        0.0254767
+        >>> Calibration.from_cm_per_px(0.025476696592378157, 0.03).dx_cm_per_px
+        0.025476696592378157
         """
-        return _cm(self.dx_mm_per_px)
+        return self.cm_per_px[0] if self.cm_per_px else self.dx_mm_per_px / MM_PER_CM
 
     @property
     def dy_cm_per_px(self) -> float:
         """Vertical spacing in cm per pixel (see :attr:`dx_cm_per_px`)."""
-        return _cm(self.dy_mm_per_px)
+        return self.cm_per_px[1] if self.cm_per_px else self.dy_mm_per_px / MM_PER_CM
 
     @classmethod
     def isotropic(
@@ -232,13 +234,8 @@ class Calibration:
         >>> Calibration.from_cm_per_px(0.02, -0.03).dy_mm_per_px
         0.3
         """
-        return cls(
-            abs(float(dx_cm_per_px)) * MM_PER_CM,
-            abs(float(dy_cm_per_px)) * MM_PER_CM,
-            source,
-            origin,
-            region,
-        )
+        dx, dy = abs(float(dx_cm_per_px)), abs(float(dy_cm_per_px))
+        return cls(dx * MM_PER_CM, dy * MM_PER_CM, source, origin, region, (dx, dy))
 
     def describe(self) -> str:
         """Source and origin in one short phrase (for reports and messages).
@@ -247,12 +244,6 @@ class Calibration:
         'csv 01-ab'
         """
         return f"{self.source.value} {self.origin}".strip()
-
-
-def _cm(mm: float) -> float:
-    # DICOM DS strings hold at most 16 characters, so 15 significant digits undo the
-    # x10 / 10 round trip's last-bit error without losing a stored digit.
-    return float(f"{mm / MM_PER_CM:.15g}")
 
 
 def distance_mm(p: npt.ArrayLike, q: npt.ArrayLike, cal: Calibration) -> float:
