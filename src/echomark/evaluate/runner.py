@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -9,12 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from echomark.cache.physical import read_physical_csv
+from echomark.cache.store import open_store
 from echomark.errors import InputError
 from echomark.evaluate.evaluation import LabelRecord, compare_labels, json_safe, summarise
-from echomark.evaluate.metrics import spacing_mm_per_px
 from echomark.evaluate.report import Section, render_report
-from echomark.fileio import atomic_write_text
+from echomark.fileio import atomic_write_text, check_out_folder, staged_folder
+from echomark.labels.io import read_labels
+from echomark.labels.registry import load_registry
 from echomark.labels.schema import ImageLabels, LabelFile
+from echomark.labels.splits import read_split
 
 PathLike = str | os.PathLike[str]
 
@@ -41,8 +47,6 @@ def load_truth(labels: PathLike, split: str | None = None) -> LabelFile:
 
     A zip or folder without a split reads ``labels-all.json``.
     """
-    from echomark.labels.splits import read_split
-
     p = Path(labels)
     if not p.exists():
         raise InputError("no such labels file or folder", file=str(p))
@@ -51,8 +55,6 @@ def load_truth(labels: PathLike, split: str | None = None) -> LabelFile:
 
 def load_registry_info() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
     """Label kinds, views and colours from the registry (name -> value)."""
-    from echomark.labels.registry import load_registry
-
     reg = load_registry()
     kinds = {n: s.kind.value for n, s in reg.items()}
     views = {n: [v.value for v in s.views] for n, s in reg.items()}
@@ -64,11 +66,9 @@ def load_spacing(calibration: PathLike | None) -> dict[str, tuple[float, float]]
     """Video code -> ``(dx, dy)`` mm per pixel from a calibration CSV (cm per pixel)."""
     if calibration is None:
         return {}
-    from echomark.cache.physical import read_physical_csv
-
     return {
-        code: spacing_mm_per_px(s.dx_cm_per_px, s.dy_cm_per_px)
-        for code, s in read_physical_csv(calibration).items()
+        code: (cal.dx_mm_per_px, cal.dy_mm_per_px)
+        for code, cal in read_physical_csv(calibration).items()
     }
 
 
@@ -123,9 +123,6 @@ def evaluate_predictions(
         The metrics and where they were written: ``metrics.json``, ``errors.csv`` (one row
         per image and label) and ``report.html`` appear together at the end, or not at all.
     """
-    from echomark.fileio import check_out_folder, staged_folder
-    from echomark.labels.io import read_labels
-
     check_out_folder(out, overwrite=overwrite)
     truth = load_truth(labels, split)
     pred = read_labels(Path(predictions))
@@ -159,9 +156,6 @@ ERRORS_COLUMNS = (
 
 def errors_csv(records: Sequence[Any]) -> str:
     """One row per image and label with every error of :class:`LabelRecord`."""
-    import csv
-    import io
-
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(ERRORS_COLUMNS)
@@ -190,8 +184,6 @@ def _write_outputs(
     atomic_write_text(out_dir / "errors.csv", errors_csv(records))
     loader = None
     if images is not None:
-        from echomark.cache.store import open_store
-
         store = open_store(images)
         loader = store.read
     report_path = out_dir / "report.html"

@@ -11,12 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from echomark.data.spec import ModelSpec
+from echomark.dicom.memory import ADHOC_CLASS
 from echomark.errors import InputError
-from echomark.fileio import atomic_write_text
+from echomark.evaluate.runner import load_registry_info
+from echomark.fileio import atomic_write_text, check_out_folder, staged_folder
+from echomark.labels.io import write_labels
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
+from echomark.labels.splits import read_list, read_split
 from echomark.predict.engine import Engine, OnnxEngine, TorchEngine
-from echomark.predict.inputs import ADHOC_CLASS, InputFrame, collect_frames
-from echomark.predict.predictor import ModelSpec, Progress, predict_frames
+from echomark.predict.export import spec_from_card, spec_from_checkpoint, spec_from_onnx_metadata
+from echomark.predict.inputs import InputFrame, collect_frames
+from echomark.predict.overlay import overlay_image, write_animation, write_overlay_png
+from echomark.predict.predictor import Progress, predict_frames
 
 PathLike = str | os.PathLike[str]
 
@@ -85,7 +92,6 @@ def load_engine(
         The engine and the model's channels / data config.
     """
     from echomark.models.modelfile import is_model_dir
-    from echomark.predict.export import spec_from_checkpoint, spec_from_onnx_metadata
 
     device = resolve_device(device)
     path = Path(checkpoint)
@@ -115,7 +121,6 @@ def _load_model_dir(
     """A shared model folder (safetensors + card) as an engine."""
     from echomark.models import build_model
     from echomark.models.modelfile import CARD_FILE, load_weights, read_model_dir
-    from echomark.predict.export import spec_from_card
 
     card, state = read_model_dir(path)
     folder = path if path.is_dir() else path.parent
@@ -134,8 +139,6 @@ def select_keys(
 ) -> list[str] | None:
     """Image keys chosen by ``--list zip::member.txt`` or ``--split S --labels L``."""
     if list_spec is not None:
-        from echomark.labels.splits import read_list
-
         if "::" in list_spec:
             container, member = list_spec.split("::", 1)
             return read_list(container, member)
@@ -143,8 +146,6 @@ def select_keys(
     if split is not None:
         if labels is None:
             raise InputError("--split needs --labels (labels.zip, folder or .json)")
-        from echomark.labels.splits import read_split
-
         return list(read_split(labels, split).images)
     return None
 
@@ -159,6 +160,7 @@ def run_prediction(
     device: str = "cpu",
     keys: Sequence[str] | None = None,
     frames: str | None = None,
+    ocr: bool = True,
     batch_size: int = 8,
     overlays: bool = False,
     animation: str = "gif",
@@ -166,7 +168,6 @@ def run_prediction(
     presence_threshold: float | None = None,
     stream: TextIO | None = sys.stderr,
     overwrite: bool = False,
-    force: bool = False,
 ) -> PredictionResult:
     """Predict labels for inputs and write ``OUT/predictions.json`` (v2, with ``conf``).
 
@@ -179,6 +180,7 @@ def run_prediction(
         device: ``cpu``, ``cuda``, ``auto``.
         keys: Only these image keys of png-cache inputs.
         frames: Frame selection for DICOM inputs (``0:4``).
+        ocr: Blank burnt-in text of DICOM inputs found by OCR, as curation does.
         batch_size: Frames per forward pass.
         overlays: Also write overlay PNGs (and one animation per multi-frame video).
         animation: ``gif`` or ``apng`` for cine animations.
@@ -187,14 +189,11 @@ def run_prediction(
             height below which a label is ``off``); None keeps the checkpoint's.
         stream: Progress output (None: silent).
         overwrite: Replace a non-empty ``out`` (its old files go; nothing stale stays).
-        force: Predict on DICOMs that are not ultrasound (refused otherwise).
 
     Returns:
         The predictions and output paths. ``out`` appears whole at the end (written in a
         temporary folder beside it), or not at all when the job fails.
     """
-    from echomark.fileio import check_out_folder, staged_folder
-
     check_out_folder(out, overwrite=overwrite)
     eng, spec = load_engine(checkpoint, engine=engine, device=device, onnx=onnx)
     spec = with_presence_threshold(spec, presence_threshold)
@@ -203,7 +202,7 @@ def run_prediction(
         inputs,
         keys=keys,
         frames=frames,
-        force=force,
+        ocr=ocr,
         on_error=lambda source, exc: bad_inputs.append((source, exc)),
     )
     if not todo:
@@ -245,8 +244,6 @@ def _predict_into(
     stream: TextIO | None,
 ) -> PredictionResult:
     """Predict ``todo`` and write every output into ``out_dir``."""
-    from echomark.labels.io import write_labels
-
     if stream is not None:
         print(
             f"predict: {len(todo)} frames, {len(spec.channels)} labels, engine {eng.name}, "
@@ -337,9 +334,6 @@ def write_overlays(
     min_conf: float = 0.0,
 ) -> None:
     """One overlay PNG per predicted frame, plus an animation per video with >1 frame."""
-    from echomark.evaluate.runner import load_registry_info
-    from echomark.predict.overlay import overlay_image, write_animation, write_overlay_png
-
     _, _, colours = load_registry_info()
     by_video: dict[str, list[InputFrame]] = {}
     for f in frames:
