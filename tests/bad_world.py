@@ -32,10 +32,10 @@ class World:
     pred: Path  # predictions.json of the tiny model on the dataset
     config: Path  # a training config YAML that works on the dataset
 
-    def fill(self, text: str, tmp: Path) -> str:
+    def fill(self, text: str, tmp: Path, **extra: str) -> str:
         """Replace ``{name}`` placeholders with world paths (``{t}``: the case folder)."""
         names = {k: str(getattr(self, k)) for k in self.__dataclass_fields__}
-        return text.format(t=str(tmp), **names)
+        return text.format(t=str(tmp), **names, **extra)
 
 
 def build_world(root: Path) -> World:

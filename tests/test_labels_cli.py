@@ -70,12 +70,18 @@ def test_validate_json_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
 def test_validate_images_against_png_cache(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     writer = CacheWriter(tmp_path / "data")
     for k in (key(1), key(1, 7)):
-        writer.write(ImageKey.parse(k), np.zeros((4, 4), np.uint8))
+        writer.write(ImageKey.parse(k), np.zeros((24, 16), np.uint8))
     path = write(tmp_path / "l.json", GOOD)
     assert main(["labels", "validate", str(path), "--images", str(tmp_path / "data")]) == 1
     assert capsys.readouterr().out.splitlines() == [
         f"{path}: {key(2)}: image not found in the png-cache"
     ]
+    # With the image known, a point beyond its edge is an error (x=10 fits 16 columns,
+    # y=20 fits 24 rows; a 12-row image does not hold it).
+    writer.write(ImageKey.parse(key(1)), np.zeros((12, 16), np.uint8))
+    assert main(["labels", "validate", str(path), "--images", str(tmp_path / "data")]) == 1
+    out = capsys.readouterr().out
+    assert f"{key(1)}: lv-ivs-top: point (10, 20) is outside the 16x12 image" in out
     assert main(["labels", "validate", str(path), "--images", str(tmp_path / "data"),
                  "--strict"]) == 2  # fmt: skip
     assert "image not found in the png-cache" in capsys.readouterr().err

@@ -19,6 +19,9 @@ from echomark.errors import CacheError, CalibrationError, ImageKeyError
 from echomark.fileio import atomic_write_text
 
 COLUMNS = ("FileHash", "PhysicalDeltaX", "PhysicalDeltaY")
+#: Largest spacing accepted (cm per pixel): an echo frame of a few hundred pixels covers
+#: 10-30 cm, so even 1 cm/px is far beyond any real scan; larger values are corrupt.
+MAX_CM_PER_PX = 1.0
 
 
 def _positive(value: str, file: str, row: int, column: str) -> float:
@@ -29,6 +32,12 @@ def _positive(value: str, file: str, row: int, column: str) -> float:
     if not math.isfinite(v) or v <= 0:
         raise CacheError(
             f"row {row}: {column} must be a positive finite number, got {value!r}", file=file
+        )
+    if v > MAX_CM_PER_PX:
+        raise CacheError(
+            f"row {row}: {column} is {v:g} cm/px, above the {MAX_CM_PER_PX:g} cm/px any "
+            "ultrasound image has (the column is in cm per pixel)",
+            file=file,
         )
     return v
 

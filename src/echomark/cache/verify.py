@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from echomark.cache.keys import ImageKey
 from echomark.cache.png import PNG_MAGIC
-from echomark.cache.store import FrameStore, ZipStore, shard_key
-from echomark.errors import CacheError
+from echomark.cache.store import FolderStore, FrameStore, ZipStore, shard_key
+from echomark.errors import CacheError, ImageKeyError
 
 
 class Severity(str, Enum):
@@ -40,6 +42,54 @@ class CacheProblem:
 
     def __str__(self) -> str:
         return f"{self.location}: {self.item}: {self.severity.value}: {self.message}"
+
+
+def _all_files(store: FrameStore) -> list[str]:
+    """Every file of the cache (relative path or member name), frames or not."""
+    if isinstance(store, ZipStore):
+        return [n for n in store.members if not n.endswith("/")]
+    if isinstance(store, FolderStore):
+        root = Path(store.root)
+        return sorted(
+            Path(d, f).relative_to(root).as_posix() for d, _, files in os.walk(root) for f in files
+        )
+    return []
+
+
+def layout_problem(name: str, store: FrameStore | None = None) -> tuple[Severity, str] | None:
+    """Why a file in a png-cache is not a frame readers will find, or None when it is one.
+
+    >>> k = "01-ab" + "0" * 62 + "-0001.png"
+    >>> layout_problem("01/ab/00/" + k) is None
+    True
+    >>> layout_problem("01/cd/00/" + k)[1][:60]
+    'misplaced frame: a reader looks for it at 01/ab/00/01-ab0000'
+    >>> layout_problem("01/ab/00/" + k.upper())[1][:40]
+    'upper-case file name: readers only find '
+    >>> layout_problem("01/ab/00/notes.txt")
+    (<Severity.WARNING: 'warning'>, 'stray file: not a frame of the png-cache layout')
+    """
+    if shard_key(name) is not None:
+        return None
+    base = name.rsplit("/", 1)[-1]
+    parts = name.split("/")
+    folder_class = next((p for p in reversed(parts[:-1]) if len(p) == 2 and p.isdigit()), None)
+    for candidate, upper in ((base, False), (base.lower(), True)):
+        try:
+            key = ImageKey.parse(candidate, default_class=folder_class)
+        except ImageKeyError:
+            continue
+        if not candidate.endswith(".png"):
+            break
+        if upper and base != candidate:
+            twin = store is not None and key in store
+            return (
+                Severity.ERROR,
+                f"upper-case file name: readers only find {key.name}"
+                + (", which also exists (a duplicate)" if twin else ""),
+            )
+        return Severity.ERROR, f"misplaced frame: a reader looks for it at {key.relpath}"
+    return Severity.WARNING, "stray file: not a frame of the png-cache layout"
 
 
 def verify_store(
@@ -80,12 +130,10 @@ def verify_store(
         ):
             if k not in store:
                 problems.append(CacheProblem(Severity.ERROR, loc, k.name, "missing from the cache"))
-    if isinstance(store, ZipStore):
-        for name in store.members:
-            if not name.endswith("/") and shard_key(name) is None:
-                problems.append(
-                    CacheProblem(Severity.WARNING, loc, name, "not a frame in the png-cache layout")
-                )
+    for name in _all_files(store):
+        found = layout_problem(name, store)
+        if found is not None:
+            problems.append(CacheProblem(found[0], loc, name, found[1]))
     for video, frames in store.videos().items():
         if frames != list(range(frames[0], frames[0] + len(frames))):
             problems.append(

@@ -72,7 +72,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "instance per label at 1 decimal and drops conf and straight_segment.",
     )
     c.add_argument("input", help="labels.zip, a folder, or a .json file")
-    c.add_argument("output", help="output .json file (replaced atomically)")
+    c.add_argument(
+        "output",
+        help="output .json file, or .zip (a zip holding labels-<split>.json); replaced atomically",
+    )
     c.add_argument("--to", required=True, choices=("v1", "v2"), help="output form")
     c.add_argument("--split", default=None, help="split to read from a zip/folder (default all)")
     c.add_argument(
@@ -228,10 +231,16 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from echomark.labels.io import v1_losses, write_labels
+    from echomark.errors import InputError
+    from echomark.labels.io import dumps_labels, v1_losses, write_labels
     from echomark.labels.schema import LabelFormat, Severity
     from echomark.labels.splits import read_split
 
+    out = Path(args.output)
+    if out.suffix.lower() not in (".json", ".zip"):
+        raise InputError("output must end in .json (a label file) or .zip", file=str(out))
+    if out.is_dir():
+        raise InputError("output is a folder; give a .json or .zip file name", file=str(out))
     lf = read_split(args.input, args.split, strict=not args.lenient)
     for p in lf.problems:
         print(_problem_line(p), file=sys.stderr)
@@ -251,6 +260,17 @@ def _convert(args: argparse.Namespace) -> int:
         ]
         if any(notes):
             print("v1: " + "; ".join(n for n in notes if n), file=sys.stderr)
-    write_labels(lf, args.output, fmt, wrapped=wrapped, first_instance_only=args.first_instance)
+    if out.suffix.lower() == ".zip":
+        import zipfile
+
+        from echomark.fileio import atomic_path
+
+        text = dumps_labels(lf, fmt, wrapped=wrapped, first_instance_only=args.first_instance)
+        member = f"labels-{args.split or 'all'}.json"
+        with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            # A fixed date keeps the zip byte-identical for the same labels.
+            zf.writestr(zipfile.ZipInfo(member, (1980, 1, 1, 0, 0, 0)), text)
+    else:
+        write_labels(lf, out, fmt, wrapped=wrapped, first_instance_only=args.first_instance)
     print(f"wrote {args.output} ({len(lf.images)} images, {fmt.value})")
     return 1 if any(p.severity is Severity.ERROR for p in lf.problems) else 0

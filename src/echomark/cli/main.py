@@ -126,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ExitCode.INTERRUPTED
         except Exception as exc:
             code, message = describe(exc)
+            message = " ".join(message.split())  # one line, whatever a library put in it
             if args.debug:
                 print(format_traceback(exc), file=sys.stderr, end="")
             with contextlib.suppress(BrokenPipeError):

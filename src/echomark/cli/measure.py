@@ -64,6 +64,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="replace a non-empty --out folder whole"
     )
+    p.add_argument(
+        "--lenient",
+        action="store_true",
+        help="measure around unusable label entries (reported) instead of refusing the file",
+    )
     p.set_defaults(func=run)
 
 
@@ -91,7 +96,7 @@ def read_views_csv(path: str | Path) -> dict[str, str]:
 def _read_label_input(args: argparse.Namespace) -> Any:
     from echomark.labels.splits import read_split
 
-    return read_split(Path(args.input), args.split)
+    return read_split(Path(args.input), args.split, strict=not args.lenient)
 
 
 def _dicom_input(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float], Any]:
@@ -216,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
             f"{len(result.problems)} skipped, {len(result.notes)} without LV landmarks; "
             f"wrote {paths['csv'].parent}"
         )
+    for problem in label_file.problems:
+        print(f"label problem: {problem}", file=sys.stderr)
     for prob in result.problems:
         print(f"skipped: {prob}", file=sys.stderr)
     return 1 if result.problems or not result.series else 0

@@ -677,7 +677,10 @@ def _curate_locked(
             # inputs here meanwhile: probing is cheap (a header and a hash per file).
             for _ in range(options.workers if options.workers > 1 else 0):
                 ex.submit(_noop)
-            by_video = _probe(paths, options, results, say)
+            # Per-file lines wait until something is to be curated: if nothing is, the one
+            # error below says so instead of a screen of "skipped" lines.
+            probe_lines: list[str] = []
+            by_video = _probe(paths, options, results, probe_lines.append)
             if not by_video and not any(r.outcome is not Outcome.SKIPPED for r in results):
                 first = results[0]
                 raise InputError(
@@ -685,6 +688,8 @@ def _curate_locked(
                     f"(first: {first.reason}); nothing was curated",
                     file=first.path,
                 )
+            for line in probe_lines:
+                say(line)
             check_code_scheme(out_dir, options.key)
             write_deid_settings(out_dir, options)
 

@@ -352,11 +352,18 @@ def check_frames_against_pixels(ds: Any, file: str) -> None:
         )
         frame_bytes = rows * cols * per_pixel
         length = int(elem.length) if getattr(elem, "length", None) is not None else len(elem.value)
+        start = getattr(elem, "value_tell", None)
+        if start is not None and os.path.isfile(file):
+            # A deferred element's length is what the header declares; the file may be shorter.
+            length = min(length, max(0, os.path.getsize(file) - int(start)))
         held = length // frame_bytes
         if held != declared:
+            short = (
+                " (the file ends early)" if start is not None and length < int(elem.length) else ""
+            )
             raise DicomError(
                 f"NumberOfFrames is {declared} but the pixel data holds {held} frames of "
-                f"{rows}x{cols}; the file is damaged or truncated",
+                f"{rows}x{cols}{short}; the file is damaged or truncated",
                 file=file,
                 field="NumberOfFrames",
             )

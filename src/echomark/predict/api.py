@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,7 +54,13 @@ class PredictionResult:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; other values pass through."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cpu``/``cuda[:N]``/``mps`` pass.
+
+    Raises:
+        InputError: Any other name.
+    """
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
+        raise InputError(f"unknown device {device!r}; use cpu, cuda, cuda:N, mps or auto")
     if device != "auto":
         return device
     import torch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,7 +195,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         # weights_only: tensors and plain containers only; a pickled object in a shared
         # file is refused instead of run.
-        payload = torch.load(p, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of files it then refuses; the refusal
+            # below is the message.
+            warnings.simplefilter("ignore")
+            payload = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         if "unsupported global" not in str(exc).lower():
             raise ConfigError(

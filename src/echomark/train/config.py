@@ -492,7 +492,10 @@ def load_config(
         except OSError as exc:
             raise ConfigError(f"cannot read config: {exc.strerror}", file=str(path)) from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"invalid YAML: {exc}", file=str(path)) from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"invalid YAML{where}: {problem}", file=str(path)) from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, Mapping):
