@@ -886,7 +886,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     argv = world.fill(case.argv, t, **extra).split()
     capsys.readouterr()
     rc = main(argv)
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert rc == case.code, (rc, lines)
     assert len(lines) == 1, lines
