@@ -54,3 +54,57 @@ def progress(
             rate = i / max(now - start, 1e-9)
             print(f"{desc}: {i}/{total} ({rate:.1f} {unit}/s)", file=out, flush=True)
             last = now
+
+
+class ByteProgress:
+    """Progress of reading ``total`` bytes: :meth:`update` per chunk, :meth:`close` at the end."""
+
+    def __init__(
+        self, total: int, desc: str, stream: TextIO | None = None, every_s: float = PLAIN_EVERY_S
+    ) -> None:
+        self.total, self.desc, self.every_s = total, desc, every_s
+        self.out = stream if stream is not None else sys.stderr
+        self.done = 0
+        self.start = self.last = time.monotonic()
+        self.bar = None
+        if self.out.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total, desc=desc, file=self.out, unit="B", unit_scale=True, leave=False
+            )
+
+    def update(self, n: int) -> None:
+        """``n`` more bytes were read."""
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            pct = 100.0 * self.done / self.total if self.total else 100.0
+            print(
+                f"{self.desc}: {self.done / 1e6:.0f} of {self.total / 1e6:.0f} MB ({pct:.0f} %)",
+                file=self.out,
+                flush=True,
+            )
+            self.last = now
+
+    def close(self) -> None:
+        """End the bar."""
+        if self.bar is not None:
+            self.bar.close()
+
+
+def byte_progress(total: int, desc: str, stream: TextIO | None = None) -> ByteProgress:
+    """A :class:`ByteProgress` over ``total`` bytes.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> p = ByteProgress(2_000_000, "reading x", out, every_s=0.0)
+    >>> p.update(1_000_000)
+    >>> p.close()
+    >>> out.getvalue().strip()
+    'reading x: 1 of 2 MB (50 %)'
+    """
+    return ByteProgress(total, desc, stream)

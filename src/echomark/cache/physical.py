@@ -44,7 +44,14 @@ def _positive(value: str, file: str, row: int, column: str) -> float:
 
 def parse_physical_csv(text: str, *, source: str = "<text>") -> dict[str, Calibration]:
     """Parse calibration CSV text; see :func:`read_physical_csv`."""
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_physical_csv(text, source)
+    except csv.Error as exc:
+        raise CacheError(f"not a readable CSV ({exc})", file=source) from None
+
+
+def _parse_physical_csv(text: str, source: str) -> dict[str, Calibration]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise CacheError(f"missing column(s) {', '.join(missing)}", file=source)

@@ -154,7 +154,7 @@ def _validate(args: argparse.Namespace) -> int:
     files: dict[str, LabelFile] = {}
     problems: list[LabelProblem] = []
     for split in _splits_to_read(args.path, args.split):
-        lf = read_split(args.path, split, strict=args.strict)
+        lf = read_split(args.path, split, strict=args.strict, progress=not args.quiet)
         files[split or lf.source] = lf
         problems += lf.problems
         listed = read_split_list(args.path, split or "all")
@@ -208,7 +208,7 @@ def _stats(args: argparse.Namespace) -> int:
     from echomark.labels.stats import label_stats
 
     results = [
-        label_stats(read_split(args.path, split))
+        label_stats(read_split(args.path, split, progress=not args.quiet))
         for split in _splits_to_read(args.path, args.split)
     ]
     if args.json:
@@ -241,7 +241,7 @@ def _convert(args: argparse.Namespace) -> int:
         raise InputError("output must end in .json (a label file) or .zip", file=str(out))
     if out.is_dir():
         raise InputError("output is a folder; give a .json or .zip file name", file=str(out))
-    lf = read_split(args.input, args.split, strict=not args.lenient)
+    lf = read_split(args.input, args.split, strict=not args.lenient, progress=not args.quiet)
     for p in lf.problems:
         print(_problem_line(p), file=sys.stderr)
     fmt = LabelFormat(args.to)

@@ -277,6 +277,24 @@ def read_header(path: str | os.PathLike[str], *, ultrasound_only: bool = True) -
             f"cannot read DICOM header ({type(exc).__name__}: {exc})", file=p
         ) from None
     truncated = any("end of file" in str(w.message).lower() for w in caught)
+    try:
+        # A damaged header shows only when its values are read (pydicom parses lazily and
+        # raises or warns in many ways); every such failure is this file's one error.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _check_header(ds, p, ultrasound_only=ultrasound_only, truncated=truncated)
+    except (SkipFile, DicomError):
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DicomError(
+            f"damaged DICOM header ({type(exc).__name__}{': ' + first[:120] if first else ''})",
+            file=p,
+        ) from None
+
+
+def _check_header(ds: Any, p: str, *, ultrasound_only: bool, truncated: bool) -> Any:
+    """:func:`read_header`'s checks of a decoded header."""
     if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_SOP_CLASS:
         raise SkipFile(SkipReason.DICOMDIR)
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):

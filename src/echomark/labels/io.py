@@ -23,11 +23,13 @@ gives identical bytes):
 
 from __future__ import annotations
 
+import io
 import json
 import os
-from collections.abc import Container, Mapping
+import sys
+from collections.abc import Callable, Container, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -43,12 +45,14 @@ from echomark.labels.schema import (
     LabelState,
     Severity,
 )
+from echomark.labels.stream import iter_object_items
 from echomark.labels.validate import (
     ProblemLog,
     check_known_images,
     check_label_names,
     parse_label,
 )
+from echomark.progress import byte_progress
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -117,8 +121,9 @@ def read_labels(
     source: str | None = None,
     strict: bool = False,
     known_images: Container[str] | None = None,
+    progress: bool = False,
 ) -> LabelFile:
-    """Read a label JSON file (v1 or v2, autodetected).
+    """Read a label JSON file (v1 or v2, autodetected), streaming it entry by entry.
 
     Args:
         path: A file path, or the file's raw bytes.
@@ -127,6 +132,7 @@ def read_labels(
         strict: Raise on the first unusable entry instead of masking it.
         known_images: Image names present in the png-cache (a set, or a
             :class:`~echomark.cache.store.FrameStore`); keys not in it are ERRORs.
+        progress: Show reading progress on stderr (a bar on a terminal).
 
     Returns:
         The labels; :attr:`LabelFile.problems` lists what was wrong (ERROR entries were
@@ -138,13 +144,28 @@ def read_labels(
     """
     if isinstance(path, bytes):
         src = source or "<bytes>"
-        data = path
-    else:
-        src = source or os.fspath(path)
-        data = read_file_bytes(path, src)
-    return labels_from_json(
-        decode_json_bytes(data, src), source=src, strict=strict, known_images=known_images
-    )
+        return read_labels_stream(
+            io.BytesIO(path), source=src, strict=strict, known_images=known_images
+        )
+    src = source or os.fspath(path)
+    try:
+        with Path(path).open("rb") as f:
+            bar = None
+            if progress:
+                bar = byte_progress(os.fstat(f.fileno()).st_size, f"reading {Path(src).name}")
+            try:
+                return read_labels_stream(
+                    f,
+                    source=src,
+                    strict=strict,
+                    known_images=known_images,
+                    on_bytes=None if bar is None else bar.update,
+                )
+            finally:
+                if bar is not None:
+                    bar.close()
+    except OSError as exc:
+        raise LabelError(f"cannot read: {exc.strerror or exc}", file=src) from None
 
 
 def _normalise_key(raw: str, log: ProblemLog) -> str | None:
@@ -181,40 +202,60 @@ def labels_from_json(
             for the first unusable entry.
     """
     if not isinstance(obj, dict):
-        kind = "list" if isinstance(obj, list) else type(obj).__name__
-        raise LabelError(
-            f"top level must be a JSON object keyed by image name, got {kind}", file=source
-        )
-    log = ProblemLog(source, strict=strict)
+        raise _not_an_object(obj, source)
+    builder = _Builder(source, strict)
     for raw in _dups(obj):
-        log.add(
+        builder.log.add(
             "image key repeated in the file; the last entry was kept",
             key=raw,
             severity=Severity.WARNING,
         )
-    images: dict[str, ImageLabels] = {}
-    raw_of: dict[str, str] = {}
-    n_wrapped = n_bare = n_v1 = n_v2 = 0
     for raw_key, entry in obj.items():
+        builder.add(raw_key, entry)
+    return builder.finish(known_images)
+
+
+def _not_an_object(obj: object, source: str) -> LabelError:
+    kind = "list" if isinstance(obj, list) else type(obj).__name__
+    return LabelError(
+        f"top level must be a JSON object keyed by image name, got {kind}", file=source
+    )
+
+
+class _Builder:
+    """Turns ``(image key, entry)`` pairs into a :class:`LabelFile`, one entry at a time."""
+
+    def __init__(self, source: str, strict: bool) -> None:
+        self.source = source
+        self.log = ProblemLog(source, strict=strict)
+        self.images: dict[str, ImageLabels] = {}
+        self.raw_of: dict[str, str] = {}
+        self.n_wrapped = self.n_bare = self.n_v1 = self.n_v2 = 0
+
+    def add(self, raw_key: str, entry: Any, *, replaces_same_spelling: bool = False) -> None:
+        """Add one image entry (a later entry for the same image replaces the earlier one)."""
+        log = self.log
         key = _normalise_key(raw_key, log)
         if key is None:
-            continue
+            return
+        images = self.images
         if key in images:
-            log.add(
-                f"same image as the earlier key {raw_of[key]!r}; the later entry was kept",
-                key=raw_key,
-                severity=Severity.WARNING,
-            )
+            if not (replaces_same_spelling and self.raw_of[key] == raw_key):
+                log.add(
+                    f"same image as the earlier key {self.raw_of[key]!r}; the later entry was kept",
+                    key=raw_key,
+                    severity=Severity.WARNING,
+                )
             del images[key]
-        raw_of[key] = raw_key
+        self.raw_of[key] = raw_key
         labels: ImageLabels = {}
         images[key] = labels
         if not isinstance(entry, dict):
             kind = "list" if isinstance(entry, list) else type(entry).__name__
             log.add(f"image entry must be an object of labels, got {kind}", key=raw_key)
-            continue
+            return
         if isinstance(entry.get("labels"), dict):
-            n_wrapped += 1
+            self.n_wrapped += 1
             extra = sorted(k for k in entry if k != "labels")
             if extra:
                 log.add(
@@ -224,7 +265,7 @@ def labels_from_json(
                 )
             label_obj: dict[str, Any] = entry["labels"]
         else:
-            n_bare += bool(entry)
+            self.n_bare += bool(entry)
             label_obj = entry
         for name in _dups(label_obj):
             log.add(
@@ -234,27 +275,70 @@ def labels_from_json(
                 severity=Severity.WARNING,
             )
         for name, value in label_obj.items():
-            n_v1 += isinstance(value, dict)
-            n_v2 += isinstance(value, list)
-            labels[name] = parse_label(value, log=log, key=raw_key, name=name)
-    if n_v1 and n_v2:
-        log.add(
-            f"mixes v1 label objects ({n_v1}) and v2 instance lists ({n_v2}); read as v2",
-            severity=Severity.INFO,
-        )
-    if n_wrapped and n_bare:
-        log.add(
-            f"{n_wrapped} image entries use the 'labels' wrapper and {n_bare} do not",
-            severity=Severity.INFO,
-        )
-    fmt = LabelFormat.V2 if n_v2 else LabelFormat.V1
-    wrapped = n_wrapped >= n_bare if (n_wrapped or n_bare) else fmt is LabelFormat.V1
-    lf = LabelFile(images=images, format=fmt, wrapped=wrapped, source=source)
-    lf.problems = log.problems
-    lf.problems.extend(check_label_names(lf, load_registry()))
-    if known_images is not None:
-        lf.problems.extend(check_known_images(lf, known_images, strict=strict))
-    return lf
+            self.n_v1 += isinstance(value, dict)
+            self.n_v2 += isinstance(value, list)
+            # One string object per label name, not one per image: big files repeat them.
+            labels[sys.intern(name)] = parse_label(value, log=log, key=raw_key, name=name)
+
+    def finish(self, known_images: Container[str] | None) -> LabelFile:
+        """The label file, with format, wrapper and every problem found."""
+        log = self.log
+        n_v1, n_v2, n_wrapped, n_bare = self.n_v1, self.n_v2, self.n_wrapped, self.n_bare
+        if n_v1 and n_v2:
+            log.add(
+                f"mixes v1 label objects ({n_v1}) and v2 instance lists ({n_v2}); read as v2",
+                severity=Severity.INFO,
+            )
+        if n_wrapped and n_bare:
+            log.add(
+                f"{n_wrapped} image entries use the 'labels' wrapper and {n_bare} do not",
+                severity=Severity.INFO,
+            )
+        fmt = LabelFormat.V2 if n_v2 else LabelFormat.V1
+        wrapped = n_wrapped >= n_bare if (n_wrapped or n_bare) else fmt is LabelFormat.V1
+        lf = LabelFile(images=self.images, format=fmt, wrapped=wrapped, source=self.source)
+        lf.problems = log.problems
+        lf.problems.extend(check_label_names(lf, load_registry()))
+        if known_images is not None:
+            lf.problems.extend(check_known_images(lf, known_images, strict=log.strict))
+        return lf
+
+
+def read_labels_stream(
+    stream: IO[bytes],
+    *,
+    source: str,
+    strict: bool = False,
+    known_images: Container[str] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> LabelFile:
+    """Read label JSON from a binary stream, one image entry at a time.
+
+    Memory holds the result and a window of the text, never the whole file decoded: a
+    200 MB file needs little more than its labels take as objects.
+
+    Args/Returns/Raises: as :func:`read_labels`; ``on_bytes`` is called with the bytes
+    read, chunk by chunk (for progress).
+    """
+    builder = _Builder(source, strict)
+    seen: set[str] = set()
+    items = iter_object_items(
+        stream,
+        source=source,
+        object_pairs_hook=_pairs_hook,
+        on_bytes=on_bytes,
+        not_an_object=lambda obj: _not_an_object(obj, source),
+    )
+    for raw_key, entry in items:
+        if raw_key in seen:
+            builder.log.add(
+                "image key repeated in the file; the last entry was kept",
+                key=raw_key,
+                severity=Severity.WARNING,
+            )
+        seen.add(raw_key)
+        builder.add(raw_key, entry, replaces_same_spelling=True)
+    return builder.finish(known_images)
 
 
 def format_1dp(value: float) -> str:

@@ -40,7 +40,7 @@ class LabelState(str, Enum):
         return self in (LabelState.POINT, LabelState.CURVE)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Instance:
     """One drawn instance of a label: a point (N = 1) or curve control points (N >= 2).
 
@@ -58,6 +58,10 @@ class Instance:
 
     def __post_init__(self) -> None:
         xy = np.asarray(self.xy, dtype=np.float64).reshape(-1, 2)
+        if xy.base is not None or not xy.flags.c_contiguous:
+            # One array owning its data: a view would keep its base (and the base's
+            # header) alive, tripling the memory of a big label file.
+            xy = xy.copy()
         xy.setflags(write=False)
         object.__setattr__(self, "xy", xy)
         if self.straight is not None and len(self.straight) != len(xy):
@@ -87,7 +91,7 @@ class Instance:
         return hash((self.xy.tobytes(), self.straight, self.conf))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Label:
     """One label of one image: its state and, for point/curve, its instances.
 

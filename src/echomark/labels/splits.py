@@ -124,6 +124,7 @@ def read_split(
     *,
     strict: bool = False,
     known_images: Container[str] | None = None,
+    progress: bool = False,
 ) -> LabelFile:
     """Read one split's labels from labels.zip, a folder, or a single ``.json`` file.
 
@@ -135,6 +136,7 @@ def read_split(
             present, e.g. ``external``); None means ``all``.
         strict: Raise on the first unusable entry (see :func:`~echomark.labels.io.read_labels`).
         known_images: Image names in the png-cache; keys not in it are reported.
+        progress: Show reading progress of a plain JSON file on stderr.
 
     Returns:
         The labels, with :attr:`LabelFile.source` ``<zip>::<member>`` or the file path.
@@ -160,7 +162,9 @@ def read_split(
         return read_labels(data, source=src, strict=strict, known_images=known_images)
     if not p.is_file():
         raise LabelError("no such file or folder", file=str(p))
-    return read_labels(p, source=str(p), strict=strict, known_images=known_images)
+    return read_labels(
+        p, source=str(p), strict=strict, known_images=known_images, progress=progress
+    )
 
 
 def parse_list(text: str) -> list[str]:
