@@ -1,0 +1,245 @@
+"""The editable label layer of one rater: per-frame versions, user/time stamps, atomic saves."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from echomark.errors import InputError, LabelError
+from echomark.labels.io import atomic_write_text, labels_to_json, read_labels
+from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
+from echomark.labels.validate import ProblemLog, parse_label
+
+#: What a saved label carries besides its geometry: who set it and when (UTC, ISO 8601).
+STAMP_FIELDS = ("user", "time")
+
+
+class ConflictError(InputError):
+    """A save was based on a version of the frame's labels that is no longer current."""
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Who last changed a label and when.
+
+    Attributes:
+        user: The rater's name as given to ``echomark serve --user``.
+        time: UTC time of the save, ``YYYY-MM-DDTHH:MM:SSZ``.
+    """
+
+    user: str
+    time: str
+
+
+def utc_now() -> str:
+    """The current UTC time as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def frame_version(body: Mapping[str, Any]) -> str:
+    """A short content hash of one frame's saved JSON body (its version for saves).
+
+    Content-derived, so it survives a server restart and needs no counter on disk.
+
+    >>> frame_version({}) == frame_version({})
+    True
+    >>> len(frame_version({"a": [1]}))
+    16
+    """
+    text = json.dumps(body, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def parse_frame_labels(
+    raw: object, *, key: str, known: Callable[[str], bool], source: str = "<request>"
+) -> ImageLabels:
+    """Labels of one frame in the v2 instance form (as the browser sends them) -> typed labels.
+
+    Args:
+        raw: ``{name: [{"type", "x", "y", "straight_segment"}]}``; v1 objects are read too.
+        key: The image key, for messages.
+        known: Whether a label name may be saved (registry names).
+        source: Where the body came from, for messages.
+
+    Raises:
+        LabelError: naming the label and what is wrong, for the first unusable entry.
+    """
+    if not isinstance(raw, dict):
+        raise LabelError("labels must be an object of label name -> instances", key=key)
+    log = ProblemLog(source, strict=True)
+    out: ImageLabels = {}
+    for name, value in raw.items():
+        if not known(name):
+            raise LabelError("label name is not in the registry", file=source, key=key, field=name)
+        out[name] = parse_label(value, log=log, key=key, name=name)
+    return out
+
+
+class LabelLayer:
+    """The label file one rater edits, kept in memory and saved atomically on every change.
+
+    The file is written in the v2 instance form (``echomark.labels.io``'s canonical layout),
+    each instance carrying the ``user`` and ``time`` of its last change. Saves check a
+    per-frame version so that two browsers cannot silently overwrite each other.
+
+    Args:
+        path: The JSON file; created on the first save if missing.
+        user: The rater; stamped on every label this layer saves.
+
+    Raises:
+        LabelError: if the file exists but is unreadable, invalid, or in the v1 form.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], user: str) -> None:
+        self.path = Path(path)
+        self.user = user
+        self._lock = threading.Lock()
+        self._labels: dict[str, ImageLabels] = {}
+        self._bodies: dict[str, dict[str, Any]] = {}
+        self.wrapped = False
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        lf = read_labels(self.path, strict=True)
+        if lf.format is not LabelFormat.V2 and lf.images:
+            raise LabelError(
+                "this is a v1 (release form) file; the annotator saves the v2 instance form. "
+                "Show it read-only with --layer, or convert it first "
+                "(echomark labels convert --format v2)",
+                file=str(self.path),
+            )
+        self.wrapped = lf.wrapped if lf.images else False
+        raw = json.loads(self.path.read_bytes())
+        for key, labels in lf.images.items():
+            self._labels[key] = labels
+            body = labels_to_json(LabelFile({key: labels}), LabelFormat.V2, wrapped=False)[key]
+            raw_body = raw.get(key, {})
+            if isinstance(raw_body, dict) and self.wrapped:
+                raw_body = raw_body.get("labels", {})
+            for name, instances in body.items():
+                stamp = _first_stamp(raw_body.get(name) if isinstance(raw_body, dict) else None)
+                if stamp is not None:
+                    for inst in instances:
+                        inst.update({"user": stamp.user, "time": stamp.time})
+            self._bodies[key] = body
+
+    def keys(self) -> list[str]:
+        """Image keys with labels in this layer."""
+        return list(self._labels)
+
+    def labels(self, key: str) -> ImageLabels:
+        """The labels of ``key`` (empty when it has none)."""
+        return self._labels.get(key, {})
+
+    def body(self, key: str) -> dict[str, Any]:
+        """The saved v2 JSON of ``key``'s labels, with stamps (empty when none)."""
+        return self._bodies.get(key, {})
+
+    def version(self, key: str) -> str:
+        """The current version of ``key``'s labels."""
+        return frame_version(self.body(key))
+
+    def stamps(self, key: str) -> dict[str, Stamp]:
+        """Label name -> who changed it last and when, for labels that carry a stamp."""
+        out = {}
+        for name, instances in self.body(key).items():
+            stamp = _first_stamp(instances)
+            if stamp is not None:
+                out[name] = stamp
+        return out
+
+    def raters(self) -> set[str]:
+        """Every user stamped on some label of this layer."""
+        return {s.user for key in self._bodies for s in self.stamps(key).values()}
+
+    def put(self, key: str, base_version: str, labels: ImageLabels) -> str:
+        """Replace the labels of ``key`` and save the whole file atomically.
+
+        Labels equal to what is saved keep their stamp; changed or new ones get this
+        layer's user and the current time. An empty ``labels`` removes the frame.
+
+        Args:
+            key: Image key (release spelling).
+            base_version: The version the editor started from.
+            labels: The frame's complete new labels.
+
+        Returns:
+            The new version.
+
+        Raises:
+            ConflictError: if ``base_version`` is not the current version.
+            LabelError: if a label cannot be written or the file cannot be saved.
+        """
+        with self._lock:
+            current = self.version(key)
+            if base_version != current:
+                raise ConflictError(
+                    "the labels of this frame changed since they were loaded "
+                    f"(version {base_version} is not the current {current})",
+                    key=key,
+                )
+            old_labels = self.labels(key)
+            old_stamps = self.stamps(key)
+            body = (
+                labels_to_json(LabelFile({key: labels}, source=str(self.path)), LabelFormat.V2)[
+                    key
+                ]
+                if labels
+                else {}
+            )
+            now = utc_now()
+            for name, instances in body.items():
+                keep = old_stamps.get(name) if old_labels.get(name) == labels[name] else None
+                stamp = keep or Stamp(self.user, now)
+                for inst in instances:
+                    inst.update({"user": stamp.user, "time": stamp.time})
+            bodies = dict(self._bodies)
+            new_labels = dict(self._labels)
+            if body:
+                bodies[key] = body
+                new_labels[key] = dict(labels)
+            else:
+                bodies.pop(key, None)
+                new_labels.pop(key, None)
+            self._write(bodies)
+            # Memory follows the disk only once the file is safely replaced.
+            self._bodies, self._labels = bodies, new_labels
+            return frame_version(body)
+
+    def _write(self, bodies: Mapping[str, dict[str, Any]]) -> None:
+        obj = {k: ({"labels": b} if self.wrapped else b) for k, b in bodies.items()}
+        try:
+            text = json.dumps(obj, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n"
+        except ValueError as exc:
+            raise LabelError(f"cannot write: {exc}", file=str(self.path)) from None
+        atomic_write_text(self.path, text)
+
+    def export_text(self, fmt: LabelFormat) -> str:
+        """The whole layer as JSON text in ``fmt`` (v1: the release form, stamps dropped).
+
+        Raises:
+            LabelError: for v1, if a label has several instances.
+        """
+        if fmt is LabelFormat.V2:
+            obj = {k: ({"labels": b} if self.wrapped else b) for k, b in self._bodies.items()}
+            return json.dumps(obj, sort_keys=True, ensure_ascii=True) + "\n"
+        lf = LabelFile(dict(self._labels), LabelFormat.V2, False, str(self.path))
+        obj = labels_to_json(lf, LabelFormat.V1)
+        return json.dumps(obj, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def _first_stamp(instances: object) -> Stamp | None:
+    if not isinstance(instances, list) or not instances or not isinstance(instances[0], dict):
+        return None
+    user, time = instances[0].get("user"), instances[0].get("time")
+    if isinstance(user, str) and isinstance(time, str):
+        return Stamp(user, time)
+    return None
