@@ -96,6 +96,9 @@ class Workspace:
     def __post_init__(self) -> None:
         self._keys = [k.name for k in self.store.keys()]
         self._key_set = frozenset(self._keys)
+        self._by_video: dict[str, list[str]] = {}
+        for k in self._keys:
+            self._by_video.setdefault(k[:67], []).append(k)
         self._errors: dict[str, float | None] = {}
         self._thumbs: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._thumb_lock = threading.Lock()
@@ -193,7 +196,8 @@ class Workspace:
 
     def frames(self, q: FrameQuery) -> tuple[int, list[dict[str, Any]]]:
         """The frames matching ``q``: total count and the requested page."""
-        keys = [k for k in self._keys if self._keep(k, q)]
+        candidates = self._keys if q.video is None else self._by_video.get(q.video, [])
+        keys = [k for k in candidates if self._keep(k, q)]
         if q.sort is SortOrder.ERROR:
             if self.predictions is None:
                 raise InputError("sorting by model error needs --predictions")

@@ -22,6 +22,9 @@ window.echomark = {
     return [r.left + sx, r.top + sy];
   },
   idle: () => !state.saving && !state.queued,
+  // Timing hooks for benchmarks/bench_serve.py: last key press and last frame drawn.
+  keyAt: null,
+  shown: null,
 };
 
 const clone = (o) => JSON.parse(JSON.stringify(o));
@@ -111,10 +114,13 @@ function image(key) {
 
 async function openFrame(key, { keepView = true } = {}) {
   if (state.saving) await state.saving;
-  const [frame, img] = await Promise.all([api.frame(key), image(key)]);
+  const video = key.slice(0, 67);
+  const newVideo = !state.frame || state.frame.video !== video;
+  const [frame, img] = await Promise.all([
+    api.frame(key), image(key), newVideo ? loadVideo(video) : null,
+  ]);
   const firstImage = !view.image || view.image.naturalWidth !== img.naturalWidth
     || view.image.naturalHeight !== img.naturalHeight;
-  if (!state.frame || state.frame.video !== frame.video) await loadVideo(frame.video);
   state.key = key;
   applyFrame(frame);
   state.undo = [];
@@ -130,6 +136,7 @@ async function openFrame(key, { keepView = true } = {}) {
   for (const k of state.video.slice(state.videoIndex + 1, state.videoIndex + 4)) image(k);
   renderLabelList();
   redraw();
+  window.echomark.shown = { key, t: performance.now() };
 }
 
 function applyFrame(frame) {
@@ -513,6 +520,7 @@ function wirePointer() {
 
 function wireKeys() {
   document.addEventListener("keydown", (ev) => {
+    window.echomark.keyAt = performance.now();
     if (ev.target.tagName === "SELECT" || (ev.target.tagName === "INPUT" && ev.target.type !== "range" && ev.target.type !== "checkbox")) return;
     const k = ev.key;
     const ctrl = ev.ctrlKey || ev.metaKey;
@@ -586,4 +594,5 @@ async function main() {
   document.body.dataset.ready = "1";
 }
 
+window.echomark.open = (key) => openFrame(key);
 main().catch((e) => setStatus(`failed to start: ${e.message}`, "error"));
