@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,16 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
-from starlette.testclient import TestClient  # noqa: E402
+with warnings.catch_warnings():
+    # starlette 1.x prefers httpx2 for its TestClient; httpx still works
+    warnings.simplefilter("ignore", UserWarning)
+    from starlette.testclient import TestClient
 
-from echomark.errors import InputError  # noqa: E402
-from echomark.labels.io import read_labels  # noqa: E402
-from echomark.serve.app import check_bind, create_app  # noqa: E402
-from echomark.serve.workspace import open_workspace  # noqa: E402
-from echomark.synth import DatasetConfig, write_dataset  # noqa: E402
+from echomark.errors import InputError
+from echomark.labels.io import read_labels
+from echomark.serve.app import check_bind, create_app
+from echomark.serve.workspace import open_workspace
+from echomark.synth import DatasetConfig, write_dataset
 
 CFG = DatasetConfig(
     n_videos=2, n_external=1, frames_per_video=5, labelled_per_video=2, size=(120, 160)
@@ -69,7 +73,7 @@ def test_info_and_index(api: tuple[TestClient, Path]) -> None:
     assert {"PLAX", "A4C"} <= set(info["views"])
     assert any(r["name"] == "lv-ivs-top" and r["colour"].startswith("#") for r in info["registry"])
     page = client.get("/")
-    assert page.status_code == 200 and "<script type=\"module\"" in page.text
+    assert page.status_code == 200 and '<script type="module"' in page.text
     assert client.get("/static/app.js").status_code == 200
 
 
@@ -103,12 +107,20 @@ def test_frame_image_thumb(api: tuple[TestClient, Path]) -> None:
     assert isinstance(f["version"], str)
 
 
-def test_put_labels_saves_v2_with_user_and_time(api: tuple[TestClient, Path], tmp_path: Path) -> None:
+def test_put_labels_saves_v2_with_user_and_time(
+    api: tuple[TestClient, Path], tmp_path: Path
+) -> None:
     client, labels = api
     key = _first_key(client)
     version = client.get(f"/api/frames/{key}").json()["version"]
-    body = {"version": version, "labels": {"lv-ivs-top": POINT, "curve-lv-endo": CURVE, "lv-pw-top": [
-        {"type": "off", "x": [], "y": [], "straight_segment": []}]}}
+    body = {
+        "version": version,
+        "labels": {
+            "lv-ivs-top": POINT,
+            "curve-lv-endo": CURVE,
+            "lv-pw-top": [{"type": "off", "x": [], "y": [], "straight_segment": []}],
+        },
+    }
     r = client.put(f"/api/frames/{key}/labels", json=body)
     assert r.status_code == 200, r.text
     saved = r.json()
@@ -127,14 +139,18 @@ def test_put_labels_saves_v2_with_user_and_time(api: tuple[TestClient, Path], tm
     assert lf.images[key]["curve-lv-endo"].instances[0].straight == (True, False, False)
     done = subprocess.run(
         [sys.executable, "-m", "echomark", "labels", "validate", "--strict", str(labels)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert client.get("/api/frames?state=labelled").json()["total"] == 1
     assert client.get("/api/frames?state=off").json()["total"] == 1
     assert client.get("/api/frames?rater=alice").json()["total"] == 1
     # unchanged labels keep their stamp; removing all labels removes the frame
-    again = client.put(f"/api/frames/{key}/labels", json={"version": saved["version"], "labels": {}})
+    again = client.put(
+        f"/api/frames/{key}/labels", json={"version": saved["version"], "labels": {}}
+    )
     assert again.status_code == 200 and again.json()["labels"] == {}
     assert json.loads(labels.read_text()) == {}
 
@@ -143,7 +159,9 @@ def test_conflict_409_returns_current(api: tuple[TestClient, Path]) -> None:
     client, labels = api
     key = _first_key(client)
     v0 = client.get(f"/api/frames/{key}").json()["version"]
-    ok = client.put(f"/api/frames/{key}/labels", json={"version": v0, "labels": {"lv-ivs-top": POINT}})
+    ok = client.put(
+        f"/api/frames/{key}/labels", json={"version": v0, "labels": {"lv-ivs-top": POINT}}
+    )
     assert ok.status_code == 200
     before = labels.read_bytes()
     stale = client.put(f"/api/frames/{key}/labels", json={"version": v0, "labels": {}})
@@ -154,7 +172,7 @@ def test_conflict_409_returns_current(api: tuple[TestClient, Path]) -> None:
 
 
 def test_reopen_keeps_stamps_and_versions(synth: Path, tmp_path: Path) -> None:
-    client, labels = _client(synth, tmp_path)
+    client, _ = _client(synth, tmp_path)
     key = _first_key(client)
     v0 = client.get(f"/api/frames/{key}").json()["version"]
     saved = client.put(
@@ -204,10 +222,19 @@ def test_unknown_frame_404_with_message(api: tuple[TestClient, Path]) -> None:
         (b'{"version": 3, "labels": {}}', "version must be a string"),
         (b'{"version": "x", "labels": []}', "labels must be an object"),
         (b'{"version": "x", "labels": {"no-such-label": []}}', "not in the registry"),
-        (b'{"version": "x", "labels": {"lv-ivs-top": [{"type": "point", "x": [1, 2], "y": [1]}]}}', "x has 2"),
+        (
+            b'{"version": "x", "labels": {"lv-ivs-top": [{"type": "point", "x": [1, 2], "y": [1]}]}}',
+            "x has 2",
+        ),
         (b'{"version": "x", "labels": {"lv-ivs-top": [{"type": "wobble"}]}}', "unknown type"),
-        (b'{"version": "x", "labels": {"lv-ivs-top": [{"type": "point", "x": ["nan"], "y": [1]}]}}', "x"),
-        (b'{"version": "x", "labels": {"curve-lv-endo": [{"type": "curve", "x": [1], "y": [1]}]}}', "at least 2"),
+        (
+            b'{"version": "x", "labels": {"lv-ivs-top": [{"type": "point", "x": ["nan"], "y": [1]}]}}',
+            "x",
+        ),
+        (
+            b'{"version": "x", "labels": {"curve-lv-endo": [{"type": "curve", "x": [1], "y": [1]}]}}',
+            "at least 2",
+        ),
     ],
 )
 def test_malformed_bodies_400(api: tuple[TestClient, Path], body: bytes, message: str) -> None:
@@ -222,8 +249,12 @@ def test_malformed_bodies_400(api: tuple[TestClient, Path], body: bytes, message
 def test_bad_query_params(api: tuple[TestClient, Path]) -> None:
     client, _ = api
     for q, msg in [
-        ("limit=0", "limit"), ("offset=x", "integer"), ("state=maybe", "not one of"),
-        ("sort=error", "needs --predictions"), ("split=nope", "unknown split"), ("video=zz", "video code"),
+        ("limit=0", "limit"),
+        ("offset=x", "integer"),
+        ("state=maybe", "not one of"),
+        ("sort=error", "needs --predictions"),
+        ("split=nope", "unknown split"),
+        ("video=zz", "video code"),
     ]:
         r = client.get(f"/api/frames?{q}")
         assert r.status_code == 400 and msg in r.json()["error"], (q, r.text)
@@ -271,7 +302,9 @@ def test_predictions_error_sort(synth: Path, tmp_path: Path) -> None:
         client.put(f"/api/frames/{k}/labels", json={"version": v, "labels": {"lv-ivs-top": POINT}})
     items = client.get("/api/frames?sort=error&limit=3").json()["items"]
     assert [i["key"] for i in items[:2]] == [keys[1], keys[0]]
-    assert items[0]["error_px"] == pytest.approx(10.0) and items[1]["error_px"] == pytest.approx(1.0)
+    assert items[0]["error_px"] == pytest.approx(10.0) and items[1]["error_px"] == pytest.approx(
+        1.0
+    )
     f = client.get(f"/api/frames/{keys[1]}").json()
     assert f["predictions"]["lv-ivs-top"][0]["conf"] == 0.4
 
@@ -297,8 +330,17 @@ def test_token_rule(synth: Path, tmp_path: Path) -> None:
 def test_cli_refuses_open_bind_without_token(synth: Path, tmp_path: Path) -> None:
     from echomark.cli.main import main
 
-    rc = main(["serve", "--images", str(synth / "png-cache.zip"), "--labels",
-               str(tmp_path / "l.json"), "--host", "0.0.0.0"])
+    rc = main(
+        [
+            "serve",
+            "--images",
+            str(synth / "png-cache.zip"),
+            "--labels",
+            str(tmp_path / "l.json"),
+            "--host",
+            "0.0.0.0",
+        ]
+    )
     assert rc == 2
 
 
@@ -316,3 +358,43 @@ def test_v1_file_refused_as_edited_layer(synth: Path, tmp_path: Path) -> None:
         v1.write_bytes(z.read("labels-all.json"))
     with pytest.raises(InputError, match="v1"):
         open_workspace(synth / "png-cache.zip", v1, user="bob")
+
+
+def test_predict_this_frame_with_checkpoint(synth: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from echomark.serve.app import make_predictor
+    from predict_helpers import tiny_checkpoint
+
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt", head_bias=2.0, head_std=0.0)
+    ws = open_workspace(synth / "png-cache.zip", tmp_path / "l.json", user="a", checkpoint=ckpt)
+    client = TestClient(create_app(ws, predictor=make_predictor(ws)))
+    assert client.get("/api/info").json()["can_predict"] is True
+    key = _first_key(client)
+    r = client.post(f"/api/frames/{key}/predict")
+    assert r.status_code == 200, r.text
+    labels = r.json()["labels"]
+    assert set(labels) <= {"lv-apex-endo", "mv-ant-hinge", "curve-lv-endo"} and labels
+    assert all("conf" in inst for insts in labels.values() for inst in insts if inst["x"])
+    assert not (tmp_path / "l.json").exists()  # predicting saves nothing by itself
+
+
+def test_static_front_end_fetches_nothing_from_the_internet() -> None:
+    from echomark.serve.app import STATIC_DIR
+
+    files = sorted(STATIC_DIR.iterdir())
+    assert {f.name for f in files} >= {"index.html", "app.js", "api.js", "draw.js", "style.css"}
+    for f in files:
+        text = f.read_text()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, f.name
+
+
+def test_serve_imports_no_torch_and_only_lower_floors() -> None:
+    code = (
+        "import sys, importlib, pkgutil, echomark.serve as s\n"
+        "for m in pkgutil.walk_packages(s.__path__, 'echomark.serve.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = [m for m in sys.modules if m == 'torch' or m.startswith(("
+        "'echomark.cli', 'echomark.workflows', 'echomark.train', 'echomark.data'))]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

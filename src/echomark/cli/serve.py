@@ -21,7 +21,9 @@ def add_parser(subparsers: Any) -> None:
         "and edit labels. Every edit is saved at once (atomic write) to --labels in the v2 "
         "instance form with user and time. Needs the 'web' extra (pip install echomark[web]).",
     )
-    p.add_argument("--images", required=True, help="png-cache.zip or png-cache folder (read in place)")
+    p.add_argument(
+        "--images", required=True, help="png-cache.zip or png-cache folder (read in place)"
+    )
     p.add_argument(
         "--labels", required=True, help="the v2 label JSON this rater edits (created if missing)"
     )

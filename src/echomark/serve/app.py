@@ -30,7 +30,7 @@ TOKEN_HEADER = "x-echomark-token"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-class HTTPProblem(Exception):
+class ApiError(Exception):
     """An API error: HTTP status and a one-line message for the client."""
 
     def __init__(self, status: int, message: str, **extra: Any) -> None:
@@ -85,6 +85,7 @@ class GuardMiddleware:
         self.allowed_hosts = allowed_hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check one request, then pass it on (or answer 401/403)."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -130,9 +131,9 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     try:
         value = int(raw)
     except ValueError:
-        raise HTTPProblem(400, f"query parameter {name} must be an integer, got {raw!r}") from None
+        raise ApiError(400, f"query parameter {name} must be an integer, got {raw!r}") from None
     if not lo <= value <= hi:
-        raise HTTPProblem(400, f"query parameter {name} must be in {lo}..{hi}, got {value}")
+        raise ApiError(400, f"query parameter {name} must be in {lo}..{hi}, got {value}")
     return value
 
 
@@ -144,17 +145,17 @@ def _enum_param(request: Request, name: str, enum: Any, default: Any = None) -> 
         return enum(raw)
     except ValueError:
         allowed = ", ".join(m.value for m in enum)
-        raise HTTPProblem(400, f"query parameter {name}: {raw!r} is not one of {allowed}") from None
+        raise ApiError(400, f"query parameter {name}: {raw!r} is not one of {allowed}") from None
 
 
 async def _json_body(request: Request) -> Any:
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
-        raise HTTPProblem(413, f"request body over {MAX_BODY_BYTES} bytes")
+        raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes")
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPProblem(400, f"request body is not valid JSON ({exc})") from None
+        raise ApiError(400, f"request body is not valid JSON ({exc})") from None
 
 
 def create_app(
@@ -183,7 +184,7 @@ def create_app(
         async def wrapped(request: Request) -> Response:
             try:
                 return await fn(request)
-            except HTTPProblem as exc:
+            except ApiError as exc:
                 return _problem(exc.status, exc.message, **exc.extra)
             except ConflictError as exc:
                 key = exc.key or ""
@@ -255,7 +256,7 @@ def create_app(
             limit=_int_param(request, "limit", 200, 1, MAX_PAGE),
         )
         if q.split is not None and q.split not in ws.splits:
-            raise HTTPProblem(400, f"unknown split {q.split!r}; known: {sorted(ws.splits)}")
+            raise ApiError(400, f"unknown split {q.split!r}; known: {sorted(ws.splits)}")
         total, rows = ws.frames(q)
         return JSONResponse({"total": total, "offset": q.offset, "items": rows})
 
@@ -282,9 +283,9 @@ def create_app(
         key = frame_key(request)
         body = await _json_body(request)
         if not isinstance(body, dict) or set(body) != {"version", "labels"}:
-            raise HTTPProblem(400, 'body must be {"version": "...", "labels": {name: [instances]}}')
+            raise ApiError(400, 'body must be {"version": "...", "labels": {name: [instances]}}')
         if not isinstance(body["version"], str):
-            raise HTTPProblem(400, "version must be a string (from GET /api/frames/<key>)")
+            raise ApiError(400, "version must be a string (from GET /api/frames/<key>)")
         labels = parse_frame_labels(body["labels"], key=key, known=ws.registry.__contains__)
         ws.layer.put(key, body["version"], labels)
         ws.forget_error(key)
@@ -297,7 +298,7 @@ def create_app(
 
         body = await _json_body(request)
         if not isinstance(body, dict):
-            raise HTTPProblem(400, 'body must be {"x": [...], "y": [...], "straight_segment": [...]}')
+            raise ApiError(400, 'body must be {"x": [...], "y": [...], "straight_segment": [...]}')
         labels = parse_frame_labels(
             {"curve": [{"type": "curve", **body}]}, key="spline", known=lambda n: True
         )
@@ -306,7 +307,7 @@ def create_app(
 
     async def predict(request: Request) -> Response:
         if predictor is None:
-            raise HTTPProblem(404, "this server has no model (start it with --checkpoint)")
+            raise ApiError(404, "this server has no model (start it with --checkpoint)")
         key = frame_key(request)
         from starlette.concurrency import run_in_threadpool
 

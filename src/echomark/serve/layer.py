@@ -113,7 +113,7 @@ class LabelLayer:
             raise LabelError(
                 "this is a v1 (release form) file; the annotator saves the v2 instance form. "
                 "Show it read-only with --layer, or convert it first "
-                "(echomark labels convert --format v2)",
+                "(echomark labels convert IN OUT --to v2)",
                 file=str(self.path),
             )
         self.wrapped = lf.wrapped if lf.images else False
@@ -189,9 +189,7 @@ class LabelLayer:
             old_labels = self.labels(key)
             old_stamps = self.stamps(key)
             body = (
-                labels_to_json(LabelFile({key: labels}, source=str(self.path)), LabelFormat.V2)[
-                    key
-                ]
+                labels_to_json(LabelFile({key: labels}, source=str(self.path)), LabelFormat.V2)[key]
                 if labels
                 else {}
             )

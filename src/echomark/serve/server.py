@@ -39,6 +39,8 @@ def serve(
     if token:
         url += "?token=<your token>"
     print(f"echomark serve: {len(ws.store)} frames from {ws.store.location}", flush=True)
-    print(f"echomark serve: saving {ws.layer.user}'s labels to {os.fspath(ws.layer.path)}", flush=True)
+    print(
+        f"echomark serve: saving {ws.layer.user}'s labels to {os.fspath(ws.layer.path)}", flush=True
+    )
     print(f"echomark serve: open {url}  (Ctrl-C stops)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -115,9 +115,7 @@ class Workspace:
         """
         k = ImageKey.parse(text) if "/" not in text and "\\" not in text else None
         if k is None or k.name != text:
-            raise ImageKeyError(
-                f"not an image key <class>-<64 hex>-<NNNN>.png: {text[:100]!r}"
-            )
+            raise ImageKeyError(f"not an image key <class>-<64 hex>-<NNNN>.png: {text[:100]!r}")
         if k.name not in self._key_set:
             raise KeyError(k.name)
         return k
@@ -260,7 +258,10 @@ class Workspace:
             out["predictions_dense"] = dense_curves(pred)
             out["error_px"] = self.error(key)
         out["layers"] = {
-            name: {"labels": _v2(key, lf.images.get(key, {})), "dense": dense_curves(lf.images.get(key, {}))}
+            name: {
+                "labels": _v2(key, lf.images.get(key, {})),
+                "dense": dense_curves(lf.images.get(key, {})),
+            }
             for name, lf in self.layers.items()
         }
         return out
@@ -275,8 +276,11 @@ class Workspace:
         return None
 
     def error(self, key: str) -> float | None:
-        """Mean model error (px) of ``key``: points by distance, curves by symmetric mean
-        distance of the dense splines; None when no drawn label is in both."""
+        """Mean model error (px) of ``key`` against the edited layer.
+
+        Points count by distance, curves by the symmetric mean distance of the dense
+        splines; None when no drawn label is in both.
+        """
         if self.predictions is None:
             return None
         if key not in self._errors:
@@ -335,7 +339,8 @@ def dense_curve(xy: Any, straight: Any = None) -> list[list[float]]:
     [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]]
     """
     pts = sample_curve(np.asarray(xy, float), straight, DENSE_SPACING_PX)
-    return np.round(pts, 2).tolist()  # type: ignore[no-any-return]
+    out: list[list[float]] = np.round(pts, 2).tolist()
+    return out
 
 
 def dense_curves(labels: ImageLabels) -> dict[str, list[list[list[float]]]]:
