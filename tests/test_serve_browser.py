@@ -279,3 +279,44 @@ def test_killed_server_loses_no_saved_edit(browser: Any, synth: Path, tmp_path: 
         page.close()
     finally:
         server.stop()
+
+
+def test_insert_straight_delete_undo_copy(browser: Any, synth: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "tools.json"
+    with serving(synth, labels) as server:
+        page = _open(browser, server.url)
+        key0 = page.evaluate("window.echomark.state.key")
+        _select(page, "curve-lv-post-endo")
+        _click(page, 60, 150)
+        _click(page, 240, 150)
+        _settle(page)
+        _click(page, 150, 150.4)  # on the curve: inserted between the two nodes
+        _settle(page)
+        _click(page, 60, 150)  # select node 0 ...
+        page.keyboard.press("s")  # ... and make its segment straight
+        _settle(page)
+        page.mouse.click(*_at(page, 240, 150), button="right")  # delete the last node
+        _settle(page)
+        curve = _disk(labels)[key0]["curve-lv-post-endo"][0]
+        assert curve["x"] == pytest.approx([60, 150], abs=1)
+        assert curve["straight_segment"] == [1, 0]
+        page.keyboard.press("Control+z")
+        _settle(page)
+        assert len(_disk(labels)[key0]["curve-lv-post-endo"][0]["x"]) == 3
+        page.keyboard.press("Control+y")
+        _settle(page)
+        assert len(_disk(labels)[key0]["curve-lv-post-endo"][0]["x"]) == 2
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("window.echomark.state.frame.frame === 1")
+        page.keyboard.press("c")
+        _settle(page)
+        page.close()
+    disk = _disk(labels)
+    assert len(disk) == 2
+    (k0, b0), (_, b1) = sorted(disk.items())
+    assert k0 == key0
+
+    def geometry(body: dict[str, Any]) -> dict[str, Any]:
+        return {n: [(i["x"], i["y"], i["straight_segment"]) for i in v] for n, v in body.items()}
+
+    assert geometry(b1) == geometry(b0)
