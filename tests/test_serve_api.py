@@ -398,3 +398,23 @@ def test_serve_imports_no_torch_and_only_lower_floors() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unchanged_save_does_not_rewrite_and_views_follow_edits(
+    synth: Path, tmp_path: Path
+) -> None:
+    labels = tmp_path / "mine.json"
+    ws = open_workspace(synth / "png-cache.zip", labels, user="carol")
+    client = TestClient(create_app(ws))
+    assert client.get("/api/info").json()["views"] == []  # nothing labelled, no layers
+    key = _first_key(client)
+    v0 = client.get(f"/api/frames/{key}").json()["version"]
+    v1 = client.put(
+        f"/api/frames/{key}/labels", json={"version": v0, "labels": {"lv-ivs-top": POINT}}
+    ).json()["version"]
+    assert client.get("/api/info").json()["views"] == ["PLAX"]
+    stat = labels.stat().st_mtime_ns
+    same = client.put(
+        f"/api/frames/{key}/labels", json={"version": v1, "labels": {"lv-ivs-top": POINT}}
+    )
+    assert same.json()["version"] == v1 and labels.stat().st_mtime_ns == stat

@@ -17,10 +17,27 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from echomark.errors import CacheError, ImageKeyError, InputError, LabelError
+from echomark.cache.keys import ImageKey
+from echomark.cache.png import UInt8Array
+from echomark.errors import (
+    CacheError,
+    ImageKeyError,
+    InputError,
+    LabelConflictError,
+    LabelError,
+)
 from echomark.labels.schema import ImageLabels, LabelFormat
-from echomark.serve.layer import ConflictError, parse_frame_labels
-from echomark.serve.workspace import MAX_PAGE, FrameQuery, SortOrder, StateFilter, Workspace
+from echomark.serve.layer import parse_frame_labels
+from echomark.serve.workspace import (
+    MAX_PAGE,
+    FrameQuery,
+    SortOrder,
+    StateFilter,
+    Workspace,
+    dense_curve,
+    dense_curves,
+    labels_v2,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: Largest request body accepted (a frame's labels are a few kB).
@@ -186,7 +203,7 @@ def create_app(
                 return await fn(request)
             except ApiError as exc:
                 return _problem(exc.status, exc.message, **exc.extra)
-            except ConflictError as exc:
+            except LabelConflictError as exc:
                 key = exc.key or ""
                 return _problem(409, str(exc), current=ws.frame(key))
             except KeyError as exc:
@@ -288,14 +305,12 @@ def create_app(
             raise ApiError(400, "version must be a string (from GET /api/frames/<key>)")
         labels = parse_frame_labels(body["labels"], key=key, known=ws.registry.__contains__)
         ws.layer.put(key, body["version"], labels)
-        ws.forget_error(key)
+        ws.note_edit(key)
         out = ws.frame(key)
         out["previous_labelled"] = ws.previous_labelled(key)
         return JSONResponse(out)
 
     async def spline(request: Request) -> Response:
-        from echomark.serve.workspace import dense_curve
-
         body = await _json_body(request)
         if not isinstance(body, dict):
             raise ApiError(400, 'body must be {"x": [...], "y": [...], "straight_segment": [...]}')
@@ -316,9 +331,9 @@ def create_app(
                 return predictor(key)
 
         labels = await run_in_threadpool(run)
-        from echomark.serve.workspace import _v2, dense_curves
-
-        return JSONResponse({"key": key, "labels": _v2(key, labels), "dense": dense_curves(labels)})
+        return JSONResponse(
+            {"key": key, "labels": labels_v2(key, labels), "dense": dense_curves(labels)}
+        )
 
     async def export(request: Request) -> Response:
         fmt = _enum_param(request, "format", LabelFormat, LabelFormat.V2)
@@ -367,14 +382,24 @@ def make_predictor(ws: Workspace, device: str = "cpu") -> Callable[[str], ImageL
 
     def predict(key: str) -> ImageLabels:
         from echomark.predict.api import load_engine
-        from echomark.predict.inputs import store_frames
+        from echomark.predict.inputs import InputFrame
         from echomark.predict.predictor import predict_frames
 
         if "engine" not in cache:
             cache["engine"], cache["spec"] = load_engine(checkpoint, device=device)
-        location = Path(ws.store.location)
-        frames = store_frames(location, [key])
-        out = predict_frames(frames, cache["engine"], cache["spec"], batch_size=1, workers=1)
+        k = ImageKey.parse(key)
+
+        def neighbour(offset: int) -> UInt8Array | None:
+            j = k.frame + offset
+            if not 0 <= j <= 9999:
+                return None
+            other = ImageKey(k.dataset_class, k.hex, j)
+            return ws.store.read(other) if other in ws.store else None
+
+        frame = InputFrame(
+            key, str(k.video), k.frame, lambda: ws.store.read(k), neighbour, ws.store.location
+        )
+        out = predict_frames([frame], cache["engine"], cache["spec"], batch_size=1, workers=1)
         return out.get(key, {})
 
     return predict

@@ -12,17 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from echomark.errors import InputError, LabelError
+from echomark.errors import LabelConflictError, LabelError
 from echomark.labels.io import atomic_write_text, labels_to_json, read_labels
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.validate import ProblemLog, parse_label
 
 #: What a saved label carries besides its geometry: who set it and when (UTC, ISO 8601).
 STAMP_FIELDS = ("user", "time")
-
-
-class ConflictError(InputError):
-    """A save was based on a version of the frame's labels that is no longer current."""
 
 
 @dataclass(frozen=True)
@@ -175,13 +171,13 @@ class LabelLayer:
             The new version.
 
         Raises:
-            ConflictError: if ``base_version`` is not the current version.
+            LabelConflictError: if ``base_version`` is not the current version.
             LabelError: if a label cannot be written or the file cannot be saved.
         """
         with self._lock:
             current = self.version(key)
             if base_version != current:
-                raise ConflictError(
+                raise LabelConflictError(
                     "the labels of this frame changed since they were loaded "
                     f"(version {base_version} is not the current {current})",
                     key=key,
@@ -199,6 +195,8 @@ class LabelLayer:
                 stamp = keep or Stamp(self.user, now)
                 for inst in instances:
                     inst.update({"user": stamp.user, "time": stamp.time})
+            if body == self.body(key):
+                return current  # nothing changed: the file is not rewritten
             bodies = dict(self._bodies)
             new_labels = dict(self._labels)
             if body:

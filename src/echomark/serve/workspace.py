@@ -131,19 +131,19 @@ class Workspace:
     # -- label views --------------------------------------------------------------------
 
     def _video_views(self) -> dict[str, list[str]]:
-        names: dict[str, set[str]] = {}
+        return {v: self._views_of(self._drawn_names(v)) for v in self._by_video}
+
+    def _drawn_names(self, video: str) -> set[str]:
+        """Names of the labels drawn anywhere in ``video`` (edited layer, layers, predictions)."""
         sources: list[Mapping[str, ImageLabels]] = [
-            {k: self.layer.labels(k) for k in self.layer.keys()},
             *(lf.images for lf in self.layers.values()),
+            *([self.predictions.images] if self.predictions is not None else []),
         ]
-        if self.predictions is not None:
-            sources.append(self.predictions.images)
-        for images in sources:
-            for key, labels in images.items():
-                names.setdefault(key[:67], set()).update(
-                    n for n, lab in labels.items() if lab.state.drawn
-                )
-        return {v: self._views_of(ns) for v, ns in names.items()}
+        names: set[str] = set()
+        for k in self._by_video.get(video, []):
+            for labels in (self.layer.labels(k), *(src.get(k, {}) for src in sources)):
+                names.update(n for n, lab in labels.items() if lab.state.drawn)
+        return names
 
     def _views_of(self, names: Iterable[str]) -> list[str]:
         counts: dict[str, int] = {}
@@ -254,12 +254,12 @@ class Workspace:
         }
         if self.predictions is not None:
             pred = self.predictions.images.get(key, {})
-            out["predictions"] = _v2(key, pred)
+            out["predictions"] = labels_v2(key, pred)
             out["predictions_dense"] = dense_curves(pred)
             out["error_px"] = self.error(key)
         out["layers"] = {
             name: {
-                "labels": _v2(key, lf.images.get(key, {})),
+                "labels": labels_v2(key, lf.images.get(key, {})),
                 "dense": dense_curves(lf.images.get(key, {})),
             }
             for name, lf in self.layers.items()
@@ -289,9 +289,11 @@ class Workspace:
             )
         return self._errors[key]
 
-    def forget_error(self, key: str) -> None:
-        """Drop the cached error of ``key`` (after its labels changed)."""
+    def note_edit(self, key: str) -> None:
+        """Refresh what depends on ``key``'s labels: its model error and its video's views."""
         self._errors.pop(key, None)
+        video = key[:67]
+        self._views[video] = self._views_of(self._drawn_names(video))
 
     def thumbnail(self, key: str, size: int) -> bytes:
         """A JPEG thumbnail of ``key``, longest side ``size`` px (cached)."""
@@ -314,7 +316,8 @@ class Workspace:
         return data
 
 
-def _v2(key: str, labels: ImageLabels) -> dict[str, Any]:
+def labels_v2(key: str, labels: ImageLabels) -> dict[str, Any]:
+    """One frame's labels as the v2 JSON body (what the browser draws and sends back)."""
     if not labels:
         return {}
     body: dict[str, Any] = labels_to_json(LabelFile({key: labels}), LabelFormat.V2, wrapped=False)[

@@ -113,7 +113,7 @@ function image(key) {
 }
 
 async function openFrame(key, { keepView = true } = {}) {
-  if (state.saving) await state.saving;
+  while (state.saving) await state.saving;
   const video = key.slice(0, 67);
   const newVideo = !state.frame || state.frame.video !== video;
   const [frame, img] = await Promise.all([
