@@ -283,7 +283,7 @@ def test_killed_server_loses_no_saved_edit(browser: Any, synth: Path, tmp_path: 
 
 def test_insert_straight_delete_undo_copy(browser: Any, synth: Path, tmp_path: Path) -> None:
     labels = tmp_path / "tools.json"
-    with serving(synth, labels) as server:
+    with serving(synth, labels, "--layer", f"release={synth / 'labels.zip'}") as server:
         page = _open(browser, server.url)
         key0 = page.evaluate("window.echomark.state.key")
         _select(page, "curve-lv-post-endo")
@@ -310,9 +310,16 @@ def test_insert_straight_delete_undo_copy(browser: Any, synth: Path, tmp_path: P
         page.wait_for_function("window.echomark.state.frame.frame === 1")
         page.keyboard.press("c")
         _settle(page)
+        release = read_split(synth / "labels.zip", "all")
+        other = next(k for k in sorted(release.images) if k[:67] == key0[:67] and k != key0)
+        page.evaluate("k => window.echomark.open(k)", other)
+        page.click("#btn-copy-layer")
+        _settle(page)
         page.close()
     disk = _disk(labels)
-    assert len(disk) == 2
+    assert len(disk) == 3
+    copied = {n: v[0]["type"] for n, v in disk.pop(other).items()}
+    assert copied == {n: lab.state.value for n, lab in release.images[other].items()}
     (k0, b0), (_, b1) = sorted(disk.items())
     assert k0 == key0
 

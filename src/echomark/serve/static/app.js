@@ -346,6 +346,19 @@ async function copyPrevious() {
   Object.keys(other.labels).forEach((n) => state.changed.add(n));
 }
 
+function copyLayer() {
+  const layer = ((state.frame && state.frame.layers) || {})[$("layer-src").value];
+  if (!layer || !Object.keys(layer.labels).length) {
+    setStatus("that layer has no labels on this frame", "error");
+    return;
+  }
+  edit((L) => {
+    for (const k of Object.keys(L)) delete L[k];
+    for (const [n, insts] of Object.entries(layer.labels)) L[n] = insts.map(({ conf, ...rest }) => rest);
+  });
+  Object.keys(layer.labels).forEach((n) => state.changed.add(n));
+}
+
 async function predictFrame() {
   const res = await api.predict(state.key);
   edit((L) => {
@@ -567,6 +580,9 @@ async function main() {
     for (const id of ["show-pred", "show-errors"]) $(id).parentElement.hidden = true;
   }
   if (!state.info.layers.length) $("show-layers").parentElement.hidden = true;
+  fillSelect("layer-src", state.info.layers);
+  $("layer-copy").hidden = !state.info.layers.length;
+  $("btn-copy-layer").onclick = copyLayer;
   $("btn-predict").hidden = !state.info.can_predict;
   for (const id of ["f-class", "f-split", "f-view", "f-state", "f-rater", "f-sort"]) {
     $(id).onchange = () => { state.page = 0; loadList(); };

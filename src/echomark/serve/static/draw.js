@@ -47,7 +47,7 @@ export class View {
     ctx.drawImage(this.image, this.tx, this.ty,
       this.image.naturalWidth * this.scale, this.image.naturalHeight * this.scale);
     ctx.restore();
-    for (const layer of scene.layers) this.drawLabels(layer.labels, layer.dense, scene, { dash: [2, 3], width: 1, alpha: 0.7 });
+    for (const layer of scene.layers) this.drawLabels(layer.labels, layer.dense, scene, { dash: [4, 3], width: 1.5, alpha: 0.85 });
     if (scene.predictions) this.drawLabels(scene.predictions.labels, scene.predictions.dense, scene, { dash: [6, 4], width: 1.5, conf: true });
     if (scene.errors) this.drawErrors(scene);
     if (scene.labels) this.drawLabels(scene.labels, scene.dense, scene, { width: 2, nodes: true });
