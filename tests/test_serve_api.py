@@ -418,3 +418,22 @@ def test_unchanged_save_does_not_rewrite_and_views_follow_edits(
         f"/api/frames/{key}/labels", json={"version": v1, "labels": {"lv-ivs-top": POINT}}
     )
     assert same.json()["version"] == v1 and labels.stat().st_mtime_ns == stat
+
+
+def test_two_servers_on_one_file_never_overwrite_each_other(tmp_path: Path) -> None:
+    from echomark.errors import LabelConflictError
+    from echomark.labels.schema import Label
+    from echomark.serve.layer import LabelLayer
+
+    path = tmp_path / "shared.json"
+    k1, k2 = ("01-" + "a" * 64 + "-0001.png", "01-" + "a" * 64 + "-0002.png")
+    a, b = LabelLayer(path, "ann"), LabelLayer(path, "ben")
+    v1 = b.version(k1)
+    a.put(k1, a.version(k1), {"lv-ivs-top": Label.point(1, 2)})
+    b.put(k2, b.version(k2), {"lv-ivs-top": Label.point(3, 4)})  # b re-reads before saving
+    raw = json.loads(path.read_text())
+    assert raw[k1]["lv-ivs-top"][0]["user"] == "ann" and raw[k2]["lv-ivs-top"][0]["user"] == "ben"
+    with pytest.raises(LabelConflictError):
+        b.put(k1, v1, {})  # b's view of k1 predates ann's save
+    assert a.refresh() and set(a.keys()) == {k1, k2}
+    assert not a.refresh()  # nothing new since

@@ -200,6 +200,8 @@ def create_app(
     ) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
             try:
+                if request.url.path.startswith("/api/"):
+                    ws.sync()
                 return await fn(request)
             except ApiError as exc:
                 return _problem(exc.status, exc.message, **exc.extra)

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+from echomark import fileio
 from echomark.errors import LabelConflictError, LabelError
-from echomark.labels.io import atomic_write_text, labels_to_json, read_labels
+from echomark.labels.io import labels_to_json, read_labels
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.validate import ProblemLog, parse_label
+
+_fcntl: ModuleType | None
+try:
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    _fcntl = None
 
 #: What a saved label carries besides its geometry: who set it and when (UTC, ISO 8601).
 STAMP_FIELDS = ("user", "time")
@@ -99,12 +108,50 @@ class LabelLayer:
         self._lock = threading.Lock()
         self._labels: dict[str, ImageLabels] = {}
         self._bodies: dict[str, dict[str, Any]] = {}
+        self._sig: tuple[int, int, int] | None = None
         self.wrapped = False
-        if self.path.exists():
-            self._load()
+        self._refresh_locked()
 
-    def _load(self) -> None:
-        lf = read_labels(self.path, strict=True)
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def refresh(self) -> bool:
+        """Re-read the file if something else replaced it since this layer read or wrote it.
+
+        Another server (or a script) saving the same file is then seen before the next
+        save, so its edits are neither hidden nor overwritten.
+
+        Returns:
+            True when the file was re-read.
+
+        Raises:
+            LabelError: if the new file is unreadable or invalid.
+        """
+        with self._lock:
+            return self._refresh_locked()
+
+    def _refresh_locked(self) -> bool:
+        if self._signature() == self._sig:
+            return False
+        self._labels, self._bodies, self._sig = {}, {}, None
+        try:
+            with open(self.path, "rb") as f:
+                sig = os.fstat(f.fileno())
+                data = f.read()
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            raise LabelError(f"cannot read: {exc.strerror or exc}", file=str(self.path)) from None
+        self._load(data)
+        self._sig = (sig.st_mtime_ns, sig.st_size, sig.st_ino)
+        return True
+
+    def _load(self, data: bytes) -> None:
+        lf = read_labels(data, source=str(self.path), strict=True)
         if lf.format is not LabelFormat.V2 and lf.images:
             raise LabelError(
                 "this is a v1 (release form) file; the annotator saves the v2 instance form. "
@@ -113,7 +160,7 @@ class LabelLayer:
                 file=str(self.path),
             )
         self.wrapped = lf.wrapped if lf.images else False
-        raw = json.loads(self.path.read_bytes())
+        raw = json.loads(data)
         for key, labels in lf.images.items():
             self._labels[key] = labels
             body = labels_to_json(LabelFile({key: labels}), LabelFormat.V2, wrapped=False)[key]
@@ -174,7 +221,8 @@ class LabelLayer:
             LabelConflictError: if ``base_version`` is not the current version.
             LabelError: if a label cannot be written or the file cannot be saved.
         """
-        with self._lock:
+        with self._lock, _folder_lock(self.path.parent):
+            self._refresh_locked()
             current = self.version(key)
             if base_version != current:
                 raise LabelConflictError(
@@ -216,7 +264,15 @@ class LabelLayer:
             text = json.dumps(obj, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n"
         except ValueError as exc:
             raise LabelError(f"cannot write: {exc}", file=str(self.path)) from None
-        atomic_write_text(self.path, text)
+        try:
+            with fileio.atomic_path(self.path) as tmp, open(tmp, "wb") as f:
+                f.write(text.encode("utf-8"))
+                f.flush()
+                # A rater's work must survive a power cut too, not only a killed process.
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise LabelError(f"cannot write: {exc.strerror or exc}", file=str(self.path)) from None
+        self._sig = self._signature()
 
     def export_text(self, fmt: LabelFormat) -> str:
         """The whole layer as JSON text in ``fmt`` (v1: the release form, stamps dropped).
@@ -230,6 +286,25 @@ class LabelLayer:
         lf = LabelFile(dict(self._labels), LabelFormat.V2, False, str(self.path))
         obj = labels_to_json(lf, LabelFormat.V1)
         return json.dumps(obj, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``folder`` (POSIX; a no-op elsewhere).
+
+    Two processes saving label files there then cannot interleave their read-check-write.
+    """
+    if _fcntl is None:  # pragma: no cover - not POSIX
+        yield
+        return
+    fcntl = _fcntl
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _first_stamp(instances: object) -> Stamp | None:

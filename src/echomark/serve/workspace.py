@@ -289,6 +289,12 @@ class Workspace:
             )
         return self._errors[key]
 
+    def sync(self) -> None:
+        """Pick up the edited file if another process saved it (errors and views follow)."""
+        if self.layer.refresh():
+            self._errors.clear()
+            self._views = self._video_views()
+
     def note_edit(self, key: str) -> None:
         """Refresh what depends on ``key``'s labels: its model error and its video's views."""
         self._errors.pop(key, None)
