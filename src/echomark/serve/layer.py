@@ -16,7 +16,7 @@ from typing import Any
 
 from echomark import fileio
 from echomark.errors import LabelConflictError, LabelError
-from echomark.labels.io import labels_to_json, read_labels
+from echomark.labels.io import decode_json_bytes, labels_from_json, labels_to_json
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.validate import ProblemLog, parse_label
 
@@ -92,7 +92,8 @@ class LabelLayer:
 
     The file is written in the v2 instance form (``echomark.labels.io``'s canonical layout),
     each instance carrying the ``user`` and ``time`` of its last change. Saves check a
-    per-frame version so that two browsers cannot silently overwrite each other.
+    per-frame version so that two browsers cannot silently overwrite each other. Frames
+    that were not edited are written back as they were read.
 
     Args:
         path: The JSON file; created on the first save if missing.
@@ -106,11 +107,20 @@ class LabelLayer:
         self.path = Path(path)
         self.user = user
         self._lock = threading.Lock()
-        self._labels: dict[str, ImageLabels] = {}
-        self._bodies: dict[str, dict[str, Any]] = {}
         self._sig: tuple[int, int, int] | None = None
         self.wrapped = False
+        self._clear()
         self._refresh_locked()
+
+    def _clear(self) -> None:
+        self._labels: dict[str, ImageLabels] = {}
+        # The frame's JSON as in the file (unwrapped); canonical v2 for frames saved here.
+        self._raw: dict[str, Any] = {}
+        # Canonical v2 bodies with stamps, built on first use (a release-sized file has
+        # thousands of frames that a session never opens).
+        self._canon: dict[str, dict[str, Any]] = {}
+        # Each frame's serialised file entry, so that a save re-serialises one frame only.
+        self._texts: dict[str, str] = {}
 
     def _signature(self) -> tuple[int, int, int] | None:
         try:
@@ -137,7 +147,8 @@ class LabelLayer:
     def _refresh_locked(self) -> bool:
         if self._signature() == self._sig:
             return False
-        self._labels, self._bodies, self._sig = {}, {}, None
+        self._clear()
+        self._sig = None
         try:
             with open(self.path, "rb") as f:
                 sig = os.fstat(f.fileno())
@@ -151,28 +162,25 @@ class LabelLayer:
         return True
 
     def _load(self, data: bytes) -> None:
-        lf = read_labels(data, source=str(self.path), strict=True)
+        src = str(self.path)
+        obj = decode_json_bytes(data, src)
+        lf = labels_from_json(obj, source=src, strict=True)
         if lf.format is not LabelFormat.V2 and lf.images:
             raise LabelError(
                 "this is a v1 (release form) file; the annotator saves the v2 instance form. "
                 "Show it read-only with --layer, or convert it first "
                 "(echomark labels convert IN OUT --to v2)",
-                file=str(self.path),
+                file=src,
             )
         self.wrapped = lf.wrapped if lf.images else False
-        raw = json.loads(data)
         for key, labels in lf.images.items():
             self._labels[key] = labels
-            body = labels_to_json(LabelFile({key: labels}), LabelFormat.V2, wrapped=False)[key]
-            raw_body = raw.get(key, {})
-            if isinstance(raw_body, dict) and self.wrapped:
-                raw_body = raw_body.get("labels", {})
-            for name, instances in body.items():
-                stamp = _first_stamp(raw_body.get(name) if isinstance(raw_body, dict) else None)
-                if stamp is not None:
-                    for inst in instances:
-                        inst.update({"user": stamp.user, "time": stamp.time})
-            self._bodies[key] = body
+            entry = obj.get(key)
+            raw = entry.get("labels") if self.wrapped and isinstance(entry, dict) else entry
+            if isinstance(raw, dict) and raw.keys() == labels.keys():
+                self._raw[key] = raw
+            else:  # written under another spelling of the key: keep the parsed labels
+                self._raw[key] = _canonical(key, labels)
 
     def keys(self) -> list[str]:
         """Image keys with labels in this layer."""
@@ -183,8 +191,16 @@ class LabelLayer:
         return self._labels.get(key, {})
 
     def body(self, key: str) -> dict[str, Any]:
-        """The saved v2 JSON of ``key``'s labels, with stamps (empty when none)."""
-        return self._bodies.get(key, {})
+        """The saved labels of ``key`` as canonical v2 JSON with stamps (empty when none)."""
+        if key not in self._labels:
+            return {}
+        if key not in self._canon:
+            body = _canonical(key, self._labels[key])
+            for name, stamp in self.stamps(key).items():
+                for inst in body[name]:
+                    inst.update({"user": stamp.user, "time": stamp.time})
+            self._canon[key] = body
+        return self._canon[key]
 
     def version(self, key: str) -> str:
         """The current version of ``key``'s labels."""
@@ -193,7 +209,8 @@ class LabelLayer:
     def stamps(self, key: str) -> dict[str, Stamp]:
         """Label name -> who changed it last and when, for labels that carry a stamp."""
         out = {}
-        for name, instances in self.body(key).items():
+        raw = self._raw.get(key, {})
+        for name, instances in raw.items():
             stamp = _first_stamp(instances)
             if stamp is not None:
                 out[name] = stamp
@@ -201,7 +218,7 @@ class LabelLayer:
 
     def raters(self) -> set[str]:
         """Every user stamped on some label of this layer."""
-        return {s.user for key in self._bodies for s in self.stamps(key).values()}
+        return {s.user for key in self._raw for s in self.stamps(key).values()}
 
     def put(self, key: str, base_version: str, labels: ImageLabels) -> str:
         """Replace the labels of ``key`` and save the whole file atomically.
@@ -232,11 +249,7 @@ class LabelLayer:
                 )
             old_labels = self.labels(key)
             old_stamps = self.stamps(key)
-            body = (
-                labels_to_json(LabelFile({key: labels}, source=str(self.path)), LabelFormat.V2)[key]
-                if labels
-                else {}
-            )
+            body = _canonical(key, labels, source=str(self.path)) if labels else {}
             now = utc_now()
             for name, instances in body.items():
                 keep = old_stamps.get(name) if old_labels.get(name) == labels[name] else None
@@ -245,25 +258,34 @@ class LabelLayer:
                     inst.update({"user": stamp.user, "time": stamp.time})
             if body == self.body(key):
                 return current  # nothing changed: the file is not rewritten
-            bodies = dict(self._bodies)
-            new_labels = dict(self._labels)
+            texts = {k: self._text(k) for k in self._labels if k != key}
             if body:
-                bodies[key] = body
-                new_labels[key] = dict(labels)
-            else:
-                bodies.pop(key, None)
-                new_labels.pop(key, None)
-            self._write(bodies)
+                texts[key] = self._entry_text(body)
+            self._write(texts)
             # Memory follows the disk only once the file is safely replaced.
-            self._bodies, self._labels = bodies, new_labels
+            self._texts = texts
+            if body:
+                self._labels[key], self._raw[key], self._canon[key] = dict(labels), body, body
+            else:
+                for store in (self._labels, self._raw, self._canon):
+                    store.pop(key, None)
             return frame_version(body)
 
-    def _write(self, bodies: Mapping[str, dict[str, Any]]) -> None:
-        obj = {k: ({"labels": b} if self.wrapped else b) for k, b in bodies.items()}
+    def _entry_text(self, raw: Any) -> str:
+        entry = {"labels": raw} if self.wrapped else raw
         try:
-            text = json.dumps(obj, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n"
+            return json.dumps(entry, sort_keys=True, ensure_ascii=True, allow_nan=False)
         except ValueError as exc:
             raise LabelError(f"cannot write: {exc}", file=str(self.path)) from None
+
+    def _text(self, key: str) -> str:
+        if key not in self._texts:
+            self._texts[key] = self._entry_text(self._raw[key])
+        return self._texts[key]
+
+    def _write(self, texts: Mapping[str, str]) -> None:
+        # The same bytes as json.dumps(whole, sort_keys=True), built from per-frame texts.
+        text = "{" + ", ".join(f"{json.dumps(k)}: {texts[k]}" for k in sorted(texts)) + "}\n"
         try:
             with fileio.atomic_path(self.path) as tmp, open(tmp, "wb") as f:
                 f.write(text.encode("utf-8"))
@@ -281,11 +303,21 @@ class LabelLayer:
             LabelError: for v1, if a label has several instances.
         """
         if fmt is LabelFormat.V2:
-            obj = {k: ({"labels": b} if self.wrapped else b) for k, b in self._bodies.items()}
+            obj = {
+                k: ({"labels": self.body(k)} if self.wrapped else self.body(k))
+                for k in self._labels
+            }
             return json.dumps(obj, sort_keys=True, ensure_ascii=True) + "\n"
         lf = LabelFile(dict(self._labels), LabelFormat.V2, False, str(self.path))
         obj = labels_to_json(lf, LabelFormat.V1)
         return json.dumps(obj, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def _canonical(key: str, labels: ImageLabels, source: str = "<memory>") -> dict[str, Any]:
+    body: dict[str, Any] = labels_to_json(
+        LabelFile({key: labels}, source=source), LabelFormat.V2, wrapped=False
+    )[key]
+    return body
 
 
 @contextlib.contextmanager
