@@ -64,16 +64,15 @@ def _layers(specs: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Open the workspace and serve it until interrupted."""
-    from echomark.serve.app import check_bind
-
-    check_bind(args.host, args.token)
     try:
+        from echomark.serve.app import check_bind
         from echomark.serve.server import serve
         from echomark.serve.workspace import open_workspace
     except ImportError as exc:
         raise InputError(
             f"echomark serve needs the web extra: pip install 'echomark[web]' ({exc})"
         ) from None
+    check_bind(args.host, args.token)
     ws = open_workspace(
         args.images,
         args.labels,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -27,6 +28,9 @@ from echomark.errors import (
     LabelError,
 )
 from echomark.labels.schema import ImageLabels, LabelFormat
+from echomark.predict.api import load_engine
+from echomark.predict.inputs import InputFrame
+from echomark.predict.predictor import predict_frames
 from echomark.serve.layer import parse_frame_labels
 from echomark.serve.workspace import (
     MAX_PAGE,
@@ -326,7 +330,6 @@ def create_app(
         if predictor is None:
             raise ApiError(404, "this server has no model (start it with --checkpoint)")
         key = frame_key(request)
-        from starlette.concurrency import run_in_threadpool
 
         def run() -> ImageLabels:
             with predict_lock:
@@ -372,7 +375,7 @@ def create_app(
 def make_predictor(ws: Workspace, device: str = "cpu") -> Callable[[str], ImageLabels]:
     """Image key -> predicted labels with the workspace's checkpoint (loaded on first use).
 
-    torch is imported only when the first frame is predicted.
+    The model (and torch) is loaded when the first frame is predicted.
 
     Raises:
         InputError: if the workspace has no checkpoint.
@@ -383,10 +386,6 @@ def make_predictor(ws: Workspace, device: str = "cpu") -> Callable[[str], ImageL
     cache: dict[str, Any] = {}
 
     def predict(key: str) -> ImageLabels:
-        from echomark.predict.api import load_engine
-        from echomark.predict.inputs import InputFrame
-        from echomark.predict.predictor import predict_frames
-
         if "engine" not in cache:
             cache["engine"], cache["spec"] = load_engine(checkpoint, device=device)
         k = ImageKey.parse(key)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import uvicorn
+
 from echomark.serve.app import LOOPBACK_HOSTS, check_bind, create_app, is_loopback, make_predictor
 from echomark.serve.workspace import Workspace
 
@@ -28,8 +30,6 @@ def serve(
     Raises:
         InputError: if the bind/token rule is broken.
     """
-    import uvicorn
-
     check_bind(host, token)
     predictor = make_predictor(ws, device) if ws.checkpoint is not None else None
     allowed = list(LOOPBACK_HOSTS) if is_loopback(host) else None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from echomark.cache.keys import ImageKey, VideoCode
 from echomark.cache.store import FrameStore, open_store
@@ -303,8 +304,6 @@ class Workspace:
 
     def thumbnail(self, key: str, size: int) -> bytes:
         """A JPEG thumbnail of ``key``, longest side ``size`` px (cached)."""
-        from PIL import Image
-
         with self._thumb_lock:
             hit = self._thumbs.get((key, size))
             if hit is not None:
