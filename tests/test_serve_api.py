@@ -208,6 +208,7 @@ def test_unknown_frame_404_with_message(api: tuple[TestClient, Path]) -> None:
     key = "01-" + "e" * 64 + "-0000.png"
     r = client.get(f"/api/frames/{key}/image")
     assert r.status_code == 404 and "not in the png-cache" in r.json()["error"]
+    assert client.get(f"/api/frames/{key}").status_code == 404
     bad = client.get("/api/frames/not-a-key.png")
     assert bad.status_code == 400 and "not an image key" in bad.json()["error"]
     assert client.get("/api/nothing").status_code == 404
@@ -437,3 +438,16 @@ def test_two_servers_on_one_file_never_overwrite_each_other(tmp_path: Path) -> N
         b.put(k1, v1, {})  # b's view of k1 predates ann's save
     assert a.refresh() and set(a.keys()) == {k1, k2}
     assert not a.refresh()  # nothing new since
+
+
+def test_unregistered_names_already_saved_may_stay(synth: Path, tmp_path: Path) -> None:
+    client, labels = _client(synth, tmp_path)
+    key = _first_key(client)
+    labels.write_text(json.dumps({key: {"house-label": POINT}}))
+    frame = client.get(f"/api/frames/{key}").json()  # the server re-reads the replaced file
+    assert set(frame["labels"]) == {"house-label"}
+    body = {"version": frame["version"], "labels": {**frame["labels"], "lv-ivs-top": POINT}}
+    r = client.put(f"/api/frames/{key}/labels", json=body)
+    assert r.status_code == 200 and set(r.json()["labels"]) == {"house-label", "lv-ivs-top"}
+    new = {"version": r.json()["version"], "labels": {"other-house-label": POINT}}
+    assert client.put(f"/api/frames/{key}/labels", json=new).status_code == 400

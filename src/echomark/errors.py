@@ -65,3 +65,7 @@ class ConfigError(InputError):
 
 class LabelConflictError(LabelError):
     """A label save was based on a version of the labels that is no longer current."""
+
+
+class MissingFrameError(CacheError):
+    """A well-formed image key whose frame is not in the png-cache."""

@@ -26,6 +26,7 @@ from echomark.errors import (
     InputError,
     LabelConflictError,
     LabelError,
+    MissingFrameError,
 )
 from echomark.labels.schema import ImageLabels, LabelFormat
 from echomark.predict.api import load_engine
@@ -212,8 +213,8 @@ def create_app(
             except LabelConflictError as exc:
                 key = exc.key or ""
                 return _problem(409, str(exc), current=ws.frame(key))
-            except KeyError as exc:
-                return _problem(404, f"frame not in the png-cache: {exc.args[0]}")
+            except MissingFrameError as exc:
+                return _problem(404, str(exc))
             except (ImageKeyError, LabelError) as exc:
                 return _problem(400, str(exc))
             except CacheError as exc:
@@ -309,7 +310,11 @@ def create_app(
             raise ApiError(400, 'body must be {"version": "...", "labels": {name: [instances]}}')
         if not isinstance(body["version"], str):
             raise ApiError(400, "version must be a string (from GET /api/frames/<key>)")
-        labels = parse_frame_labels(body["labels"], key=key, known=ws.registry.__contains__)
+        saved = ws.layer.labels(key)
+        # Names outside the registry may stay on a frame that already has them.
+        labels = parse_frame_labels(
+            body["labels"], key=key, known=lambda n: n in ws.registry or n in saved
+        )
         ws.layer.put(key, body["version"], labels)
         ws.note_edit(key)
         out = ws.frame(key)

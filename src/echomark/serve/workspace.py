@@ -17,7 +17,7 @@ from PIL import Image
 
 from echomark.cache.keys import ImageKey, VideoCode
 from echomark.cache.store import FrameStore, open_store
-from echomark.errors import ImageKeyError, InputError
+from echomark.errors import ImageKeyError, InputError, MissingFrameError
 from echomark.geometry.curves import curve_distances, sample_curve
 from echomark.labels.io import labels_to_json
 from echomark.labels.registry import LabelSpec, load_registry
@@ -112,13 +112,13 @@ class Workspace:
 
         Raises:
             ImageKeyError: if ``text`` is not an image key in the release spelling.
-            KeyError: if the frame is not in the cache.
+            MissingFrameError: if the frame is not in the cache.
         """
         k = ImageKey.parse(text) if "/" not in text and "\\" not in text else None
         if k is None or k.name != text:
             raise ImageKeyError(f"not an image key <class>-<64 hex>-<NNNN>.png: {text[:100]!r}")
         if k.name not in self._key_set:
-            raise KeyError(k.name)
+            raise MissingFrameError("frame not in the png-cache", key=k.name)
         return k
 
     def video(self, text: str) -> VideoCode:
