@@ -63,5 +63,13 @@ class ConfigError(InputError):
     """A configuration file or ``--set`` override is invalid."""
 
 
+class LabelConflictError(LabelError):
+    """A label save was based on a version of the labels that is no longer current."""
+
+
+class MissingFrameError(CacheError):
+    """A well-formed image key whose frame is not in the png-cache."""
+
+
 class OutputBusyError(EchomarkError):
     """Another process holds the lock of an output folder."""

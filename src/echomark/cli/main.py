@@ -24,7 +24,7 @@ from echomark.cli._boundary import (
 #: Verbs in the order ``--help`` lists them (pipeline order); others follow alphabetically.
 _ORDER = (
     "synth", "curate", "labels", "cache", "train", "predict", "evaluate",
-    "measure", "export", "model-info", "view", "demo",
+    "measure", "export", "model-info", "view", "serve", "demo",
 )  # fmt: skip
 
 
