@@ -810,6 +810,31 @@ CASES: list[Case] = [
         match="checkpoint differs from the config",
     ),
     Case("train-device-bogus", T + " --set device=quantum", match="quantum"),
+    # ---- serve (each fails before a server starts)
+    Case(
+        "serve-images-missing", "serve --images {t}/none.zip --labels {t}/l.json", match="none.zip"
+    ),
+    Case(
+        "serve-open-host-without-token",
+        "serve --images {cache} --labels {t}/l.json --host 0.0.0.0",
+        match="--token",
+    ),
+    Case(
+        "serve-layer-syntax",
+        "serve --images {cache} --labels {t}/l.json --layer nolayer",
+        match="NAME=PATH",
+    ),
+    Case("serve-labels-not-json", "serve --images {cache} --labels {calib}", match="invalid JSON"),
+    Case(
+        "serve-predictions-missing",
+        "serve --images {cache} --labels {t}/l.json --predictions {t}/none.json",
+        match="none.json",
+    ),
+    Case(
+        "serve-port-too-big",
+        "serve --images {cache} --labels {t}/l.json --port 99999",
+        match="--port",
+    ),
     # ---- demo
     Case("demo-out-is-file", "demo --out {t}/o --quick", match="o", setup=out_file),
 ]

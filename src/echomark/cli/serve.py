@@ -7,6 +7,7 @@ import getpass
 import os
 from typing import Any
 
+from echomark.cli._types import bounded_int
 from echomark.errors import InputError
 
 COMMAND = "serve"
@@ -40,7 +41,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--device", default="cpu", help="device for --checkpoint (default: cpu)")
     p.add_argument("--user", help="rater name stamped on saved labels (default: login name)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="TCP port (default: 8765)")
+    p.add_argument(
+        "--port", type=bounded_int(0, 65535), default=8765, help="TCP port (default: 8765)"
+    )
     p.add_argument(
         "--token",
         default=os.environ.get("ECHOMARK_TOKEN"),

@@ -14,6 +14,11 @@ from echomark.labels.schema import ImageLabels, Instance, Label, LabelState
 
 #: Colour of labels without a registry colour.
 DEFAULT_COLOUR = "#ffd400"
+#: Point markers: a ring (truth, registry colours) or a cross (predictions in comparisons),
+#: so the two differ by shape as well as colour (readable without colour vision).
+MARKERS = ("ring", "cross")
+#: Width of the legend panel added beside an overlay, px.
+LEGEND_WIDTH_PX = 200
 
 
 def to_rgb(image: npt.NDArray[np.uint8]) -> Image.Image:
@@ -39,6 +44,8 @@ def draw_labels(
     radius: float = 4.0,
     width: int = 2,
     min_conf: float = 0.0,
+    marker: str = "ring",
+    dashed: bool = False,
 ) -> Image.Image:
     """Draw point and curve labels onto an RGB image in place.
 
@@ -53,6 +60,8 @@ def draw_labels(
         radius: Point ring radius in px.
         width: Line width in px.
         min_conf: Instances with a confidence below this are skipped.
+        marker: ``ring`` or ``cross`` for points (see :data:`MARKERS`).
+        dashed: Draw curves dashed (the second layer of a comparison).
 
     Returns:
         The same image, for chaining.
@@ -67,14 +76,79 @@ def draw_labels(
                 continue
             if label.state is LabelState.POINT or len(inst.xy) == 1:
                 x, y = (float(v) for v in inst.xy[0])
-                draw.ellipse(
-                    [x - radius, y - radius, x + radius, y + radius], outline=col, width=width
-                )
-                draw.ellipse([x - 1, y - 1, x + 1, y + 1], fill=col)
+                if marker == "cross":
+                    r = radius + 1
+                    draw.line([(x - r, y - r), (x + r, y + r)], fill=col, width=width)
+                    draw.line([(x - r, y + r), (x + r, y - r)], fill=col, width=width)
+                else:
+                    draw.ellipse(
+                        [x - radius, y - radius, x + radius, y + radius], outline=col, width=width
+                    )
+                    draw.ellipse([x - 1, y - 1, x + 1, y + 1], fill=col)
             else:
-                dense = sample_curve(inst.xy, inst.straight, spacing=2.0)
-                draw.line([(float(x), float(y)) for x, y in dense], fill=col, width=width)
+                dense = [
+                    (float(x), float(y))
+                    for x, y in sample_curve(inst.xy, inst.straight, spacing=2.0)
+                ]
+                if dashed:
+                    for i in range(0, len(dense) - 1, 4):
+                        draw.line(dense[i : i + 3], fill=col, width=width)
+                else:
+                    draw.line(dense, fill=col, width=width)
     return canvas
+
+
+def with_legend(
+    canvas: Image.Image,
+    rows: list[tuple[str, str, str]],
+    *,
+    title: str = "",
+    width: int = LEGEND_WIDTH_PX,
+) -> Image.Image:
+    """The picture with a legend panel on its right: a title line, then one row per entry.
+
+    Args:
+        canvas: The drawn picture.
+        rows: ``(colour, marker, text)`` per entry; marker ``ring``, ``cross`` or ``line``.
+        title: First line (e.g. the frame number).
+        width: Panel width in px.
+
+    >>> img = with_legend(Image.new("RGB", (50, 40)), [("#ff0000", "ring", "apex 0.93")], title="frame 3")
+    >>> img.size
+    (250, 40)
+    """
+    from PIL import ImageFont
+
+    font = ImageFont.load_default()
+    line_h = 13
+    # The panel never changes the picture's height (frames of a cine stay one size): rows
+    # that do not fit are summarised in a last line.
+    height = canvas.height
+    fit = max(0, (height - 8) // line_h - (2 if title else 1))
+    if len(rows) > fit + 1:
+        rows = [*rows[:fit], ("#888888", "none", f"... {len(rows) - fit} more")]
+    out = Image.new("RGB", (canvas.width + width, height), (24, 24, 24))
+    out.paste(canvas, (0, 0))
+    draw = ImageDraw.Draw(out)
+    x0 = canvas.width + 8
+    y = 4
+    if title:
+        draw.text((x0, y), title, fill="#ffffff", font=font)
+        y += line_h + 4
+    for colour, marker, text in rows:
+        cy = y + line_h // 2
+        if marker == "cross":
+            draw.line([(x0, cy - 4), (x0 + 8, cy + 4)], fill=colour, width=2)
+            draw.line([(x0, cy + 4), (x0 + 8, cy - 4)], fill=colour, width=2)
+        elif marker == "line":
+            draw.line([(x0, cy), (x0 + 9, cy)], fill=colour, width=2)
+        elif marker == "none":
+            pass
+        else:
+            draw.ellipse([x0, cy - 4, x0 + 8, cy + 4], outline=colour, width=2)
+        draw.text((x0 + 14, y), text, fill="#ffffff", font=font)
+        y += line_h
+    return out
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -13,13 +13,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from echomark.evaluate.draw import draw_labels, enlarge, png_bytes, to_rgb
+from echomark.evaluate.draw import draw_labels, enlarge, png_bytes, to_rgb, with_legend
 from echomark.evaluate.evaluation import CURVE, POINT, LabelRecord
 from echomark.labels.schema import ImageLabels
 
 #: Truth and prediction colours in worst-case pictures.
-TRUTH_COLOUR = "#00e05a"
-PRED_COLOUR = "#ff3860"
+# Okabe-Ito blue and orange: distinguishable with every common colour-vision deficiency;
+# truth also differs by shape (ring, solid curve) from predictions (cross, dashed curve).
+TRUTH_COLOUR = "#56b4e9"
+PRED_COLOUR = "#e69f00"
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -275,8 +277,9 @@ def report_body(
         )  # fmt: skip
         if images is not None and truth is not None and pred is not None:
             parts.append(
-                f"<p class='note'>Truth in <b style='color:{TRUTH_COLOUR}'>green</b>, "
-                f"prediction in <b style='color:{PRED_COLOUR}'>red</b>.</p>"
+                f"<p class='note'>Truth in <b style='color:{TRUTH_COLOUR}'>blue</b> (rings, "
+                f"solid curves), prediction in <b style='color:{PRED_COLOUR}'>orange</b> "
+                "(crosses, dashed curves).</p>"
             )
             for w in worst[:n_cases]:
                 key, name = w["key"], w["label"]
@@ -286,7 +289,20 @@ def report_body(
                 canvas, t = enlarge(small, t)
                 _, p = enlarge(small, p)
                 draw_labels(canvas, t, colour=TRUTH_COLOUR)
-                draw_labels(canvas, p, colour=PRED_COLOUR)
+                draw_labels(canvas, p, colour=PRED_COLOUR, marker="cross", dashed=True)
+                conf = w.get("conf")
+                canvas = with_legend(
+                    canvas,
+                    [
+                        (TRUTH_COLOUR, "ring", f"truth: {name}"),
+                        (
+                            PRED_COLOUR,
+                            "cross",
+                            "prediction" + (f" {conf:.2f}" if isinstance(conf, float) else ""),
+                        ),
+                    ],
+                    title=f"frame {key[-8:-4]}",
+                )
                 cap = f"{name}: {_fmt(w['error_px'])} px — {key}"
                 parts.append(figure_tag(png_bytes(canvas), cap, "case"))
     for sec in sections:

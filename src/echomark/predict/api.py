@@ -349,7 +349,13 @@ def write_overlays(
     for video, vframes in by_video.items():
         pictures = []
         for f in sorted(vframes, key=lambda fr: fr.index):
-            pic = overlay_image(f.load(), labels[f.key], colours, min_conf=min_conf)
+            pic = overlay_image(
+                f.load(),
+                labels[f.key],
+                colours,
+                min_conf=min_conf,
+                title=f"{f.video[:15]}... frame {f.index}",
+            )
             write_overlay_png(out_dir / Path(f.key).with_suffix(".png").name, pic)
             pictures.append(pic)
         if len(pictures) > 1:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from echomark.evaluate.draw import draw_labels, png_bytes, to_rgb
+from echomark.evaluate.draw import draw_labels, png_bytes, to_rgb, with_legend
 from echomark.fileio import atomic_path, atomic_write_bytes
 from echomark.labels.schema import ImageLabels
 from echomark.predict.inputs import UInt8Array
@@ -19,9 +19,24 @@ def overlay_image(
     colours: Mapping[str, str],
     *,
     min_conf: float = 0.0,
+    title: str = "",
 ) -> Image.Image:
-    """The frame in RGB with its predicted labels drawn in their registry colours."""
-    return draw_labels(to_rgb(image), labels, colours=colours, min_conf=min_conf)
+    """The frame in RGB with its predicted labels in their registry colours, and a legend.
+
+    The legend panel on the right names every drawn label with its confidence (points as
+    rings, curves as lines), under ``title`` (e.g. the frame number).
+    """
+    canvas = draw_labels(to_rgb(image), labels, colours=colours, min_conf=min_conf)
+    rows = []
+    for name, label in sorted(labels.items()):
+        shown = [i for i in label.instances if i.conf is None or i.conf >= min_conf]
+        if not label.state.drawn or not shown:
+            continue
+        conf = max((i.conf for i in shown if i.conf is not None), default=None)
+        marker = "ring" if label.state.value == "point" else "line"
+        text = name if conf is None else f"{name} {conf:.2f}"
+        rows.append((colours.get(name, "#ffd400"), marker, text))
+    return with_legend(canvas, rows, title=title)
 
 
 def write_overlay_png(path: Path, image: Image.Image) -> None:
