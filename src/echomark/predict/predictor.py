@@ -151,9 +151,23 @@ def predict_frames(
             if ok:
                 x = np.stack([r[0] for _, r in ok])
                 heat = engine(x)
-                jobs = [([h[i] for h in heat], r[1]) for i, (_, r) in enumerate(ok)]
-                decoded = pool.map(lambda job: decode_one(job[0], spec, job[1]), jobs)
-                for (f, _), labels in zip(ok, decoded, strict=True):
+                jobs = []
+                for i, (f, r) in enumerate(ok):
+                    maps = [h[i] for h in heat]
+                    if all(bool(np.isfinite(m).all()) for m in maps):
+                        jobs.append((f, maps, r[1]))
+                        continue
+                    # A NaN would otherwise vanish in decoding as an "absent" label.
+                    exc = InputError(
+                        "the model's output is not finite (NaN or inf): a diverged or broken "
+                        "model; nothing was predicted for this frame",
+                        key=f.key,
+                    )
+                    if on_error is None:
+                        raise exc
+                    on_error(f, exc)
+                decoded = pool.map(lambda job: decode_one(job[1], spec, job[2]), jobs)
+                for (f, _, _), labels in zip(jobs, decoded, strict=True):
                     out[f.key] = labels
             if progress is not None:
                 progress.update(len(batch))
