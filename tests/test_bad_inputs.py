@@ -911,7 +911,8 @@ def test_bad_input_is_one_line_and_writes_nothing(
     argv = world.fill(case.argv, t, **extra).split()
     capsys.readouterr()
     rc = main(argv)
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out == "", "a failed command printed results"
     lines = [line for line in err.splitlines() if line.strip()]
     assert rc == case.code, (rc, lines)
     assert len(lines) == 1, lines
@@ -953,6 +954,20 @@ def test_broken_pipe_ends_quietly(
         monkeypatch.undo()
         writer.close()
     assert capsys.readouterr().err.strip() == ""
+
+
+def test_an_error_from_a_dataloader_worker_is_its_last_line() -> None:
+    from echomark.cli._boundary import describe
+    from echomark.errors import CacheError
+
+    inner = CacheError("corrupt PNG", file="c.zip", key="01-x-0001.png")
+    wrapped = CacheError(
+        "Caught CacheError in DataLoader worker process 0.\nOriginal Traceback (most recent "
+        f'call last):\n  File "x.py", line 1, in f\necho.errors.CacheError: nope\n'
+        f"echomark.errors.CacheError: {inner}"
+    )
+    code, message = describe(wrapped)
+    assert code == 2 and message == str(inner)
 
 
 def test_debug_shows_the_traceback(

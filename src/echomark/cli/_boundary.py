@@ -57,7 +57,12 @@ def describe(exc: BaseException) -> tuple[ExitCode, str]:
     if isinstance(exc, OutputBusyError):
         return ExitCode.BUSY, str(exc)
     if isinstance(exc, EchomarkError):
-        return ExitCode.INPUT, str(exc)
+        text = str(exc)
+        if "Original Traceback" in text:
+            # Re-raised from a DataLoader worker: the message is the worker's last line.
+            last = [line for line in text.splitlines() if line.strip()][-1]
+            text = last.split(": ", 1)[1] if last.startswith("echomark.errors.") else last
+        return ExitCode.INPUT, text
     if isinstance(exc, MemoryError):
         return ExitCode.SYSTEM, "out of memory; use smaller inputs or batches, or more memory"
     if isinstance(exc, OSError):
