@@ -57,12 +57,17 @@ def progress(
 
 
 class ByteProgress:
-    """Progress of reading ``total`` bytes: :meth:`update` per chunk, :meth:`close` at the end."""
+    """Progress of ``total`` bytes (or items, with ``unit``): :meth:`update`, then :meth:`close`."""
 
     def __init__(
-        self, total: int, desc: str, stream: TextIO | None = None, every_s: float = PLAIN_EVERY_S
+        self,
+        total: int,
+        desc: str,
+        stream: TextIO | None = None,
+        every_s: float = PLAIN_EVERY_S,
+        unit: str = "B",
     ) -> None:
-        self.total, self.desc, self.every_s = total, desc, every_s
+        self.total, self.desc, self.every_s, self.unit = total, desc, every_s, unit
         self.out = stream if stream is not None else sys.stderr
         self.done = 0
         self.start = self.last = time.monotonic()
@@ -71,7 +76,12 @@ class ByteProgress:
             from tqdm import tqdm
 
             self.bar = tqdm(
-                total=total, desc=desc, file=self.out, unit="B", unit_scale=True, leave=False
+                total=total,
+                desc=desc,
+                file=self.out,
+                unit=unit,
+                unit_scale=unit == "B",
+                leave=False,
             )
 
     def update(self, n: int) -> None:

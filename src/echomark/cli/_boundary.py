@@ -90,8 +90,8 @@ def describe(exc: BaseException) -> tuple[ExitCode, str]:
         reason = exc.strerror or str(exc) or type(exc).__name__
         return ExitCode.SYSTEM, f"{reason}:{where}"
     if type(exc).__module__ == "cv2":
-        text = str(exc).strip().splitlines()
-        last = text[-1] if text else type(exc).__name__
+        cv_lines = str(exc).strip().splitlines()
+        last = cv_lines[-1] if cv_lines else type(exc).__name__
         return ExitCode.INPUT, f"OpenCV could not process an image ({last.strip()})"
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return (

@@ -70,7 +70,21 @@ def _verify(store: Any, args: argparse.Namespace) -> int:
         from echomark.labels.splits import read_split
 
         expected = list(read_split(args.labels, args.split).images)
-    problems = verify_store(store, expected, decode=not args.quick)
+    from echomark.progress import ByteProgress
+
+    bar = None if args.quiet else ByteProgress(len(store), "verifying frames", unit="frame")
+    last = [0]
+
+    def step(done: int, total: int) -> None:
+        if bar is not None:
+            bar.update(done - last[0])
+        last[0] = done
+
+    try:
+        problems = verify_store(store, expected, decode=not args.quick, progress=step)
+    finally:
+        if bar is not None:
+            bar.close()
     n_err = sum(p.severity is Severity.ERROR for p in problems)
     if args.json:
         print(json.dumps({
