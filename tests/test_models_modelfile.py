@@ -149,3 +149,23 @@ def test_checkpoint_weights_of_another_channel_list_name_the_difference(tmp_path
     state = build_model("tiny", 1, 5).state_dict()
     with pytest.raises(ConfigError, match="predicts 5 label channels, the model 3"):
         load_weights(build_model("tiny", 1, 3), state, file="x.pt", variant="tiny")
+
+
+def test_measure_reads_a_model_folder(tmp_path, capsys) -> None:
+    from echomark.synth.dicom import write_us_dicom
+
+    ckpt = tiny_checkpoint(tmp_path / "c.pt", head_bias=0.5, head_std=0.05)
+    assert main(["export", "--checkpoint", str(ckpt), "--model-dir", str(tmp_path / "m")]) == 0
+    dcm = write_us_dicom(tmp_path / "a.dcm", rows=64, cols=80, frames=2)
+    argv = [
+        "measure",
+        str(dcm),
+        "--checkpoint",
+        str(tmp_path / "m"),
+        "--no-ocr",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    rc = main(argv)
+    assert rc in (0, 1), capsys.readouterr().err  # 1: the random model finds no LV landmarks
+    assert json.loads((tmp_path / "o" / "predictions.json").read_text())
