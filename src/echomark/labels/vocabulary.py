@@ -369,6 +369,19 @@ def at_phase(frame_series: Measurement, phase: Phase) -> Measurement:
     raise InputError(f"no {phase.value} measurement of {frame_series.value}", field="measurement")
 
 
+def sampled_at(phase: Phase) -> dict[Measurement, Measurement]:
+    """Per-frame series -> its ED (or ES) measurement, for the series that have one.
+
+    >>> sampled_at(Phase.ES)[Measurement.LVID].value
+    'LVIDs'
+    """
+    return {
+        s.frame_series: s.name
+        for s in VOCABULARY.values()
+        if s.frame_series is not None and s.phase is phase
+    }
+
+
 def apical(kind: str, view: View) -> Measurement:
     """A per-view apical measurement by kind, e.g. ``apical("LVEDV_{v}_disks", View.A2C)``.
 

@@ -36,8 +36,11 @@ from echomark.labels.io import dumps_labels
 from echomark.labels.registry import View
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.splits import split_file_name
+from echomark.labels.vocabulary import Measurement, Phase, sampled_at
+from echomark.labels.vocabulary import spec as vocabulary_spec
 from echomark.synth.cine import SynthCine, blur_one, frame_labels, make_cine
 from echomark.synth.config import DatasetConfig
+from echomark.synth.phantom import A4cState
 
 #: Development splits written for class 01 (``all`` = their union).
 SPLITS = ("train", "tune", "ival")
@@ -98,46 +101,75 @@ def _fmt(value: float) -> str:
     return f"{value:.6f}"
 
 
-def _cycle_name(name: str, view: View, diastole: bool) -> str:
-    """The ED or ES name of a per-frame measurement: IVSd, LVIDs; EDV_al; LV_length_d."""
-    if view is View.PLAX:
-        return name + ("d" if diastole else "s")
-    if name.startswith("LV_volume_"):
-        return ("EDV_" if diastole else "ESV_") + name.rsplit("_", 1)[1]
-    return f"{name}_{'d' if diastole else 's'}"
+#: Phantom truth key -> (vocabulary name in A4C, factor to the vocabulary unit).
+_A4C_TRUTH = {
+    "LV_length": (Measurement.LV_length_A4C, 1.0),
+    "LV_area": (Measurement.LV_area_A4C, 0.01),  # mm² -> cm²
+    "LV_volume_al": (Measurement.LV_volume_A4C_area_length, 1.0),
+    "LV_volume_mod": (Measurement.LV_volume_A4C_disks, 1.0),
+}
+
+
+def _frame_truth(cine: SynthCine, f: int) -> dict[Measurement, float]:
+    """One frame's truth under vocabulary names and units."""
+    meas = cine.truth[f]
+    if cine.view is View.PLAX:
+        return {Measurement(n): v for n, (v, _unit) in meas.items()}
+    out = {_A4C_TRUTH[n][0]: v * _A4C_TRUTH[n][1] for n, (v, _unit) in meas.items()}
+    state = cine.spec.state(f)
+    assert isinstance(state, A4cState)
+    endo = state.curves(2000)["curve-lv-endo"]  # heart frame, cm
+    out[Measurement.LV_endocardial_length_A4C] = 10.0 * float(
+        np.sum(np.hypot(*np.diff(endo, axis=0).T))
+    )
+    return out
 
 
 def _truth_rows(cine: SynthCine, code: VideoCode) -> list[list[str]]:
-    """Long-form truth rows of one video (per frame, ED/ES names, per video)."""
+    """Long-form truth rows of one video under vocabulary names (per frame, ED/ES, per beat).
+
+    ``ED_frame``, ``ES_frame`` and ``frame_time`` describe the video (units index, ms) and
+    are not measurements.
+    """
     view = cine.view.value
     rows: list[list[str]] = []
     ed, es = cine.ed_frame, cine.es_frame
-    for f, meas in enumerate(cine.truth):
+    frames = [_frame_truth(cine, f) for f in range(len(cine.truth))]
+    cycle = {True: sampled_at(Phase.ED), False: sampled_at(Phase.ES)}
+    for f, meas in enumerate(frames):
         key = code.frame(f).name
-        for name, (value, unit) in meas.items():
+        for name, value in meas.items():
             names = [name]
-            if f in (ed, es):
-                names.append(_cycle_name(name, cine.view, f == ed))
-            rows.extend([key, str(code), view, str(f), n, _fmt(value), unit] for n in names)
+            if f in (ed, es) and name in cycle[f == ed]:
+                names.append(cycle[f == ed][name])
+            rows.extend(
+                [key, str(code), view, str(f), n.value, _fmt(value), vocabulary_spec(n).unit]
+                for n in names
+            )
     spec = cine.spec
     video_rows: list[tuple[str, float, str]] = [
         ("ED_frame", float(ed), "index"),
         ("ES_frame", float(es), "index"),
         ("frame_time", spec.frame_time_ms, "ms"),
-        ("heart_rate", spec.heart_rate_bpm, "bpm"),
+        (Measurement.heart_rate.value, spec.heart_rate_bpm, "/min"),
     ]
+
+    def change(name: Measurement) -> float:
+        d, s = frames[ed][name], frames[es][name]
+        return 100.0 * (d - s) / d
+
     if cine.view is View.PLAX:
-        d, s = cine.truth[ed]["LVID"][0], cine.truth[es]["LVID"][0]
-        video_rows.append(("FS", 100.0 * (d - s) / d, "%"))
+        video_rows.append((Measurement.FS.value, change(Measurement.LVID), "%"))
     else:
-        for method in ("al", "mod"):
-            d, s = (
-                cine.truth[ed][f"LV_volume_{method}"][0],
-                cine.truth[es][f"LV_volume_{method}"][0],
-            )
-            video_rows.append((f"EF_{method}", 100.0 * (d - s) / d, "%"))
-    for name, value, unit in video_rows:
-        rows.append(["", str(code), view, "", name, _fmt(value), unit])
+        for series, derived in (
+            (Measurement.LV_volume_A4C_disks, Measurement.EF_A4C_disks),
+            (Measurement.LV_volume_A4C_area_length, Measurement.EF_A4C_area_length),
+        ):
+            video_rows.append((derived.value, change(series), "%"))
+        gls = -change(Measurement.LV_endocardial_length_A4C)
+        video_rows.append((Measurement.GLS_A4C_endocardial_contour.value, gls, "%"))
+    for label, value, unit in video_rows:
+        rows.append(["", str(code), view, "", label, _fmt(value), unit])
     return rows
 
 
