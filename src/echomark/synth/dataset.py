@@ -9,6 +9,8 @@
     out_dir/02_database_physical.csv
     out_dir/view_index.csv           FileHash, view
     out_dir/truth.csv                image, video, view, frame, measurement, value, unit
+    out_dir/studies.csv              study, A4C, A2C (only with ``biplane``: the video codes
+                                     of each biplane study)
 
 Every frame of every video is in the png-cache; only ``labelled_per_video`` frames per video
 (always including end-diastole and end-systole) have labels. Splits are by video. The same
@@ -18,6 +20,7 @@ arguments give byte-identical files.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import zipfile
@@ -36,7 +39,15 @@ from echomark.labels.io import dumps_labels
 from echomark.labels.registry import View
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.splits import split_file_name
-from echomark.synth.cine import SynthCine, blur_one, frame_labels, make_cine
+from echomark.synth.cine import (
+    SynthCine,
+    blur_one,
+    draw_study,
+    frame_labels,
+    make_cine,
+    render_cine,
+    study_truth,
+)
 from echomark.synth.config import DatasetConfig
 
 #: Development splits written for class 01 (``all`` = their union).
@@ -44,6 +55,9 @@ SPLITS = ("train", "tune", "ival")
 
 #: Columns of truth.csv.
 TRUTH_COLUMNS = ("image", "video", "view", "frame", "measurement", "value", "unit")
+
+#: Columns of studies.csv (one row per biplane study: its id and the two video codes).
+STUDY_COLUMNS = ("study", "A4C", "A2C")
 
 
 @dataclass
@@ -55,17 +69,48 @@ class DatasetSummary:
     frames: int = 0
     labelled: dict[str, int] = field(default_factory=dict)
     views: dict[str, int] = field(default_factory=dict)
+    studies: int = 0
     files: list[str] = field(default_factory=list)
 
 
-def video_hex(seed: int, dataset_class: str, index: int) -> str:
+def video_hex(seed: int, dataset_class: str, index: int, partner: str = "") -> str:
     """The 64-hex code of a synthetic video: sha256 of its seed, class and index.
 
-    >>> len(video_hex(0, "01", 3)), video_hex(0, "01", 3) == video_hex(0, "01", 3)
-    (64, True)
+    ``partner`` names the second view of a biplane study (``"A2C"``), which shares the
+    A4C video's index.
+
+    >>> len(video_hex(0, "01", 3)), video_hex(0, "01", 3) == video_hex(0, "01", 3, "A2C")
+    (64, False)
     """
     text = f"echomark-synth/v1/seed={seed}/class={dataset_class}/video={index}"
+    if partner:
+        text += f"/{partner}"
     return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def study_id(dataset_class: str, index: int) -> str:
+    """The id of a biplane study in ``studies.csv``: class and A4C video index.
+
+    >>> study_id("01", 7)
+    'study-01-0007'
+    """
+    return f"study-{dataset_class}-{index:04d}"
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One video to write: its code, class, index, label stream and cine maker.
+
+    ``stream`` separates the label-sampling generators of a study's two videos (1 = A4C or
+    a plain video, 2 = the A2C partner); ``study`` is the study truth, or None.
+    """
+
+    code: VideoCode
+    dataset_class: str
+    index: int
+    stream: int
+    make: Callable[[], SynthCine]
+    study: dict[str, tuple[float, str]] | None
 
 
 def _video_rng(seed: int, dataset_class: str, index: int) -> np.random.Generator:
@@ -107,8 +152,14 @@ def _cycle_name(name: str, view: View, diastole: bool) -> str:
     return f"{name}_{'d' if diastole else 's'}"
 
 
-def _truth_rows(cine: SynthCine, code: VideoCode) -> list[list[str]]:
-    """Long-form truth rows of one video (per frame, ED/ES names, per video)."""
+def _truth_rows(
+    cine: SynthCine, code: VideoCode, study: dict[str, tuple[float, str]] | None = None
+) -> list[list[str]]:
+    """Long-form truth rows of one video (per frame, ED/ES names, per video).
+
+    ``study`` adds the biplane study's values (EDV/ESV/EF true and biplane) as per-video
+    rows, identical in both videos of the study.
+    """
     view = cine.view.value
     rows: list[list[str]] = []
     ed, es = cine.ed_frame, cine.es_frame
@@ -130,12 +181,19 @@ def _truth_rows(cine: SynthCine, code: VideoCode) -> list[list[str]]:
         d, s = cine.truth[ed]["LVID"][0], cine.truth[es]["LVID"][0]
         video_rows.append(("FS", 100.0 * (d - s) / d, "%"))
     else:
-        for method in ("al", "mod"):
+        for method in ("al", "mod", "true"):
+            if f"LV_volume_{method}" not in cine.truth[ed]:
+                continue
             d, s = (
                 cine.truth[ed][f"LV_volume_{method}"][0],
                 cine.truth[es][f"LV_volume_{method}"][0],
             )
             video_rows.append((f"EF_{method}", 100.0 * (d - s) / d, "%"))
+    if study is not None:
+        # EDV_true/ESV_true/EF_true are already rows (from the per-frame 3-D volume)
+        video_rows.extend(
+            (name, value, unit) for name, (value, unit) in study.items() if "biplane" in name
+        )
     for name, value, unit in video_rows:
         rows.append(["", str(code), view, "", name, _fmt(value), unit])
     return rows
@@ -183,12 +241,36 @@ def write_dataset(
     out.mkdir(parents=True, exist_ok=True)
     summary = DatasetSummary(out_dir=out)
 
-    plan: list[tuple[str, int, View]] = []
-    for i in range(cfg.n_videos):
-        plan.append(("01", i, View.PLAX if i % 2 == 0 else View.A4C))
-    for i in range(cfg.n_external):
-        plan.append(("02", i, View.PLAX if i % 2 == 0 else View.A4C))
-    codes = {(c, i): VideoCode(c, video_hex(cfg.seed, c, i)) for c, i, _ in plan}
+    # one job per video (a biplane study gives two), made lazily in member-name order
+    jobs: list[_Job] = []
+    pairs: list[list[str]] = []
+    for dataset_class, count in (("01", cfg.n_videos), ("02", cfg.n_external)):
+        external = dataset_class == "02"
+        for i in range(count):
+            view = View(cfg.views[i % len(cfg.views)])
+            rng = _video_rng(cfg.seed, dataset_class, i)
+            code = VideoCode(dataset_class, video_hex(cfg.seed, dataset_class, i))
+            if not (cfg.biplane and view is View.A4C):
+                make = functools.partial(
+                    make_cine,
+                    view,
+                    rng,
+                    n_frames=cfg.frames_per_video,
+                    size=cfg.size,
+                    external=external,
+                    label_frames=[],
+                )
+                jobs.append(_Job(code, dataset_class, i, 1, make, None))
+                continue
+            spec4, spec2, rng4, rng2 = draw_study(
+                rng, n_frames=cfg.frames_per_video, size=cfg.size, external=external
+            )
+            truth = study_truth(spec4, spec2)
+            code2 = VideoCode(dataset_class, video_hex(cfg.seed, dataset_class, i, "A2C"))
+            for stream, c, spec, r in ((1, code, spec4, rng4), (2, code2, spec2, rng2)):
+                make = functools.partial(render_cine, spec, r, label_frames=[])
+                jobs.append(_Job(c, dataset_class, i, stream, make, truth))
+            pairs.append([study_id(dataset_class, i), str(code), str(code2)])
     split_of = dict(enumerate(_assign_splits(cfg.n_videos, cfg.split_fractions)))
 
     labels_by_split: dict[str, dict[str, ImageLabels]] = {s: {} for s in (*SPLITS, "external")}
@@ -197,21 +279,14 @@ def write_dataset(
     truth_rows: list[list[str]] = []
 
     # frames go straight into the zip, video by video in member-name order
-    order = sorted(plan, key=lambda p: codes[(p[0], p[1])].frame(0).relpath)
+    jobs.sort(key=lambda j: j.code.frame(0).relpath)
     zip_path = out / "png-cache.zip"
     with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-        for dataset_class, index, view in order:
-            code = codes[(dataset_class, index)]
-            rng = _video_rng(cfg.seed, dataset_class, index)
-            cine = make_cine(
-                view,
-                rng,
-                n_frames=cfg.frames_per_video,
-                size=cfg.size,
-                external=dataset_class == "02",
-                label_frames=[],
-            )
-            label_rng = np.random.default_rng([cfg.seed, int(dataset_class), index, 1])
+        for job in jobs:
+            code, dataset_class, index = job.code, job.dataset_class, job.index
+            cine = job.make()
+            view = cine.view
+            label_rng = np.random.default_rng([cfg.seed, int(dataset_class), index, job.stream])
             chosen = _pick_labelled(cine, cfg.labelled_per_video, label_rng)
             labelled = frame_labels(cine.spec, chosen)
             split = "external" if dataset_class == "02" else split_of[index]
@@ -225,7 +300,7 @@ def write_dataset(
             dx, dy = cine.spacing_cm_per_px
             spacing[dataset_class][str(code)] = Spacing(dx, dy)
             view_rows.append([str(code), view.value])
-            truth_rows.extend(_truth_rows(cine, code))
+            truth_rows.extend(_truth_rows(cine, code, job.study))
             summary.videos[dataset_class] = summary.videos.get(dataset_class, 0) + 1
             summary.frames += cine.frames.shape[0]
             summary.views[view.value] = summary.views.get(view.value, 0) + 1
@@ -266,4 +341,8 @@ def write_dataset(
     truth_rows.sort(key=lambda r: (r[1], r[3] == "", int(r[3]) if r[3] else 0, r[4]))
     atomic_write_text(out / "truth.csv", _csv_text(TRUTH_COLUMNS, truth_rows))
     summary.files.append("truth.csv")
+    if cfg.biplane:
+        atomic_write_text(out / "studies.csv", _csv_text(STUDY_COLUMNS, sorted(pairs)))
+        summary.files.append("studies.csv")
+        summary.studies = len(pairs)
     return summary
