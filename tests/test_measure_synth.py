@@ -5,10 +5,12 @@ import math
 import numpy as np
 import pytest
 
+from echomark.calibration import Calibration
 from echomark.labels.schema import LabelFile
-from echomark.labels.vocabulary import Measurement as M
-from echomark.measure.calibration import Calibration
+from echomark.labels.vocabulary import Measurement
 from echomark.measure.pipeline import RowKind, measure_frame, measure_labels
+
+M = Measurement
 
 synth = pytest.importorskip("echomark.synth.cine")
 

@@ -20,15 +20,16 @@ from typing import Any
 import numpy as np
 
 from echomark.cache.keys import ImageKey
+from echomark.cache.physical import calibration_from_mapping, read_physical_csv
+from echomark.calibration import Calibration
 from echomark.errors import ImageKeyError, InputError
+from echomark.fileio import atomic_write_text
+from echomark.labels.io import read_labels
 from echomark.labels.schema import LabelFile
 from echomark.labels.vocabulary import Measurement, Phase, parse, spec
 from echomark.measure.agreement import agreement, bland_altman_plot
-from echomark.measure.calibration import Calibration, calibration_from_mapping
 from echomark.measure.pipeline import MeasureResult, RowKind, measure_labels
-
-#: Truth rows that describe the video rather than measure it; never compared.
-METADATA_NAMES = frozenset({"ED_frame", "ES_frame", "frame_time"})
+from echomark.synth.dataset import TRUTH_DESCRIPTIONS
 
 #: Factors to convert a truth unit into echomark's unit, keyed by (from, to).
 _UNIT_FACTORS = {
@@ -170,7 +171,7 @@ def match_truth(
     pairs: dict[str, tuple[list[float], list[float], str]] = {}
     missing: dict[str, int] = defaultdict(int)
     for t in truth:
-        if t.measurement in METADATA_NAMES:
+        if t.measurement in TRUTH_DESCRIPTIONS:
             continue
         name = parse(t.measurement)
         measured: float | None
@@ -313,9 +314,6 @@ def demo_agreement(
     """
     import json
 
-    from echomark.cache.physical import read_physical_csv
-    from echomark.fileio import atomic_write_text
-
     base = Path(data_dir) if data_dir is not None else None
     if truth_csv is None and base is not None:
         truth_csv = base / "truth.csv"
@@ -328,14 +326,9 @@ def demo_agreement(
             "demo_agreement needs truth_csv, predictions, calibration_csv and out_dir "
             "(or data_dir holding truth.csv and the calibration CSVs)"
         )
-    if isinstance(predictions, LabelFile):
-        lf = predictions
-    else:
-        from echomark.labels.io import read_labels
-
-        lf = read_labels(predictions)
+    lf = predictions if isinstance(predictions, LabelFile) else read_labels(predictions)
     csvs = calibration_csv if isinstance(calibration_csv, list) else [calibration_csv]
-    mapping: dict[str, Any] = {}
+    mapping: dict[str, Calibration] = {}
     for c in csvs:
         mapping.update(read_physical_csv(c))
 

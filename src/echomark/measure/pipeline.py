@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from echomark.cache.keys import ImageKey
+from echomark.calibration import Calibration
 from echomark.errors import ImageKeyError
 from echomark.labels.registry import View
 from echomark.labels.schema import ImageLabels, LabelFile
@@ -38,7 +39,6 @@ from echomark.measure.a4c import (
     lv_apical_frame,
     lv_geometry,
 )
-from echomark.measure.calibration import Calibration
 from echomark.measure.plax import (
     IVS_BOTTOM,
     IVS_TOP,
