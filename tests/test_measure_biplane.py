@@ -46,7 +46,7 @@ def test_biplane_within_2_percent_of_the_analytic_3d_volume(seed: int) -> None:
 
 
 def test_no_biplane_without_a_pair_and_the_formula() -> None:
-    st, lf, cals, views, studies = _study_labels(0)
+    _, lf, cals, views, studies = _study_labels(0)
     a4c_only = {k: v for k, v in studies.items() if views[k] == "A4C"}
     res = measure_labels(lf, cals, views=views, studies=a4c_only)
     assert not [r for r in res.rows if r.kind is RowKind.STUDY]

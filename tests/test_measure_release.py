@@ -113,7 +113,7 @@ def test_every_video_of_a_fully_labelled_release_is_within_tolerance(full: Path)
 
 def test_sparse_labels_value_for_every_video_with_ed_and_es_labelled(sparse: Path) -> None:
     res, views = _measure(sparse)
-    per_frame, video_rows = _truth(sparse)
+    _, video_rows = _truth(sparse)
     labels = read_split(sparse / "labels.zip", "all")
     labelled = defaultdict(set)
     for key in labels.images:

@@ -301,6 +301,35 @@ def depth_verdict(wall_sum_mm: float, depth_mm: float | None) -> Verdict:
     )
 
 
+def inside_verdict(
+    labels: ImageLabels, names: Iterable[str], image_hw: tuple[int, int] | None
+) -> Verdict:
+    """Reject a value whose landmarks or contour nodes lie outside the image.
+
+    >>> from echomark.labels.schema import Label
+    >>> inside_verdict({"a": Label.point(5.0, -3.0)}, ["a"], (10, 10)).status.value
+    'rejected'
+    """
+    if image_hw is None:
+        return OK
+    rows, cols = image_hw
+    out = []
+    for n in names:
+        lab = labels.get(n)
+        if lab is None or lab.state not in (LabelState.POINT, LabelState.CURVE):
+            continue
+        for inst in lab.instances[:1]:
+            xy = np.asarray(inst.xy, dtype=np.float64).reshape(-1, 2)
+            if (
+                np.any(xy[:, 0] < -0.5)
+                or np.any(xy[:, 0] > cols - 0.5)
+                or np.any(xy[:, 1] < -0.5)
+                or np.any(xy[:, 1] > rows - 0.5)
+            ):
+                out.append(n)
+    return reject(f"outside the image: {', '.join(out)}") if out else OK
+
+
 # ---------------------------------------------------------------- views
 def _view_labels() -> dict[str, tuple[str, ...]]:
     """Labels that tell the views apart: PLAX-only, apical (shared), A4C-only."""

@@ -305,13 +305,19 @@ def value_at(
     return float(frames[a] + t * (frames[b] - frames[a])), True
 
 
-def heart_rate_bpm(ed_frames: Sequence[int], frame_time_s: float) -> float:
-    """Heart rate from the median time between consecutive ED frames (NaN with fewer than 2).
+def heart_rate_bpm(
+    ed_frames: Sequence[int], frame_time_s: float, es_frames: Sequence[int] = ()
+) -> float:
+    """Heart rate from the median time between consecutive ED (and consecutive ES) frames.
+
+    NaN when neither phase occurs twice.
 
     >>> heart_rate_bpm([0, 30], 1 / 30)
     60.0
+    >>> heart_rate_bpm([10], 1 / 30, [5, 35])
+    60.0
     """
-    e = sorted(ed_frames)
-    if len(e) < 2 or not frame_time_s > 0:
+    gaps = [float(g) for e in (ed_frames, es_frames) for g in np.diff(sorted(e))]
+    if not gaps or not frame_time_s > 0:
         return math.nan
-    return 60.0 / (float(np.median(np.diff(e))) * frame_time_s)
+    return 60.0 / (float(np.median(gaps)) * frame_time_s)

@@ -353,6 +353,7 @@ def run_measure(opts: MeasureOptions) -> MeasureRun:
             phases=read_phases_csv(opts.phases) if opts.phases else None,
             studies=studies or None,
             depth_mm=depth,
+            image_hw={c.video: c.frames[min(c.frames)].shape[:2] for c in cines},
             min_conf=opts.min_conf,
             qc=qc,
             progress=lambda _v: bar.update(1),
