@@ -199,3 +199,29 @@ def test_checks_and_calibrated_thresholds(tmp_path):
     assert math.isnan(means[Measurement.IVSd].value)
     assert means[Measurement.IVSd].reasons[0] == "no beat passed the quality gate"
     assert math.isfinite(means[Measurement.LVIDd].value)
+
+
+def test_calibrate_qc_from_tune_predictions(tmp_path):
+    synth = pytest.importorskip("echomark.synth.cine")
+    from echomark.labels.io import write_labels
+    from echomark.labels.schema import Label, LabelFormat
+
+    cine = synth.make_cine("PLAX", 5, n_frames=20, render=False)
+    video = "01-" + "a" * 64
+    truth, pred = {}, {}
+    for f, lab in cine.labels.items():
+        key = f"{video}-{f:04d}.png"
+        truth[key] = lab
+        p = lab["lv-ivs-top"]
+        if p.instances:
+            x, y = p.instances[0].xy[0]
+            good = f % 2 == 0  # confident and right, or unsure and 20 px off
+            pred[key] = {"lv-ivs-top": Label.point(x, y + (0.5 if good else 20.0),
+                                                   conf=0.9 if good else 0.3)}  # fmt: skip
+    write_labels(LabelFile(images=truth), tmp_path / "truth.json")
+    write_labels(LabelFile(images=pred), tmp_path / "pred.json", format=LabelFormat.V2)
+    rc = main(["measure", str(tmp_path / "pred.json"), "--calibrate-qc",
+               str(tmp_path / "truth.json"), "--out", str(tmp_path / "model")])  # fmt: skip
+    assert rc == 0
+    cfg = read_qc_config(tmp_path / "model" / "qc.json")
+    assert cfg.threshold("lv-ivs-top") == pytest.approx(0.9)

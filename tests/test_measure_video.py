@@ -129,3 +129,22 @@ def test_labels_with_frame_time_column_and_known_phases(tmp_path):
     bad.write_text(f"video,frame,phase\n{video},3,XX\n")
     assert main(["measure", str(tmp_path / "labels.json"), "--calibration", str(csv_path),
                  "--phases", str(bad), "--out", str(tmp_path / "q")]) == 2  # fmt: skip
+
+
+def test_side_tables(tmp_path):
+    from echomark.errors import InputError
+    from echomark.workflows.measure import read_frame_times_csv, read_studies_csv
+
+    a, b = "01-" + "1" * 64, "01-" + "2" * 64
+    synth_form = tmp_path / "studies.csv"
+    synth_form.write_text(f"study,A4C,A2C\nstudy-01-0001,{a},{b}\n")
+    assert read_studies_csv(str(synth_form)) == {a: "study-01-0001", b: "study-01-0001"}
+    plain = tmp_path / "s2.csv"
+    plain.write_text(f"FileHash,study\n{a},s1\n")
+    assert read_studies_csv(str(plain)) == {a: "s1"}
+    times = tmp_path / "t.csv"
+    times.write_text(f"FileHash,FrameTime\n{a},33.3\n")
+    assert read_frame_times_csv(str(times)) == {a: pytest.approx(0.0333)}
+    times.write_text(f"FileHash,FrameTime\n{a},-1\n")
+    with pytest.raises(InputError, match="row 2"):
+        read_frame_times_csv(str(times))
