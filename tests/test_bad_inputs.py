@@ -403,7 +403,7 @@ CASES: list[Case] = [
     Case(
         "predict-out-locked",
         "predict --checkpoint {ck} {png} --out {t}/o",
-        code=4,
+        code=75,
         match="another echomark process",
         setup=hold_lock,
     ),
@@ -538,7 +538,7 @@ CASES: list[Case] = [
     ),
     Case("evaluate-out-is-file", E, match="existing file", setup=out_file),
     Case("evaluate-out-not-empty", E, match="--overwrite", setup=out_full),
-    Case("evaluate-out-locked", E, code=4, match="another echomark process", setup=hold_lock),
+    Case("evaluate-out-locked", E, code=75, match="another echomark process", setup=hold_lock),
     Case("evaluate-split-unknown", E + " --split nope", match="nope"),
     Case("evaluate-calibration-missing", E + " --calibration {t}/none.csv", match="none.csv"),
     Case(
@@ -699,7 +699,7 @@ CASES: list[Case] = [
     Case(
         "curate-out-locked",
         "curate {dcm} --out {t}/o --no-ocr",
-        code=4,
+        code=75,
         match="another echomark process",
         setup=hold_lock,
     ),
@@ -980,7 +980,7 @@ def test_debug_shows_the_traceback(
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_a_read_only_output_is_one_line_exit_3(
+def test_a_read_only_output_is_one_line_exit_74(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     if os.geteuid() == 0:
@@ -992,13 +992,13 @@ def test_a_read_only_output_is_one_line_exit_3(
     else:  # pragma: no cover - CI runs as a user
         (tmp_path / "ro").mkdir(mode=0o555)
         out = tmp_path / "ro" / "o"
-        expect = 3
+        expect = 74
     rc = main(["labels", "convert", str(world.labels_json), str(out / "x.json"), "--to", "v2"])
     lines = capsys.readouterr().err.strip().splitlines()
     assert rc == expect and len(lines) == 1 and "Traceback" not in lines[0]
 
 
-def test_disk_full_is_one_line_exit_3(
+def test_disk_full_is_one_line_exit_74(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
     import errno
@@ -1012,7 +1012,7 @@ def test_disk_full_is_one_line_exit_3(
     argv = ["evaluate", "--labels", str(world.labels), "--predictions", str(world.pred)]
     rc = main([*argv, "--out", str(tmp_path / "o")])
     lines = capsys.readouterr().err.strip().splitlines()
-    assert rc == 3 and len(lines) == 1 and "no space left" in lines[0]
+    assert rc == 74 and len(lines) == 1 and "no space left" in lines[0]
     assert not list(tmp_path.iterdir())
 
 

@@ -54,7 +54,7 @@ def test_a_second_curation_into_a_locked_folder_fails_at_once(tmp_path, capsys) 
         rc = main(["curate", str(src), "--out", str(out), "--no-ocr"])
         waited = time.monotonic() - t0
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 4 and len(err) == 1 and "another echomark process" in err[0]
+    assert rc == 75 and len(err) == 1 and "another echomark process" in err[0]
     assert waited < 5 and not out.exists()
     # Once the first one is done, the folder is free again.
     assert main(["curate", str(src), "--out", str(out), "--no-ocr", "-q"]) == 0

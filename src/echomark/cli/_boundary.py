@@ -25,10 +25,11 @@ class ExitCode(IntEnum):
     PROBLEMS = 1
     #: Bad input or usage: a file, key, field or option that cannot be used.
     INPUT = 2
-    #: The operating system refused a read or write: disk full, read-only, permissions.
-    SYSTEM = 3
-    #: Another echomark process holds the output folder.
-    BUSY = 4
+    #: The operating system refused a read or write: disk full, read-only, permissions
+    #: (sysexits' EX_IOERR).
+    SYSTEM = 74
+    #: Another echomark process holds the output folder; try again later (EX_TEMPFAIL).
+    BUSY = 75
     #: A bug in echomark (rerun with --debug and report it).
     INTERNAL = 70
     #: Interrupted (Ctrl-C).
@@ -40,9 +41,10 @@ class ExitCode(IntEnum):
 #: One line per code for ``--help``.
 EXIT_CODES_HELP = (
     "exit codes: 0 success; 1 the job ran but found problems (failed checks, skipped inputs); "
-    "2 bad input or usage; 3 the system refused a read or write (disk full, read-only, "
-    "permissions); 4 another echomark process holds the output folder; 70 internal error "
-    "(rerun with --debug and report it); 130 interrupted; 141 output pipe closed."
+    "2 bad input or usage; 3 (measure) no value passed the quality gate; 70 internal error "
+    "(rerun with --debug and report it); 74 the system refused a read or write (disk full, "
+    "read-only, permissions); 75 another echomark process holds the output folder; 130 "
+    "interrupted; 141 output pipe closed."
 )
 
 
