@@ -575,7 +575,7 @@ CASES: list[Case] = [
         "measure {t}/none.json --out {t}/o --mm-per-px 0.3",
         match="no such file",
     ),
-    Case("measure-no-spacing", M, match="--calibration CSV or --mm-per-px"),
+    Case("measure-no-spacing", M, match="or --mm-per-px"),
     Case("measure-mm-per-px-zero", M + " --mm-per-px 0", match="--mm-per-px"),
     Case("measure-mm-per-px-negative", M + " --mm-per-px -1", match="--mm-per-px"),
     Case("measure-mm-per-px-1e300", M + " --mm-per-px 1e300", match="--mm-per-px"),
@@ -632,7 +632,7 @@ CASES: list[Case] = [
     Case(
         "measure-views-bad",
         M + " --mm-per-px 0.3 --views {t}/v.csv",
-        match="FileHash and view",
+        match="FileHash, view",
         setup=_write("v.csv", "a,b\n"),
     ),
     Case("measure-split-unknown", M + " --mm-per-px 0.3 --split nope", match="nope"),

@@ -83,7 +83,7 @@ def test_calibration_forms(tmp_path, avi, model, capsys):
     junk.write_bytes(bytes(range(256)) * 4)
     assert main([*base, "--calibration", str(junk), "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and str(junk) in err[0] and "not a calibration CSV" in err[0]
+    assert len(err) == 1 and str(junk) in err[0] and "takes a calibration CSV" in err[0]
     # a video without any spacing: a clear error
     assert main([*base, "--out", str(tmp_path / "c")]) == 2
     assert "--mm-per-px" in capsys.readouterr().err

@@ -208,10 +208,11 @@ def load_calibration(spec: str | None, mm_per_px: float | None) -> CalibrationIn
         return CalibrationInput(lambda _v: one, {}, "DICOM regions")
     try:
         mapping = read_physical_csv(p)
-    except CacheError:
+    except CacheError as exc:
+        # Keep the CSV reader's reason (row, column, value): it says what to fix.
         raise InputError(
-            "not a calibration CSV (FileHash, PhysicalDeltaX, PhysicalDeltaY), DICOM file or "
-            "folder of DICOMs",
+            f"{exc.message}; --calibration takes a calibration CSV (FileHash, "
+            "PhysicalDeltaX, PhysicalDeltaY in cm/px), a DICOM file or a folder of DICOMs",
             file=spec,
         ) from None
     times = {}
