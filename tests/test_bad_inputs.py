@@ -663,6 +663,13 @@ CASES: list[Case] = [
         match="o",
         setup=out_file,
     ),
+    Case(
+        "synth-out-locked",
+        "synth --out {t}/o --videos 1 --external 0 --frames 2 --labelled 1 --size 64x64",
+        code=75,
+        match="another echomark process",
+        setup=hold_lock,
+    ),
     # ---- curate
     Case(
         "curate-empty-folder",

@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from echomark.errors import InputError
@@ -109,13 +110,17 @@ def run(args: argparse.Namespace) -> int:
         views=args.views,
         biplane=args.biplane,
     )
+    from echomark.fileio import folder_lock
     from echomark.synth.dataset import write_dataset
 
-    summary = write_dataset(
-        args.out,
-        config,
-        progress=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)),
-    )
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError("--out names an existing file; give a folder", file=args.out)
+    with folder_lock(args.out):  # two generators into one folder would mix their files
+        summary = write_dataset(
+            args.out,
+            config,
+            progress=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)),
+        )
     seconds = time.perf_counter() - start
     if args.json:
         print(
