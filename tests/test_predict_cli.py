@@ -10,6 +10,7 @@ from echomark.cache.keys import ImageKey
 from echomark.cli.main import main
 from echomark.data.config import DataConfig, ResizeMode
 from echomark.data.spec import ModelSpec
+from echomark.evaluate.draw import LEGEND_WIDTH_PX
 from echomark.labels.io import read_labels
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import LabelState
@@ -60,7 +61,8 @@ def test_predict_dicom_cine_writes_readable_v2_json_and_overlays(
     gifs = list((out / "overlays").glob("*.gif"))
     assert len(gifs) == 1
     with Image.open(gifs[0]) as im:
-        assert im.n_frames == 4 and im.size == (640, 480)
+        # the frame plus the legend panel beside it
+        assert im.n_frames == 4 and im.size == (640 + LEGEND_WIDTH_PX, 480)
     assert len(list((out / "overlays").glob("*.png"))) == 4
     assert "key,source" in (out / "inputs.csv").read_text()
 
