@@ -16,7 +16,7 @@ from pathlib import Path
 from echomark.calibration import Calibration
 from echomark.dicom.codes import file_code
 from echomark.dicom.curate import CurateOptions, masked_frames, plan_video
-from echomark.dicom.read import SkipFile, UInt8Array, read_header
+from echomark.dicom.read import SkipFile, UInt8Array, frame_count, read_header
 from echomark.dicom.regions import calibration_from_dataset
 from echomark.errors import CalibrationError, DicomError, InputError
 
@@ -113,6 +113,9 @@ def curate_in_memory(
         if need_calibration:
             raise CalibrationError(exc.message, file=p) from None
         note = exc.message
+    if isinstance(frames, str):
+        # A bad selection fails before the (OCR) planning, not after it.
+        parse_frames(frames, frame_count(ds))
     opts = CurateOptions(dataset_class=ADHOC_CLASS, out_dir=Path(os.devnull), ocr=ocr)
     record = plan_video(p, video, opts.settings(), ocr)
     n = int(record["frames"])
