@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from echomark.errors import ConfigError
-from echomark.geometry import curve_distances, sample_curve
+from echomark.geometry import curve_distances, dense_curves, sample_curve
 from echomark.geometry.transform import apply_matrix
 from echomark.heatmaps import CodecConfig, StrideCombine, decode, dense_curve, encode
-from echomark.heatmaps.codec import dense_curves
 from echomark.heatmaps.oracle import a4c_like_sample, encode_dense
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import Instance, Label, LabelState
@@ -132,7 +131,7 @@ def test_dense_curves_batch_equals_single_curves() -> None:
     projective = np.array([[0.9, 0.2, 4.0], [-0.1, 0.7, 2.0], [0.002, -0.001, 1.0]])
     for m in (_rot(25, 0.8, 3, 7), projective):
         for spacing in (1.0, 0.3):
-            batch = dense_curves(curves, m, spacing)
+            batch = dense_curves([(c.xy, c.straight) for c in curves], m, spacing)
             for got, inst in zip(batch, curves, strict=True):
                 want = dense_curve(inst, m, spacing)
                 assert got.shape == want.shape
