@@ -119,6 +119,18 @@ def test_oracle_match_under_shear_and_tight_bends() -> None:
         assert np.abs(f.heatmaps - d.heatmaps).max() < 1e-3
 
 
+def test_corner_stays_a_vertex_at_coarser_strides() -> None:
+    # The stride-4 polyline is every other stride-2 point. Here the corner (a straight
+    # segment of 30.5 px, 37 parameter steps, meeting the spline) has an odd index: it used
+    # to be dropped at stride 4, cutting the corner (~5e-3 off the dense checker).
+    xy = [[10.0, 40.0], [40.5, 40.0], [60.0, 20.0], [85.0, 35.0], [90.0, 60.0]]
+    labels = {"c": Label.curve(xy, (True, False, False, False, False))}
+    fast = encode(labels, ["c"], ["curve"], EYE, (72, 104))
+    dense = encode_dense(labels, ["c"], ["curve"], EYE, (72, 104), spacing=0.25)
+    for f, d in zip(fast, dense, strict=True):
+        assert np.abs(f.heatmaps - d.heatmaps).max() < 1e-3, f.stride
+
+
 def test_dense_curves_batch_equals_single_curves() -> None:
     curves = [
         Instance(np.array([[10.0, 50.0], [40.0, 10.0], [90.0, 30.0], [120.0, 80.0]])),
