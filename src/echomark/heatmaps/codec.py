@@ -21,8 +21,8 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from echomark.geometry.curves import dedupe_nodes, dense_curves
 from echomark.geometry.curves import dense_curve as geometry_dense_curve
+from echomark.geometry.curves import dense_curves
 from echomark.geometry.transform import apply_matrix, as_matrix
 from echomark.heatmaps.config import CodecConfig
 from echomark.heatmaps.decoding import decode_image
@@ -244,8 +244,11 @@ def _every(points: FloatArray, n: int, also: npt.NDArray[np.intp] | None = None)
     if n == 1 or len(points) <= 2:
         return points
     if also is not None and len(also):
-        idx = np.union1d(np.arange(0, len(points), n), also)
-        return points[np.union1d(idx, [len(points) - 1])]
+        mask = np.zeros(len(points), dtype=bool)
+        mask[::n] = True
+        mask[-1] = True
+        mask[also] = True
+        return points[mask]
     keep = points[::n]
     if (len(points) - 1) % n:
         keep = np.concatenate([keep, points[-1:]])
@@ -263,13 +266,11 @@ def _corner_samples(
     flags = instance.straight
     if flags is None or not any(flags):
         return None
-    nodes, kept = dedupe_nodes(instance.xy, flags)
-    assert kept is not None
-    corner = [i for i in range(1, len(nodes) - 1) if kept[i - 1] or kept[i]]
+    corner = [i for i in range(1, len(flags) - 1) if flags[i - 1] or flags[i]]
     if not corner:
         return None
-    at = apply_matrix(matrix, nodes[corner])
-    d2 = ((dense[None, :, :] - at[:, None, :]) ** 2).sum(axis=2)
+    at = apply_matrix(matrix, instance.xy[corner])
+    d2 = (dense[None, :, 0] - at[:, None, 0]) ** 2 + (dense[None, :, 1] - at[:, None, 1]) ** 2
     return np.argmin(d2, axis=1)
 
 
