@@ -842,6 +842,13 @@ CASES: list[Case] = [
         "serve --images {cache} --labels {t}/l.json --port 99999",
         match="--port",
     ),
+    Case(
+        "train-out-locked",
+        "train -c {config} --out {t}/o",
+        code=75,
+        match="another echomark process",
+        setup=hold_lock,
+    ),
     # ---- demo
     Case("demo-out-is-file", "demo --out {t}/o --quick", match="o", setup=out_file),
 ]

@@ -61,11 +61,19 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(dump_config(config))
         return 0
+    import contextlib
+    import os
+
+    from echomark.fileio import folder_lock
     from echomark.train.loop import run_training
 
-    result = run_training(
-        config, resume=args.resume, progress=not args.quiet, new_schedule=args.new_schedule
-    )
+    # One run per folder: a second train (or resume) into it fails at once. Under torchrun
+    # only rank 0 writes files, so only it takes the lock.
+    first_rank = os.environ.get("RANK", "0") == "0"
+    with folder_lock(config.out_dir) if first_rank else contextlib.nullcontext():
+        result = run_training(
+            config, resume=args.resume, progress=not args.quiet, new_schedule=args.new_schedule
+        )
     if result.last_path is not None:
         last = result.history[-1] if result.history else {}
         span = (
