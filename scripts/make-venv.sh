@@ -21,4 +21,4 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # The CPU build of torch first, so nothing later can pull a multi-GB CUDA build.
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-"$VENV/bin/python" -m pip install -q -e ".[dev,ocr,gdcm]"
+"$VENV/bin/python" -m pip install -q -e ".[dev,ocr,gdcm,pacs,dask,sr]"

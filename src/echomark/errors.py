@@ -61,3 +61,10 @@ class CalibrationError(InputError):
 
 class ConfigError(InputError):
     """A configuration file or ``--set`` override is invalid."""
+
+
+class SourceError(InputError):
+    """A PACS or other remote source cannot be reached, refuses us, or sends bad data.
+
+    ``file`` names the server (never with credentials); the message says what failed.
+    """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -22,7 +23,18 @@ Codes are SHA-256 of the file bytes, or HMAC-SHA256 with the secret from --key-f
 $ECHOMARK_CODE_KEY (then nobody holding the originals can link a code back to a file).
 Frames are 8-bit grey, or RGB when the scan area holds real colour (e.g. colour Doppler).
 Re-running resumes: existing frames are kept, so an interrupted run finishes byte-identical.
-Exit codes: 0 all inputs curated or skipped with a reason, 1 some failed, 2 bad usage.
+
+servers (pip install 'echomark[pacs]'):
+  dicomweb+http://HOST:PORT/PATH   QIDO-RS query, WADO-RS retrieve of each instance as stored
+  dimse://AET@HOST:PORT            C-FIND + C-GET (as --calling-aet)
+  e.g. echomark curate dicomweb+http://pacs:8042/dicom-web --query ModalitiesInStudy=US \
+         --query StudyDate=20200101-20201231 --out DIR
+Credentials: $ECHOMARK_DICOMWEB_TOKEN, $ECHOMARK_DICOMWEB_USER/$ECHOMARK_DICOMWEB_PASSWORD or
+~/.netrc (never on the command line). A re-run fetches only what DIR has not curated yet.
+See docs/pacs.md for how codes are formed for each source.
+
+Exit codes: 0 all inputs curated or skipped with a reason, 1 some failed, 2 bad usage or a
+server that cannot be queried.
 """
 
 
@@ -36,7 +48,8 @@ def add_parser(subparsers: Any) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("sources", nargs="+", metavar="SRC", help="DICOM file, folder or DICOMDIR")
+    p.add_argument("sources", nargs="+", metavar="SRC",
+                   help="DICOM file, folder, DICOMDIR, or server (dicomweb+http://..., dimse://...)")  # fmt: skip
     p.add_argument("--class", dest="dataset_class", default="01", metavar="CC",
                    help="dataset class: 01 development, 02 external validation (default 01)")  # fmt: skip
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
@@ -49,6 +62,14 @@ def add_parser(subparsers: Any) -> None:
                    help="skip burnt-in text detection (text inside the scan area stays!)")  # fmt: skip
     p.add_argument("--compress-level", type=int, default=None, metavar="L",
                    help="PNG zlib level 0-9 (default 1: 3x faster to write than 6, ~10%% larger)")  # fmt: skip
+    p.add_argument("--query", action="append", default=[], metavar="KEY=VALUE",
+                   help="server query, DICOM keyword = value (repeatable), e.g. ModalitiesInStudy=US")  # fmt: skip
+    p.add_argument("--calling-aet", default="ECHOMARK", metavar="AET",
+                   help="our AE title for dimse:// servers (default ECHOMARK)")  # fmt: skip
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="seconds a server may take to connect or send the next bytes (default 30)")  # fmt: skip
+    p.add_argument("--retries", type=int, default=3, metavar="N",
+                   help="retries of a transient server error, waits doubling from 0.5 s (default 3)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-file lines")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
@@ -60,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from echomark.dicom.codes import load_code_key
     from echomark.dicom.curate import CurateOptions, Outcome, curate
     from echomark.errors import ConfigError
+    from echomark.sources.base import is_server_spec
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
@@ -80,7 +102,41 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(line, file=sys.stderr)
 
-    result = curate(args.sources, options, progress=not args.quiet and sys.stderr.isatty(), log=log)
+    servers = [s for s in args.sources if is_server_spec(s)]
+    files: list[Any] = [s for s in args.sources if not is_server_spec(s)]
+    if args.query and not servers:
+        raise ConfigError("--query applies to servers only (dicomweb+http://..., dimse://...)")
+    if args.retries < 0 or args.timeout <= 0:
+        raise ConfigError("--retries must be >= 0 and --timeout > 0")
+    pulls: list[tuple[Any, Any]] = []
+    if servers:
+        from echomark.sources.base import RetryPolicy, open_source, parse_queries
+        from echomark.sources.base import parse_server_spec as parse_spec
+        from echomark.sources.pull import PullState, pull
+
+        policy = RetryPolicy(retries=args.retries, timeout_s=args.timeout)
+        query = parse_queries(args.query)
+        specs = [parse_spec(s) for s in servers]
+        for spec in specs:
+            source = open_source(spec, query=query, policy=policy, calling_aet=args.calling_aet)
+            state = PullState()
+            pulls.append((source, state))
+            files.append(pull(source, options, state, log))
+    try:
+        sources = itertools.chain.from_iterable(f if not isinstance(f, str) else [f] for f in files)
+        result = curate(sources, options, progress=not args.quiet and sys.stderr.isatty(), log=log)
+    finally:
+        for source, _ in pulls:
+            source.close()
+    if pulls:
+        from echomark.sources.pull import record_skips
+
+        for source, state in pulls:
+            record_skips(args.out, state, result.files)
+            log(
+                f"{source.label}: {state.listed} instances listed, {state.already} already "
+                f"curated here (not fetched), {state.fetched} fetched, {state.failed} failed"
+            )
     total = result.frames_written + result.frames_skipped
     rate = result.frames_written / result.seconds if result.seconds > 0 else 0.0
     summary = {
@@ -96,6 +152,12 @@ def run(args: argparse.Namespace) -> int:
         "frames_per_s": round(rate, 1),
         "failures": [{"code": f.code, "reason": f.reason} for f in result.failed],
     }
+    if pulls:
+        summary["servers"] = [
+            {"server": src.label, "listed": st.listed, "already_curated": st.already,
+             "fetched": st.fetched, "failed": st.failed}
+            for src, st in pulls
+        ]  # fmt: skip
     if args.json:
         print(json.dumps(summary, indent=1))
     else:

@@ -16,6 +16,11 @@ skipped, so a killed run, restarted, produces byte-identical files. ``manifest.c
 ``<class>_database_physical.csv`` are rebuilt at the end from all records of videos whose
 frames are complete. Nothing from the DICOM header that could identify a patient (names,
 IDs, dates, UIDs, institution) is written, and input paths never go into ``DIR``.
+
+Inputs are files and folders, or :class:`Instance` objects (a name and the bytes of one
+DICOM file) from any other source, e.g. a PACS (``echomark.sources``). Instances are spooled
+to a private temporary folder outside ``DIR`` and then curated exactly like files, so the
+same bytes give the same code and the same PNGs whichever way they arrived.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -138,6 +145,22 @@ class CurateOptions:
             "sample_frames": SAMPLE_FRAMES,
             "code_mode": (CodeMode.HMAC_SHA256 if self.key else CodeMode.SHA256).value,
         }
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One DICOM file handed over in memory by a source other than the file system.
+
+    Attributes:
+        name: How the instance is shown in log lines (never written to ``DIR``).
+        data: The file's bytes (Part 10 format, as stored).
+        error: Non-empty when the source could not deliver it: the instance is then
+            reported as failed with this reason (``data`` is ignored).
+    """
+
+    name: str
+    data: bytes = field(default=b"", repr=False)
+    error: str = ""
 
 
 @dataclass
@@ -474,6 +497,9 @@ def _probe(
     }
     by_video: dict[str, int] = {}
     for i, (path, res) in enumerate(zip(paths, results, strict=True)):
+        if res.outcome is Outcome.FAILED:  # an instance its source could not deliver
+            say(f"FAILED {res.path}: {res.reason}")
+            continue
         try:
             read_header(path)
             hexcode = file_code(path, options.key)
@@ -525,8 +551,17 @@ def _chunks(frames: list[int], size: int) -> list[list[int]]:
     return [frames[i : i + size] for i in range(0, len(frames), size)]
 
 
+def _spool(instance: Instance, spool: Path, index: int) -> str:
+    """Write an instance's bytes to a private file (mode 0600) and return its path."""
+    path = spool / f"{index:07d}.dcm"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(instance.data)
+    return str(path)
+
+
 def curate(
-    sources: Iterable[str | os.PathLike[str]],
+    sources: Iterable[str | os.PathLike[str] | Instance],
     options: CurateOptions,
     *,
     progress: bool = False,
@@ -535,7 +570,8 @@ def curate(
     """Curate DICOM files into ``options.out_dir`` (see the module docstring).
 
     Args:
-        sources: Files, folders (recursive) and DICOMDIRs.
+        sources: Files, folders (recursive) and DICOMDIRs, and/or :class:`Instance`
+            objects (consumed once, in order, after the files).
         options: Run settings.
         progress: Show a tqdm progress bar on stderr.
         log: Called with one line per skipped, duplicate or failed input (may show paths).
@@ -559,14 +595,45 @@ def curate(
                 "text detection needs rapidocr: pip install 'echomark[ocr]' (or pass --no-ocr)"
             )
     out_dir = Path(options.out_dir)
-    out_abs = out_dir.resolve()
-    # The output folder may sit inside a source folder: never read our own outputs back.
-    paths = [str(p) for p in find_inputs(sources) if not p.resolve().is_relative_to(out_abs)]
+    spool = Path(tempfile.mkdtemp(prefix="echomark-spool-"))
+    try:
+        return _curate(sources, options, out_dir, spool, progress, say, t0)
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+def _curate(
+    sources: Iterable[str | os.PathLike[str] | Instance],
+    options: CurateOptions,
+    out_dir: Path,
+    spool: Path,
+    progress: bool,
+    say: Callable[[str], None],
+    t0: float,
+) -> CurateResult:
+    """:func:`curate` once its arguments are checked; instances are spooled to ``spool``."""
     settings = options.settings()
     writer = CacheWriter(out_dir, options.compress_level)
     rec_dir = records_dir(out_dir)
     check_code_scheme(out_dir, options.key)
+    out_abs = out_dir.resolve()
+    # Instances go to the spool as they arrive (a source may stream thousands of them);
+    # only their names and spool paths stay in memory.
+    spooled: list[tuple[str, FileResult]] = []
+    files: list[str | os.PathLike[str]] = []
+    for src in sources:
+        if not isinstance(src, Instance):
+            files.append(src)
+        elif src.error:
+            spooled.append(("", FileResult(src.name, Outcome.FAILED, reason=src.error)))
+        else:
+            path = _spool(src, spool, len(spooled))
+            spooled.append((path, FileResult(src.name, Outcome.SKIPPED)))
+    # The output folder may sit inside a source folder: never read our own outputs back.
+    paths = [str(p) for p in find_inputs(files) if not p.resolve().is_relative_to(out_abs)]
     results: list[FileResult] = [FileResult(p, Outcome.SKIPPED) for p in paths]
+    paths += [path for path, _ in spooled]
+    results += [res for _, res in spooled]
     written = 0
     skipped_frames = 0
 

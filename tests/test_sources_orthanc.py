@@ -1,0 +1,92 @@
+"""Curating from a real Orthanc (DICOMweb and DIMSE) equals curating the same files from disk.
+
+Orthanc runs in a loopback-only network namespace (see ``tests/orthanc_server.py``); every
+client is an ``echomark`` subprocess entered into that namespace.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+
+from echomark.synth.dicom import FakePHI, synth_us_dataset, write_us_dicom
+from orthanc_server import AET, DICOM_PORT, HTTP_PORT, Orthanc, unavailable_reason
+
+#: pydicom-data ultrasound files (no two sharing a SOP Instance UID: Orthanc would keep one).
+PYDICOM_US = ["examples_ybr_color", "examples_palette", "JPGLosslessP14SV1_1s_1f_8b", "US1_J2KR"]
+DICOMWEB = f"dicomweb+http://127.0.0.1:{HTTP_PORT}/dicom-web"
+DIMSE = f"dimse://{AET}@127.0.0.1:{DICOM_PORT}"
+
+
+def _inputs(folder: Path) -> list[Path]:
+    folder.mkdir()
+    paths = [Path(shutil.copy(get_testdata_file(n + ".dcm"), folder)) for n in PYDICOM_US]
+    paths.append(write_us_dicom(folder / "syn-grey.dcm", seed=1, frames=6))
+    paths.append(
+        write_us_dicom(folder / "syn-rle.dcm", seed=2, frames=5, rle=True, colour_box=True)
+    )
+    # Same Study/Series UIDs as seed 1 under another patient: Orthanc then holds two studies
+    # with one UID, and a study-level retrieve answers 404 (instances are fetched singly).
+    ds = synth_us_dataset(seed=3, frames=4, phi=FakePHI.random(99))
+    first = synth_us_dataset(seed=1, frames=1)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = first.StudyInstanceUID, first.SeriesInstanceUID
+    ds.save_as(folder / "syn-shared-study.dcm", enforce_file_format=True)
+    paths.append(folder / "syn-shared-study.dcm")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory):
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"no namespaced Orthanc: {reason}")
+    tmp = tmp_path_factory.mktemp("orthanc")
+    server = Orthanc(tmp / "state")
+    try:
+        inputs = _inputs(tmp / "in")
+        assert server.upload(inputs) == ["Success"] * len(inputs)
+        server.inputs = inputs  # type: ignore[attr-defined]
+        server.tmp = tmp  # type: ignore[attr-defined]
+        yield server
+    finally:
+        server.stop()
+
+
+def _curate(server, *args):
+    return server.run([sys.executable, "-m", "echomark", "curate", "--no-ocr", "--quiet", *args])
+
+
+@pytest.fixture(scope="module")
+def from_disk(orthanc):
+    out = orthanc.tmp / "disk"
+    from echomark.dicom.curate import CurateOptions, curate
+
+    curate([str(p) for p in orthanc.inputs], CurateOptions("01", out, ocr=False))
+    return out
+
+
+def _tree(root: Path, skip=("curate/fetched.log",)) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and str(p.relative_to(root)) not in skip
+    }
+
+
+def test_dicomweb_curation_is_byte_identical_to_disk(orthanc, from_disk):
+    out = orthanc.tmp / "web"
+    done = _curate(orthanc, DICOMWEB, "--query", "ModalitiesInStudy=US", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    disk, web = _tree(from_disk), _tree(out)
+    assert sum(k.endswith(".png") for k in disk) == 6 + 5 + 4 + 30 + 1 + 1 + 1
+    assert web.keys() == disk.keys()
+    assert [k for k in disk if web[k] != disk[k]] == []
+    # The rerun fetches nothing: everything listed is already curated.
+    again = _curate(orthanc, DICOMWEB, "--out", str(out), "--json")
+    assert again.returncode == 0, again.stderr
+    assert '"already_curated": 7' in again.stdout and '"fetched": 0' in again.stdout
+    assert _tree(out) == web
