@@ -6,10 +6,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from io import BytesIO
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from echomark.errors import ConfigError
+from echomark.errors import ConfigError, SourceError
 
 T = TypeVar("T")
 
@@ -238,3 +239,22 @@ def open_source(
         raise ConfigError(
             f"{spec.kind.value} sources need {exc.name}: pip install 'echomark[pacs]'"
         ) from None
+
+
+def check_instance(data: bytes, ref: InstanceRef, label: str) -> None:
+    """Refuse bytes that are not a DICOM file holding the instance asked for.
+
+    Raises:
+        SourceError: Not Part 10, unreadable header, or another SOP Instance UID.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
+        sop = str(ds.get("SOPInstanceUID", ""))
+    except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as exc:
+        raise SourceError(f"server sent a corrupt instance ({describe(exc)})", file=label) from None
+    if sop != ref.sop:
+        raise SourceError("server sent a corrupt instance (not the instance asked for)",
+                          file=label)  # fmt: skip

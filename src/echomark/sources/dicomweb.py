@@ -15,7 +15,6 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from io import BytesIO
 from typing import Any
 
 from echomark.errors import SourceError
@@ -23,6 +22,7 @@ from echomark.sources.base import (
     InstanceRef,
     RetryPolicy,
     ServerSpec,
+    check_instance,
     dedupe,
     describe,
 )
@@ -115,7 +115,7 @@ class DicomWebSource:
         user = os.environ.get(USER_ENV)
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
-        elif user is not None:
+        elif user:
             self.session.auth = (user, os.environ.get(PASSWORD_ENV, ""))
         # Otherwise requests reads the netrc file itself for this host.
         # A proxy must never see loopback traffic (an HTTP_PROXY in the environment would
@@ -254,25 +254,6 @@ class DicomWebSource:
 
 class CorruptInstance(Exception):  # noqa: N818 - internal signal, turned into SourceError
     """A reply that cannot be the instance asked for."""
-
-
-def check_instance(data: bytes, ref: InstanceRef, label: str) -> None:
-    """Refuse bytes that are not a DICOM file holding the instance asked for.
-
-    Raises:
-        SourceError: Not Part 10, unreadable header, or another SOP Instance UID.
-    """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
-        sop = str(ds.get("SOPInstanceUID", ""))
-    except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as exc:
-        raise SourceError(f"server sent a corrupt instance ({describe(exc)})", file=label) from None
-    if sop != ref.sop:
-        raise SourceError("server sent a corrupt instance (not the instance asked for)",
-                          file=label)  # fmt: skip
 
 
 def _value(item: Mapping[str, Any], tag: str) -> str:
