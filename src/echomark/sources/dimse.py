@@ -76,10 +76,15 @@ class DimseSource:
         for sop in sorted(ULTRASOUND_SOP_CLASSES):
             for ts in TRANSFER_SYNTAXES:
                 self.ae.add_requested_context(sop, [ts])
-        self.roles = [build_role(sop, scp_role=True) for sop in sorted(ULTRASOUND_SOP_CLASSES)]
+        self.roles: list[Any] = [
+            build_role(sop, scp_role=True) for sop in sorted(ULTRASOUND_SOP_CLASSES)
+        ]
         self._received: list[bytes] = []
         self._rejection: list[int] = []
-        self._handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_ACSE_RECV, self._on_acse)]
+        self._handlers: list[Any] = [
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_ACSE_RECV, self._on_acse),
+        ]
         self._assoc: Any = None
 
     def _on_store(self, event: Any) -> int:
