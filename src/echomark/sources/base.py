@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -251,8 +252,10 @@ def check_instance(data: bytes, ref: InstanceRef, label: str) -> None:
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
-        sop = str(ds.get("SOPInstanceUID", ""))
+        with warnings.catch_warnings():  # the error below says it in one line
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
+            sop = str(ds.get("SOPInstanceUID", ""))
     except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as exc:
         raise SourceError(f"server sent a corrupt instance ({describe(exc)})", file=label) from None
     if sop != ref.sop:

@@ -144,7 +144,8 @@ class DicomWebSource:
             reason = http_reason(exc.response.status_code, self.label)
         elif isinstance(exc, requests.ConnectTimeout):
             reason = f"no answer within {self.policy.timeout_s:g} s (connect timeout)"
-        elif isinstance(exc, requests.ReadTimeout):
+        elif isinstance(exc, requests.ReadTimeout) or "timed out" in str(exc).lower():
+            # requests reports a stall while reading the body as a ConnectionError.
             reason = f"transfer stalled for {self.policy.timeout_s:g} s (read timeout)"
         elif isinstance(exc, requests.ConnectionError):
             reason = "cannot connect (host unreachable, refused or reset)"
