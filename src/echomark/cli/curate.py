@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 from pathlib import Path
@@ -70,6 +69,9 @@ def add_parser(subparsers: Any) -> None:
                    help="seconds a server may take to connect or send the next bytes (default 30)")  # fmt: skip
     p.add_argument("--retries", type=int, default=3, metavar="N",
                    help="retries of a transient server error, waits doubling from 0.5 s (default 3)")  # fmt: skip
+    p.add_argument("--dask", metavar="ADDR",
+                   help="run on Dask: local:N (a LocalCluster of N processes) or tcp://HOST:PORT "
+                   "(every worker must see DIR and the inputs at the same paths; docs/scale-out.md)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-file lines")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
@@ -79,9 +81,10 @@ def run(args: argparse.Namespace) -> int:
     """Curate; exit 1 when any input failed."""
     from echomark.cache.png import DEFAULT_COMPRESS_LEVEL
     from echomark.dicom.codes import load_code_key
-    from echomark.dicom.curate import CurateOptions, Outcome, curate
+    from echomark.dicom.curate import CurateOptions, Outcome
     from echomark.errors import ConfigError
-    from echomark.sources.base import is_server_spec
+    from echomark.sources.base import RetryPolicy, is_server_spec, parse_queries
+    from echomark.workflows.curate import run_curation
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
@@ -103,40 +106,23 @@ def run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
 
     servers = [s for s in args.sources if is_server_spec(s)]
-    files: list[Any] = [s for s in args.sources if not is_server_spec(s)]
     if args.query and not servers:
         raise ConfigError("--query applies to servers only (dicomweb+http://..., dimse://...)")
     if args.retries < 0 or args.timeout <= 0:
         raise ConfigError("--retries must be >= 0 and --timeout > 0")
-    pulls: list[tuple[Any, Any]] = []
-    if servers:
-        from echomark.sources.base import RetryPolicy, open_source, parse_queries
-        from echomark.sources.base import parse_server_spec as parse_spec
-        from echomark.sources.pull import PullState, pull
-
-        policy = RetryPolicy(retries=args.retries, timeout_s=args.timeout)
-        query = parse_queries(args.query)
-        specs = [parse_spec(s) for s in servers]
-        for spec in specs:
-            source = open_source(spec, query=query, policy=policy, calling_aet=args.calling_aet)
-            state = PullState()
-            pulls.append((source, state))
-            files.append(pull(source, options, state, log))
-    try:
-        sources = itertools.chain.from_iterable(f if not isinstance(f, str) else [f] for f in files)
-        result = curate(sources, options, progress=not args.quiet and sys.stderr.isatty(), log=log)
-    finally:
-        for source, _ in pulls:
-            source.close()
-    if pulls:
-        from echomark.sources.pull import record_skips
-
-        for source, state in pulls:
-            record_skips(args.out, state, result.files)
-            log(
-                f"{source.label}: {state.listed} instances listed, {state.already} already "
-                f"curated here (not fetched), {state.fetched} fetched, {state.failed} failed"
-            )
+    if args.dask and args.workers != 1:
+        raise ConfigError("--dask and --workers exclude each other (the cluster sets the workers)")
+    result, pulls = run_curation(
+        [s for s in args.sources if not is_server_spec(s)],
+        servers,
+        options,
+        query=parse_queries(args.query),
+        policy=RetryPolicy(retries=args.retries, timeout_s=args.timeout),
+        calling_aet=args.calling_aet,
+        dask=args.dask or "",
+        progress=not args.quiet and sys.stderr.isatty(),
+        log=log,
+    )
     total = result.frames_written + result.frames_skipped
     rate = result.frames_written / result.seconds if result.seconds > 0 else 0.0
     summary = {
@@ -154,9 +140,9 @@ def run(args: argparse.Namespace) -> int:
     }
     if pulls:
         summary["servers"] = [
-            {"server": src.label, "listed": st.listed, "already_curated": st.already,
-             "fetched": st.fetched, "failed": st.failed}
-            for src, st in pulls
+            {"server": sp.label, "listed": sp.state.listed, "already_curated": sp.state.already,
+             "fetched": sp.state.fetched, "failed": sp.state.failed}
+            for sp in pulls
         ]  # fmt: skip
     if args.json:
         print(json.dumps(summary, indent=1))

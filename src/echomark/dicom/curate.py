@@ -26,6 +26,7 @@ same bytes give the same code and the same PNGs whichever way they arrived.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import csv
 import io
 import json
@@ -129,6 +130,8 @@ class CurateOptions:
         key: Secret for keyed (HMAC) codes; None for SHA-256 of the file bytes.
         zip: Also write ``png-cache.zip`` (release layout, deterministic).
         chunk_frames: Frames per write task (None: balance over the workers).
+        spool_dir: Where in-memory instances are spooled (None: the system's temporary
+            folder); on a multi-host cluster, a folder every worker sees.
     """
 
     dataset_class: str
@@ -139,6 +142,7 @@ class CurateOptions:
     key: bytes | None = field(default=None, repr=False)
     zip: bool = False
     chunk_frames: int | None = None
+    spool_dir: Path | None = None
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the written pixels (recorded in each record)."""
@@ -206,7 +210,8 @@ class CurateResult:
 OCR_THREADS = 1
 
 
-def _init_worker(ocr: bool) -> None:
+def init_worker(ocr: bool) -> None:
+    """Per-process set-up of a curation worker: one OpenCV thread, OCR model loaded."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -431,7 +436,7 @@ def _executor(workers: int, ocr: bool) -> cf.Executor:
     return cf.ProcessPoolExecutor(
         workers,
         mp_context=ctx,
-        initializer=_init_worker,
+        initializer=init_worker,
         initargs=(ocr,),
     )
 
@@ -561,6 +566,8 @@ def curate(
     *,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    executor: cf.Executor | None = None,
+    fatal: tuple[type[BaseException], ...] = (),
 ) -> CurateResult:
     """Curate DICOM files into ``options.out_dir`` (see the module docstring).
 
@@ -570,6 +577,12 @@ def curate(
         options: Run settings.
         progress: Show a tqdm progress bar on stderr.
         log: Called with one line per skipped, duplicate or failed input (may show paths).
+        executor: Runs the plan and write tasks instead of this module's own process
+            pool (e.g. a Dask cluster's); it must see ``out_dir``, the input files and
+            ``options.spool_dir`` at the same paths. ``options.workers`` should be its
+            number of worker slots. It is not shut down here.
+        fatal: Exceptions of ``executor`` that mean lost workers rather than a bad file:
+            the run stops (everything written is kept for a rerun) instead of failing it.
 
     Returns:
         Per-file outcomes and frame counts.
@@ -587,9 +600,11 @@ def curate(
             "text detection needs rapidocr: pip install 'echomark[ocr]' (or pass --no-ocr)"
         )
     out_dir = Path(options.out_dir)
-    spool = Path(tempfile.mkdtemp(prefix="echomark-spool-"))
+    if options.spool_dir is not None:
+        Path(options.spool_dir).mkdir(parents=True, exist_ok=True)
+    spool = Path(tempfile.mkdtemp(prefix="echomark-spool-", dir=options.spool_dir))
     try:
-        return _curate(sources, options, out_dir, spool, progress, say, t0)
+        return _curate(sources, options, out_dir, spool, progress, say, t0, executor, fatal)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
 
@@ -602,6 +617,8 @@ def _curate(
     progress: bool,
     say: Callable[[str], None],
     t0: float,
+    executor: cf.Executor | None,
+    fatal: tuple[type[BaseException], ...],
 ) -> CurateResult:
     """:func:`curate` once its arguments are checked; instances are spooled to ``spool``."""
     settings = options.settings()
@@ -631,10 +648,15 @@ def _curate(
 
     bar: Any = None
     try:
-        with _executor(options.workers, options.ocr) as ex:
+        pool = (
+            contextlib.nullcontext(executor)
+            if executor is not None
+            else _executor(options.workers, options.ocr)
+        )
+        with pool as ex:
             # Start the workers now (they load the OCR model while starting) and probe the
             # inputs here meanwhile: probing is cheap (a header and a hash per file).
-            for _ in range(options.workers if options.workers > 1 else 0):
+            for _ in range(options.workers if options.workers > 1 and executor is None else 0):
                 ex.submit(_noop)
             by_video = _probe(paths, options, results, say)
 
@@ -685,8 +707,8 @@ def _curate(
                     kind, i, extra = tasks.pop(fut)
                     res = results[i]
                     exc = fut.exception()
-                    if isinstance(exc, BrokenProcessPool):
-                        raise exc
+                    if exc is not None and isinstance(exc, (BrokenProcessPool, *fatal)):
+                        raise BrokenProcessPool(_reason(exc))
                     if exc is not None:
                         if res.outcome is not Outcome.FAILED:
                             res.outcome, res.reason = Outcome.FAILED, _reason(exc)
