@@ -137,7 +137,8 @@ class DicomWebSource:
             return exc.response.status_code in TRANSIENT_STATUS
         return isinstance(exc, requests.ConnectionError | requests.Timeout)
 
-    def _fail(self, what: str, exc: BaseException) -> SourceError:
+    def failure(self, what: str, exc: BaseException) -> SourceError:
+        """A one-line :class:`SourceError` for a failed request (names the server)."""
         import requests
 
         if isinstance(exc, requests.HTTPError) and exc.response is not None:
@@ -204,7 +205,7 @@ class DicomWebSource:
             try:
                 got = self.policy.run(lambda: page(offset), self._transient)  # noqa: B023
             except Exception as exc:
-                raise self._fail(what, exc) from None
+                raise self.failure(what, exc) from None
             new = [r for r in got if json.dumps(r, sort_keys=True) not in seen]
             if not new:
                 break
@@ -244,7 +245,7 @@ class DicomWebSource:
             raise SourceError(f"WADO-RS retrieve sent a corrupt instance: {exc}",
                               file=self.label) from None  # fmt: skip
         except Exception as exc:
-            raise self._fail("WADO-RS retrieve", exc) from None
+            raise self.failure("WADO-RS retrieve", exc) from None
         check_instance(data, ref, self.label)
         return data
 
