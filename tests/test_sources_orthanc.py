@@ -96,7 +96,9 @@ def test_dicomweb_curation_is_byte_identical_to_disk(orthanc, from_disk):
     assert web.keys() == disk.keys()
     assert [k for k in disk if web[k] != disk[k]] == []
     # The rerun fetches nothing: everything listed is already curated.
-    again = _curate(orthanc, DICOMWEB, "--out", str(out), "--json")
+    again = _curate(
+        orthanc, DICOMWEB, "--query", "ModalitiesInStudy=US", "--out", str(out), "--json"
+    )
     assert again.returncode == 0, again.stderr
     assert '"already_curated": 7' in again.stdout and '"fetched": 0' in again.stdout
     assert _tree(out) == web
@@ -170,3 +172,38 @@ def test_dicomweb_credentials_from_netrc_else_401(orthanc, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert PASSWORD not in done.stdout + done.stderr
+
+
+READ_BACK = """
+import json, sys
+from io import BytesIO
+import pydicom
+from echomark.measure.sr import read_report
+from echomark.sources.base import RetryPolicy, parse_server_spec
+from echomark.sources.dicomweb import DicomWebSource
+src = DicomWebSource(parse_server_spec(sys.argv[1]), query={"ModalitiesInStudy": "SR"},
+                     policy=RetryPolicy(retries=0, timeout_s=10))
+rows = []
+for ref in src.list_instances():
+    ds = pydicom.dcmread(BytesIO(src.fetch(ref)))
+    rows += [[v.tracking, v.value, v.status] for v in read_report(ds)]
+print(json.dumps(rows))
+"""
+
+
+def test_sr_stow_then_qido_reads_back_the_csv(orthanc, tmp_path):
+    pytest.importorskip("highdicom")
+    import json
+
+    from test_measure_sr import csv_rows, measure_inputs
+
+    out, sr = tmp_path / "out", tmp_path / "sr"
+    done = orthanc.run(
+        [sys.executable, "-m", "echomark", "measure", *measure_inputs(tmp_path), "--out", str(out),
+         "--sr", str(sr), "--stow", DICOMWEB],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"stored 2 SR report(s) to {DICOMWEB}" in done.stderr
+    rows = json.loads(orthanc.python(READ_BACK, DICOMWEB))
+    assert {(t, v, s) for t, v, s in rows} == csv_rows(out / "measurements.csv")
+    assert len(rows) == 28
