@@ -124,6 +124,18 @@ def test_dimse_curation_has_the_same_pixels_frames_and_manifest_rows(orthanc, fr
     disk, dimse = _videos(from_disk), _videos(out)
     assert len(dimse) == 7
     assert dimse == disk
+    # Codes from the DICOM content are the same over DIMSE as from disk: the whole folder is.
+    out, disk_out = orthanc.tmp / "dimse-content", orthanc.tmp / "disk-content"
+    done = _curate(orthanc, DIMSE, "--calling-aet", CLIENT_AET, "--code-from", "content",
+                   "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    from echomark.dicom.codes import CodeSource
+    from echomark.dicom.curate import CurateOptions, curate
+
+    options = CurateOptions("01", disk_out, ocr=False, code_source=CodeSource.CONTENT)
+    curate([str(p) for p in orthanc.inputs], options)
+    assert _tree(out) == _tree(disk_out)
+    assert _tree(out).keys() != _tree(from_disk).keys()  # other codes than file codes
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,9 @@ def add_parser(subparsers: Any) -> None:
                    help="processes, parallel over files and frame ranges (default 1)")  # fmt: skip
     p.add_argument("--key-file", type=Path, metavar="F",
                    help="secret for keyed codes (default: $ECHOMARK_CODE_KEY if set)")  # fmt: skip
+    p.add_argument("--code-from", choices=("file", "content"), default="file",
+                   help="codes from the file bytes (default, as the release) or the DICOM content "
+                   "(the same over DICOMweb, DIMSE and disk; docs/pacs.md)")  # fmt: skip
     p.add_argument("--no-ocr", action="store_true",
                    help="skip burnt-in text detection (text inside the scan area stays!)")  # fmt: skip
     p.add_argument("--compress-level", type=int, default=None, metavar="L",
@@ -80,7 +83,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Curate; exit 1 when any input failed."""
     from echomark.cache.png import DEFAULT_COMPRESS_LEVEL
-    from echomark.dicom.codes import load_code_key
+    from echomark.dicom.codes import CodeSource, load_code_key
     from echomark.dicom.curate import CurateOptions, Outcome
     from echomark.errors import ConfigError
     from echomark.sources.base import RetryPolicy, is_server_spec, parse_queries
@@ -99,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         compress_level=level,
         key=load_code_key(args.key_file),
         zip=args.zip,
+        code_source=CodeSource(args.code_from),
     )
 
     def log(line: str) -> None:

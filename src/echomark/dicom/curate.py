@@ -52,7 +52,7 @@ from echomark.cache.png import DEFAULT_COMPRESS_LEVEL
 from echomark.cache.writer import CacheWriter, zip_folder
 from echomark.calibration import Calibration
 from echomark.dicom import mask as masklib
-from echomark.dicom.codes import CodeMode, bytes_code, file_code
+from echomark.dicom.codes import CodeMode, CodeSource, bytes_code, content_code, file_code
 from echomark.dicom.ocr import detect_text, ocr_available, warm_up
 from echomark.dicom.read import (
     SAMPLE_FRAMES,
@@ -130,6 +130,8 @@ class CurateOptions:
         key: Secret for keyed (HMAC) codes; None for SHA-256 of the file bytes.
         zip: Also write ``png-cache.zip`` (release layout, deterministic).
         chunk_frames: Frames per write task (None: balance over the workers).
+        code_source: Codes from the file bytes (the release's scheme) or from the DICOM
+            content (the same whichever transport delivered the file).
         spool_dir: Where in-memory instances are spooled (None: the system's temporary
             folder); on a multi-host cluster, a folder every worker sees.
     """
@@ -143,6 +145,7 @@ class CurateOptions:
     zip: bool = False
     chunk_frames: int | None = None
     spool_dir: Path | None = None
+    code_source: CodeSource = CodeSource.FILE
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the written pixels (recorded in each record)."""
@@ -471,7 +474,18 @@ def records_dir(out_dir: Path) -> Path:
     return out_dir / WORK_DIR / "records"
 
 
-def check_code_scheme(out_dir: Path, key: bytes | None) -> None:
+def input_code(data: str | bytes, options: CurateOptions) -> str:
+    """The 64-hex code of one input (a path or the file's bytes) under ``options``."""
+    if options.code_source is CodeSource.CONTENT:
+        return content_code(data, options.key)
+    if isinstance(data, bytes):
+        return bytes_code(data, options.key)
+    return file_code(data, options.key)
+
+
+def check_code_scheme(
+    out_dir: Path, key: bytes | None, source: CodeSource = CodeSource.FILE
+) -> None:
     """Refuse to mix code schemes (plain SHA-256, or HMAC with different keys) in one DIR.
 
     Mixing would release the same video under a linkable and an unlinkable code. The DIR
@@ -484,10 +498,19 @@ def check_code_scheme(out_dir: Path, key: bytes | None) -> None:
     mode = CodeMode.HMAC_SHA256 if key else CodeMode.SHA256
     check = bytes_code(b"echomark key check", key)[:16] if key else ""
     want = {"mode": mode.value, "key_check": check}
+    if source is not CodeSource.FILE:  # folders curated before code sources keep their file
+        want["source"] = source.value
     path = out_dir / WORK_DIR / "codes.json"
     if path.is_file():
         have = json.loads(path.read_text(encoding="utf-8"))
         if have != want:
+            have_src = have.get("source", CodeSource.FILE.value)
+            if have_src != source.value:
+                raise ConfigError(
+                    f"this folder has codes from the {have_src}; this run would take them "
+                    f"from the {source.value}: use a new --out (or --code-from {have_src})",
+                    file=str(out_dir),
+                )
             raise ConfigError(
                 f"this folder was curated with {have.get('mode')} codes"
                 + (" and another key" if have.get("mode") == mode.value else "")
@@ -527,7 +550,7 @@ def _probe(
             continue
         try:
             read_header(path)
-            hexcode = file_code(path, options.key)
+            hexcode = input_code(path, options)
         except SkipFile as exc:
             res.reason = str(exc)
             say(f"skipped {res.path}: {res.reason}")
@@ -649,7 +672,7 @@ def _curate(
     settings = options.settings()
     writer = CacheWriter(out_dir, options.compress_level)
     rec_dir = records_dir(out_dir)
-    check_code_scheme(out_dir, options.key)
+    check_code_scheme(out_dir, options.key, options.code_source)
     out_abs = out_dir.resolve()
     # Instances go to the spool as they arrive (a source may stream thousands of them);
     # only their names and spool paths stay in memory.

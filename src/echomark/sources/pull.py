@@ -25,6 +25,7 @@ from echomark.dicom.curate import (
     Instance,
     Outcome,
     complete_records,
+    input_code,
 )
 from echomark.errors import SourceError
 from echomark.sources.base import MAX_CONSECUTIVE_FAILURES, InstanceRef, InstanceSource
@@ -148,7 +149,7 @@ def pull(
         streak = 0
         state.fetched += 1
         state.names[name] = iid
-        ledger.add(iid, bytes_code(data, options.key))
+        ledger.add(iid, input_code(data, options))
         yield Instance(name, data)
 
 
