@@ -21,6 +21,8 @@ DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRIES = 3
 #: First back-off wait; it doubles on each retry.
 DEFAULT_BACKOFF_S = 0.5
+#: Top-level modules of the ``pacs`` extra.
+_PACS_MODULES = frozenset({"dicomweb_client", "pynetdicom", "requests"})
 #: Consecutive failed instances after which a pull stops asking the server.
 MAX_CONSECUTIVE_FAILURES = 3
 
@@ -237,6 +239,8 @@ def open_source(
 
         return DicomWebSource(spec, query=query, policy=policy)
     except ModuleNotFoundError as exc:
+        if exc.name not in _PACS_MODULES:
+            raise
         raise ConfigError(
             f"{spec.kind.value} sources need {exc.name}: pip install 'echomark[pacs]'"
         ) from None
