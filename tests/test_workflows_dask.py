@@ -90,3 +90,34 @@ def test_dask_spec_parsing():
     for bad in ["local:0", "local:x", "h:8786", "tcp://"]:
         with pytest.raises(ConfigError):
             parse_dask(bad)
+
+
+def test_prediction_over_a_png_cache_on_dask_equals_local_and_resumes(inputs, cluster, tmp_path):
+    pytest.importorskip("torch")
+    from echomark.predict.api import run_prediction
+    from echomark.workflows.distributed import SHARD_DIR, predict_on_dask
+    from predict_helpers import tiny_checkpoint
+
+    tmp, _, _ = inputs
+    cache = str(tmp / "single")
+    ckpt = str(tiny_checkpoint(tmp_path / "tiny.pt", head_bias=0.0, head_std=0.05))
+    local = run_prediction([cache], checkpoint=ckpt, out=tmp_path / "local", batch_size=4,
+                           ocr=False, stream=None)  # fmt: skip
+    path, failed, ran = predict_on_dask([cache], checkpoint=ckpt, out=str(tmp_path / "dask"),
+                                        dask=cluster.scheduler_address, batch_size=4)  # fmt: skip
+    assert failed == [] and ran == 2  # 120 frames, shards of 16 batches of 4
+    assert path.read_bytes() == local.json_path.read_bytes()
+    shards = sorted((tmp_path / "dask" / SHARD_DIR).glob("*.json"))
+    shards[1].unlink()  # as if its worker died before writing it
+    path, _, ran = predict_on_dask([cache], checkpoint=ckpt, out=str(tmp_path / "dask"),
+                                   dask=cluster.scheduler_address, batch_size=4)  # fmt: skip
+    assert ran == 1 and path.read_bytes() == local.json_path.read_bytes()
+
+
+def test_predict_dask_refuses_what_it_cannot_shard(tmp_path, capsys):
+    from echomark.cli.main import main
+
+    args = ["predict", str(tmp_path), "--checkpoint", str(tmp_path / "none.pt"),
+            "--out", str(tmp_path / "o"), "--dask", "local:1", "--overlays"]  # fmt: skip
+    assert main(args) == 2
+    assert "--dask predicts png-caches with the torch engine only" in capsys.readouterr().err
