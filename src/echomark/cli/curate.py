@@ -26,7 +26,7 @@ Re-running resumes: existing frames are kept, so an interrupted run finishes byt
 servers (pip install 'echomark[pacs]'):
   dicomweb+http://HOST:PORT/PATH   QIDO-RS query, WADO-RS retrieve of each instance as stored
   dimse://AET@HOST:PORT            C-FIND + C-GET (as --calling-aet)
-  e.g. echomark curate dicomweb+http://pacs:8042/dicom-web --query ModalitiesInStudy=US \
+  e.g. echomark curate dicomweb+http://pacs:8042/dicom-web --query ModalitiesInStudy=US
          --query StudyDate=20200101-20201231 --out DIR
 Credentials: $ECHOMARK_DICOMWEB_TOKEN, $ECHOMARK_DICOMWEB_USER/$ECHOMARK_DICOMWEB_PASSWORD or
 ~/.netrc (never on the command line). A re-run fetches only what DIR has not curated yet.
