@@ -68,3 +68,11 @@ class SourceError(InputError):
 
     ``file`` names the server (never with credentials); the message says what failed.
     """
+
+
+class LabelConflictError(LabelError):
+    """A label save was based on a version of the labels that is no longer current."""
+
+
+class MissingFrameError(CacheError):
+    """A well-formed image key whose frame is not in the png-cache."""
