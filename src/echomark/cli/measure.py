@@ -70,8 +70,14 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument(
         "--qc",
-        help="quality-gate thresholds JSON (per-label confidence, input peak floor); default "
-        "the documented defaults",
+        help="quality-gate thresholds JSON (per-label confidence, input peak floor); default: "
+        "qc.json beside the checkpoint, else the documented defaults",
+    )
+    p.add_argument(
+        "--calibrate-qc",
+        metavar="TRUTH",
+        help="instead of measuring: calibrate the quality gate from INPUT (predictions of the "
+        "tune split) against TRUTH (labels, --split tune) and write OUT/qc.json",
     )
     p.add_argument("--images", help="png-cache (zip or folder) for frame overlays and videos")
     p.add_argument("--checkpoint", help="model checkpoint, to measure DICOM or video files")
@@ -106,7 +112,19 @@ def run(args: argparse.Namespace) -> int:
     from echomark.errors import ConfigError
     from echomark.measure.pipeline import RowKind
     from echomark.measure.qc import Status
-    from echomark.workflows.measure import MeasureOptions, describe_outcome, run_measure
+    from echomark.workflows.measure import (
+        MeasureOptions,
+        calibrate_qc_file,
+        describe_outcome,
+        run_measure,
+    )
+
+    if args.calibrate_qc:
+        path = calibrate_qc_file(
+            Path(args.input[0]), Path(args.calibrate_qc), args.split, Path(args.out)
+        )
+        print(f"wrote {path}")
+        return 0
 
     opts = MeasureOptions(
         inputs=[Path(p) for p in args.input],

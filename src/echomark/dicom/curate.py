@@ -864,7 +864,8 @@ def finish_outputs(out_dir: Path, options: CurateOptions) -> None:
             for rec in records
             if rec["class"] == cls and rec.get("calibration")
         }
-        write_physical_csv(out_dir / f"{cls}_database_physical.csv", mapping)
+        times = {rec["code"]: rec.get("frame_time_ms") for rec in records if rec["class"] == cls}
+        write_physical_csv(out_dir / f"{cls}_database_physical.csv", mapping, times)
     if options.zip:
         (out_dir / "png-cache").mkdir(parents=True, exist_ok=True)
         zip_folder(out_dir, out_dir / "png-cache.zip")

@@ -138,14 +138,20 @@ def _image_name(row: TruthRow) -> str | None:
     return None
 
 
+_BIPLANE = frozenset(
+    {Measurement.LVEDV_biplane_disks, Measurement.LVESV_biplane_disks, Measurement.EF_biplane}
+)
+
+
 def match_truth(
     result: MeasureResult, truth: list[TruthRow], *, images: set[str] | None = None
 ) -> tuple[dict[str, tuple[list[float], list[float], str]], list[str]]:
     """Pair measured values with truth values, by exact vocabulary name.
 
     A per-frame truth (phase ``frame``) is compared with the same frame's value; any other
-    truth (ED, ES or per-beat values, heart rate) with the mean over the video's beats, all
-    beats whatever their quality status (this compares a model with the truth; clinical
+    truth (ED, ES or per-beat values, heart rate) with the mean over the video's beats (a
+    biplane truth with its study's value, on the A4C video), all beats whatever their quality
+    status (this compares a model with the truth; clinical
     summaries use ok values only).
 
     Args:
@@ -168,6 +174,9 @@ def match_truth(
             r.kind is RowKind.MEAN and r.measurement is Measurement.heart_rate
         ):
             per_beat[(r.video, r.measurement)].append(r.value)
+        elif r.kind is RowKind.STUDY and math.isfinite(r.value):
+            # a study's truth is repeated on both its videos: compare it once, on the A4C
+            per_beat[(r.video.split("+")[0], r.measurement)].append(r.value)
     pairs: dict[str, tuple[list[float], list[float], str]] = {}
     missing: dict[str, int] = defaultdict(int)
     for t in truth:
@@ -175,6 +184,8 @@ def match_truth(
             continue
         name = parse(t.measurement)
         measured: float | None
+        if name in _BIPLANE and t.view == "A2C":
+            continue  # a study's truth is on both its videos; compared once, on the A4C
         if spec(name).phase is Phase.FRAME:
             image = _image_name(t)
             if image is None or (images is not None and image not in images):
@@ -277,6 +288,20 @@ def _frame_times(data_dir: Path) -> dict[str, float]:
     return out
 
 
+def _studies(data_dir: Path) -> dict[str, str]:
+    """Video code -> study from a synthetic dataset's ``studies.csv`` (study, A4C, A2C)."""
+    path = data_dir / "studies.csv"
+    if not path.is_file():
+        return {}
+    out = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            for view in ("A4C", "A2C"):
+                if row.get(view):
+                    out[row[view].strip()] = (row.get("study") or "").strip()
+    return out
+
+
 def demo_agreement(
     truth_csv: str | os.PathLike[str] | None = None,
     predictions: LabelFile | str | os.PathLike[str] | None = None,
@@ -339,7 +364,15 @@ def demo_agreement(
     views = {t.video: t.view for t in truth if t.video and t.view}
     if frame_time_s is None:
         frame_time_s = frame_times_from_truth(truth) or None
-    result = measure_labels(lf, cal_of, views=views, frame_time_s=frame_time_s, min_conf=min_conf)
+    studies = _studies(base) if base is not None else {}
+    result = measure_labels(
+        lf,
+        cal_of,
+        views=views,
+        frame_time_s=frame_time_s,
+        studies=studies or None,
+        min_conf=min_conf,
+    )
     predicted = {n for k in lf.images if (n := _key_name(k)) is not None}
     pairs, notes = match_truth(result, truth, images=predicted)
     stats = {

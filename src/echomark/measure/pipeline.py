@@ -62,6 +62,7 @@ from echomark.measure.qc import (
     depth_verdict,
     flag,
     input_verdict,
+    inside_verdict,
     interval_verdict,
     limits_verdict,
 )
@@ -276,15 +277,24 @@ def _frame_verdicts(
     view: str,
     qc: QcConfig,
     depth_mm: float | None,
+    image_hw: tuple[int, int] | None = None,
 ) -> dict[Measurement, Verdict]:
     """Quality verdicts of one frame's values (limits are added per row)."""
     base = input_verdict(labels, qc)
     if view == PLAX_VIEW:
         total = sum(values[m] for m in (M.IVS, M.LVID, M.LVPW))
         depth = depth_verdict(total, depth_mm)
-        return {m: base + depth + confidence_verdict(labels, _PLAX_USES[m], qc) for m in values}
+        return {
+            m: base
+            + depth
+            + confidence_verdict(labels, _PLAX_USES[m], qc)
+            + inside_verdict(labels, _PLAX_USES[m], image_hw)
+            for m in values
+        }
     v = View(view)
-    conf = confidence_verdict(labels, _APICAL_USES, qc)
+    conf = confidence_verdict(labels, _APICAL_USES, qc) + inside_verdict(
+        labels, _APICAL_USES, image_hw
+    )
     shape = area_length_verdict(
         values[apical("LV_area_{v}", v)], values[apical("LV_length_{v}", v)]
     )
@@ -376,6 +386,7 @@ def measure_video(
     qc: QcConfig | None = None,
     decision: ViewDecision | None = None,
     depth_mm: float | None = None,
+    image_hw: tuple[int, int] | None = None,
     study: str = "",
 ) -> tuple[list[MeasurementRow], VideoSeries]:
     """Measure one video: every frame, then ED/ES per beat and the mean of the ok beats.
@@ -392,6 +403,7 @@ def measure_video(
         qc: Quality-gate thresholds (defaults when None).
         decision: How the view was decided (its verdict applies to every value).
         depth_mm: Imaged depth, for the PLAX wall-sum check.
+        image_hw: Frame size ``(rows, cols)``: landmarks outside it reject their values.
         study: Study the video belongs to (recorded on its rows).
 
     Returns:
@@ -406,7 +418,7 @@ def measure_video(
     for fr in sorted(frames):
         key, labels = frames[fr]
         values = measure_frame(labels, cal, view, min_conf=min_conf)
-        checks = _frame_verdicts(labels, values, view, cfg, depth_mm)
+        checks = _frame_verdicts(labels, values, view, cfg, depth_mm, image_hw)
         worst = OK
         for name, value in values.items():
             row = _row(video, key, view, fr, None, RowKind.FRAME, name, value,
@@ -437,7 +449,7 @@ def measure_video(
         around = [verdicts.get((name, f), OK) for f in s if abs(f - frame) <= 3]
         return value, True, combine(around)
 
-    hr = heart_rate_bpm(ph.ed, frame_time_s) if frame_time_s else math.nan
+    hr = heart_rate_bpm(ph.ed, frame_time_s, ph.es) if frame_time_s else math.nan
     beat_values: dict[Measurement, list[MeasurementRow]] = defaultdict(list)
     for b, beat in enumerate(ph.beats):
         timing = OK
@@ -510,6 +522,7 @@ def measure_labels(
     phases: Mapping[str, Mapping[int, CyclePhase]] | None = None,
     studies: Mapping[str, str] | None = None,
     depth_mm: Mapping[str, float] | None = None,
+    image_hw: Mapping[str, tuple[int, int]] | None = None,
     min_conf: float = DEFAULT_MIN_CONF,
     qc: QcConfig | None = None,
     progress: Callable[[str], None] | None = None,
@@ -531,6 +544,7 @@ def measure_labels(
         studies: Video code → study; an A4C and an A2C video of one study give biplane
             volumes.
         depth_mm: Video code → imaged depth (mm), for the PLAX wall-sum check.
+        image_hw: Video code → frame size (rows, cols), for the landmarks-inside check.
         min_conf: Confidence floor for predictions.
         qc: Quality-gate thresholds.
         progress: Called with each video code before it is measured.
@@ -579,6 +593,7 @@ def measure_labels(
             qc=qc,
             decision=decision,
             depth_mm=(depth_mm or {}).get(video),
+            image_hw=(image_hw or {}).get(video),
             study=(studies or {}).get(video, ""),
         )
         result.rows.extend(rows)

@@ -199,6 +199,48 @@ def calibrate(
     return QcConfig(table, DEFAULT_CONF_THRESHOLD, low, source)
 
 
+def calibrate_from_labels(
+    predictions: Mapping[str, ImageLabels],
+    truth: Mapping[str, ImageLabels],
+    *,
+    tolerance_px: float = 5.0,
+    target: float = 0.9,
+    source: str = "tune split",
+) -> QcConfig:
+    """:func:`calibrate` from predicted and expert labels of the same images (tune split).
+
+    A point's error is its distance to the expert point; a curve's the symmetric mean
+    distance between the two curves; labels drawn on one side only are not used.
+    """
+    from echomark.evaluate.metrics import compare_curves, point_error
+
+    conf: dict[str, list[float]] = {}
+    errors: dict[str, list[float]] = {}
+    peaks = []
+    for key, pred in predictions.items():
+        gold = truth.get(key)
+        if gold is None:
+            continue
+        p = frame_peak(pred)
+        if p is not None:
+            peaks.append(p)
+        for name, lab in pred.items():
+            ref = gold.get(name)
+            c = label_conf(pred, name)
+            if c is None or ref is None or lab.state is not ref.state or not ref.instances:
+                continue
+            a, b = ref.instances[0], lab.instances[0]
+            if lab.state is LabelState.POINT:
+                err = point_error(a.xy[0], b.xy[0])
+            else:
+                err = compare_curves(
+                    a.xy, b.xy, truth_straight=a.straight, pred_straight=b.straight
+                ).mean_distance
+            conf.setdefault(name, []).append(c)
+            errors.setdefault(name, []).append(err)
+    return calibrate(conf, errors, peaks, tolerance_px=tolerance_px, target=target, source=source)
+
+
 def label_conf(labels: ImageLabels, name: str) -> float | None:
     """Confidence of a drawn label: its instance's conf, 1.0 for expert labels, None if absent."""
     label = labels.get(name)
@@ -299,6 +341,35 @@ def depth_verdict(wall_sum_mm: float, depth_mm: float | None) -> Verdict:
     return reject(
         f"IVS + LVID + LVPW = {wall_sum_mm:.0f} mm exceeds the imaged depth {depth_mm:.0f} mm"
     )
+
+
+def inside_verdict(
+    labels: ImageLabels, names: Iterable[str], image_hw: tuple[int, int] | None
+) -> Verdict:
+    """Reject a value whose landmarks or contour nodes lie outside the image.
+
+    >>> from echomark.labels.schema import Label
+    >>> inside_verdict({"a": Label.point(5.0, -3.0)}, ["a"], (10, 10)).status.value
+    'rejected'
+    """
+    if image_hw is None:
+        return OK
+    rows, cols = image_hw
+    out = []
+    for n in names:
+        lab = labels.get(n)
+        if lab is None or lab.state not in (LabelState.POINT, LabelState.CURVE):
+            continue
+        for inst in lab.instances[:1]:
+            xy = np.asarray(inst.xy, dtype=np.float64).reshape(-1, 2)
+            if (
+                np.any(xy[:, 0] < -0.5)
+                or np.any(xy[:, 0] > cols - 0.5)
+                or np.any(xy[:, 1] < -0.5)
+                or np.any(xy[:, 1] > rows - 0.5)
+            ):
+                out.append(n)
+    return reject(f"outside the image: {', '.join(out)}") if out else OK
 
 
 # ---------------------------------------------------------------- views

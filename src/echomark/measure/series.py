@@ -4,7 +4,7 @@ ED/ES are chosen among the frames that were actually measured, from the values t
 no smoothing (which moved ED a frame early on exact labels) and no frame time (time is only
 used for heart rate and timing checks). An extremum on the first or last measured frame may
 be cut by the loop (a still-contracting last frame is not end-systole), so it counts only when
-it is confirmed: it reaches the level of another extremum of its kind within
+it is confirmed: it reaches the level of the most extreme other one of its kind within
 :data:`CONFIRM_FRACTION` of the series' range (a flat end is no confirmation: diastasis is
 flat too). Values read at a phase frame of another series say
 whether they were interpolated.
@@ -170,9 +170,9 @@ def extrema(
 
 
 def _confirmed(v: FloatArray, p: int, others: list[int], span: float) -> bool:
-    """An edge maximum is confirmed by reaching another maximum's level (within tolerance)."""
-    tol = CONFIRM_FRACTION * span
-    return any(v[p] >= v[q] - tol for q in others if q != p)
+    """An edge maximum is confirmed by reaching the highest other maximum (within tolerance)."""
+    rest = [v[q] for q in others if q != p]
+    return bool(rest) and bool(v[p] >= max(rest) - CONFIRM_FRACTION * span)
 
 
 def find_phases(
@@ -305,13 +305,19 @@ def value_at(
     return float(frames[a] + t * (frames[b] - frames[a])), True
 
 
-def heart_rate_bpm(ed_frames: Sequence[int], frame_time_s: float) -> float:
-    """Heart rate from the median time between consecutive ED frames (NaN with fewer than 2).
+def heart_rate_bpm(
+    ed_frames: Sequence[int], frame_time_s: float, es_frames: Sequence[int] = ()
+) -> float:
+    """Heart rate from the median time between consecutive ED (and consecutive ES) frames.
+
+    NaN when neither phase occurs twice.
 
     >>> heart_rate_bpm([0, 30], 1 / 30)
     60.0
+    >>> heart_rate_bpm([10], 1 / 30, [5, 35])
+    60.0
     """
-    e = sorted(ed_frames)
-    if len(e) < 2 or not frame_time_s > 0:
+    gaps = [float(g) for e in (ed_frames, es_frames) for g in np.diff(sorted(e))]
+    if not gaps or not frame_time_s > 0:
         return math.nan
-    return 60.0 / (float(np.median(np.diff(e))) * frame_time_s)
+    return 60.0 / (float(np.median(gaps)) * frame_time_s)

@@ -39,6 +39,9 @@ from echomark.workflows.measure_dicom import predict_cine
 #: Exit status when nothing passed the quality gate (documented in docs/measure.md).
 EXIT_NOTHING_PASSED = 3
 
+#: Quality-gate thresholds file; one beside a checkpoint is used with that model.
+QC_JSON = "qc.json"
+
 CalibrationLookup = Callable[[str], Calibration | None]
 
 
@@ -335,7 +338,12 @@ def run_measure(opts: MeasureOptions) -> MeasureRun:
         frame_times = dict.fromkeys(videos, opts.frame_time_ms / 1000.0) | frame_times
     if opts.studies:
         studies.update(read_studies_csv(opts.studies))
-    qc = read_qc_config(opts.qc) if opts.qc else QcConfig()
+    qc = QcConfig()
+    beside = Path(opts.checkpoint).parent / QC_JSON if opts.checkpoint else None
+    if opts.qc:
+        qc = read_qc_config(opts.qc)
+    elif beside is not None and beside.is_file():
+        qc = read_qc_config(beside)  # saved with the model
     # the image height in mm bounds the imaged depth (the PLAX wall-sum check)
     depth = {
         c.video: c.frames[min(c.frames)].shape[0] * calibration[c.video].dy_mm_per_px
@@ -353,6 +361,7 @@ def run_measure(opts: MeasureOptions) -> MeasureRun:
             phases=read_phases_csv(opts.phases) if opts.phases else None,
             studies=studies or None,
             depth_mm=depth,
+            image_hw={c.video: c.frames[min(c.frames)].shape[:2] for c in cines},
             min_conf=opts.min_conf,
             qc=qc,
             progress=lambda _v: bar.update(1),
@@ -415,6 +424,33 @@ class _FramesStore:
 
     def read(self, key: str) -> Any:
         return self.by_key[key]
+
+
+def calibrate_qc_file(
+    predictions: Path, truth: Path, split: str, out_dir: Path, *, tolerance_px: float = 5.0
+) -> Path:
+    """Calibrate the quality gate on tune-split predictions and write ``out_dir/qc.json``.
+
+    Copy the file beside the checkpoint to have ``echomark measure`` use it with that model.
+
+    Raises:
+        InputError: No predicted image has an expert label.
+    """
+    from echomark.fileio import atomic_write_text
+    from echomark.measure.qc import calibrate_from_labels
+
+    pred = read_split(predictions, None)
+    gold = read_split(truth, split)
+    if not set(pred.images) & set(gold.images):
+        raise InputError(
+            f"no predicted image is in the {split} split of the truth", file=str(truth)
+        )
+    cfg = calibrate_from_labels(
+        pred.images, gold.images, tolerance_px=tolerance_px, source=f"{split} split of {truth.name}"
+    )
+    path = out_dir / QC_JSON
+    atomic_write_text(path, cfg.to_json() + "\n")
+    return path
 
 
 def describe_outcome(run: MeasureRun) -> tuple[int, str]:
