@@ -218,3 +218,28 @@ def test_server_spec_parsing():
     for bad in ["dimse://h:1", "ftp://h", "dicomweb+http://u:p@h/x", "dimse://" + "A" * 17 + "@h"]:
         with pytest.raises(ConfigError):
             parse_server_spec(bad)
+
+
+def test_killed_pull_resumes_without_fetching_finished_passes(stub, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "o"
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src, "NO_PROXY": "127.0.0.1", "HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "echomark", "curate", stub.url, "--no-ocr", "--quiet",
+           "--pull-batch", "1", "--out", str(out)]  # fmt: skip
+    # Killed (as by the OOM killer) after 4 frames: the first instance's 3 frames are done,
+    # the second has 1 of its 4.
+    killed = subprocess.run(cmd, env={**env, "ECHOMARK_CURATE_ABORT_AFTER": "4"},
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert killed.returncode == 75, killed.stderr
+    assert len(list(out.rglob("*.png"))) == 4
+    assert stub.wado == {stub.good_sop: 1, stub.bad_sop: 1}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert stub.wado == {stub.good_sop: 1, stub.bad_sop: 2}  # the finished pass is not fetched
+    disk = tmp_path / "disk"
+    curate([str(p) for p in stub.files_on_disk], CurateOptions("01", disk, ocr=False))
+    assert _tree(out) == _tree(disk)

@@ -72,6 +72,9 @@ def add_parser(subparsers: Any) -> None:
                    help="seconds a server may take to connect or send the next bytes (default 30)")  # fmt: skip
     p.add_argument("--retries", type=int, default=3, metavar="N",
                    help="retries of a transient server error, waits doubling from 0.5 s (default 3)")  # fmt: skip
+    p.add_argument("--pull-batch", type=int, default=64, metavar="N",
+                   help="server instances fetched and curated per pass (default 64): bounds the "
+                   "temporary spool and what a killed run fetches again")  # fmt: skip
     p.add_argument("--dask", metavar="ADDR",
                    help="run on Dask: local:N (a LocalCluster of N processes) or tcp://HOST:PORT "
                    "(every worker must see DIR and the inputs at the same paths; docs/scale-out.md)")  # fmt: skip
@@ -126,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         dask=args.dask or "",
         progress=not args.quiet and sys.stderr.isatty(),
         log=log,
+        pull_batch=args.pull_batch,
     )
     total = result.frames_written + result.frames_skipped
     rate = result.frames_written / result.seconds if result.seconds > 0 else 0.0
