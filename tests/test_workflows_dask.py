@@ -121,3 +121,17 @@ def test_predict_dask_refuses_what_it_cannot_shard(tmp_path, capsys):
             "--out", str(tmp_path / "o"), "--dask", "local:1", "--overlays"]  # fmt: skip
     assert main(args) == 2
     assert "--dask predicts png-caches with the torch engine only" in capsys.readouterr().err
+
+
+def test_cli_dask_local_cluster(inputs, tmp_path, capsys):
+    from echomark.cli.main import main
+
+    _, files, single = inputs
+    out = tmp_path / "out"
+    # chunk size differs from the fixture's, which does not change a byte
+    assert (
+        main(["curate", *files, "--no-ocr", "--quiet", "--dask", "local:1", "--out", str(out)]) == 0
+    )
+    assert _tree(out) == single
+    assert main(["curate", *files, "--dask", "local:1", "--workers", "2", "--out", str(out)]) == 2
+    assert "--dask and --workers exclude each other" in capsys.readouterr().err
