@@ -87,3 +87,18 @@ def test_content_code_of_encapsulated_frames_ignores_the_offset_table(tmp_path):
     ds.save_as(tmp_path / "bot.dcm", enforce_file_format=True)
     assert pydicom.dcmread(tmp_path / "bot.dcm").PixelData != pydicom.dcmread(src).PixelData
     assert content_code(src) == content_code(tmp_path / "bot.dcm")
+
+
+def test_one_folder_never_mixes_code_sources(tmp_path):
+    import pytest
+
+    from echomark.dicom.codes import CodeSource
+    from echomark.dicom.curate import CurateOptions, curate
+    from echomark.errors import ConfigError
+    from echomark.synth.dicom import write_us_dicom
+
+    src = str(write_us_dicom(tmp_path / "a.dcm", seed=4, frames=2))
+    out = tmp_path / "out"
+    curate([src], CurateOptions("01", out, ocr=False, code_source=CodeSource.CONTENT))
+    with pytest.raises(ConfigError, match="has codes from the content; this run would take"):
+        curate([src], CurateOptions("01", out, ocr=False))

@@ -498,7 +498,7 @@ def check_code_scheme(
     mode = CodeMode.HMAC_SHA256 if key else CodeMode.SHA256
     check = bytes_code(b"echomark key check", key)[:16] if key else ""
     want = {"mode": mode.value, "key_check": check}
-    if source is not CodeSource.FILE:  # folders curated before code sources keep their file
+    if source is not CodeSource.FILE:  # file-code folders keep the codes.json they always had
         want["source"] = source.value
     path = out_dir / WORK_DIR / "codes.json"
     if path.is_file():
