@@ -148,3 +148,25 @@ def test_side_tables(tmp_path):
     times.write_text(f"FileHash,FrameTime\n{a},-1\n")
     with pytest.raises(InputError, match="row 2"):
         read_frame_times_csv(str(times))
+
+
+def test_gif_when_opencv_cannot_write_mp4(tmp_path, monkeypatch):
+    import numpy as np
+
+    from echomark.measure.cine_outputs import write_video
+
+    class Closed:
+        def __init__(self, *a, **k) -> None:
+            pass
+
+        def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+            return False
+
+        def release(self) -> None:
+            pass
+
+    monkeypatch.setattr(cv2, "VideoWriter", Closed)
+    frames = [np.full((8, 10, 3), i * 20, np.uint8) for i in range(4)]
+    out = write_video(frames, tmp_path / "overlay.mp4", 25.0)
+    assert out.name == "overlay.gif" and out.read_bytes()[:6] == b"GIF89a"
+    assert not list(tmp_path.glob(".overlay*"))  # no temporary file left behind

@@ -89,7 +89,7 @@ def draw_overlay(
     cv2.rectangle(bgr, (0, 0), (w - 1, h - 1), _COLOURS[status], 2)
     scale = max(0.3, min(w, h) / 700.0)
     for i, text in enumerate(lines):
-        y = int(14 * scale * 1.6 * (i + 1))
+        y = int(6 + 24 * scale * (i + 1))
         cv2.putText(bgr, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.putText(bgr, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
                     cv2.LINE_AA)  # fmt: skip
@@ -111,6 +111,7 @@ def write_video(frames: list[UInt8Array], path: Path, fps: float) -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; the video is an ordinary output
     try:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
         if writer.isOpened():

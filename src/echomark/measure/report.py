@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -279,12 +280,16 @@ def quality_banner(result: MeasureResult) -> str:
     bad = [r for r in result.rows if r.status is not Status.OK]
     if not bad:
         return ""
+    # count reasons by kind (numbers blanked), showing one example of each
     counts: dict[str, int] = {}
+    example: dict[str, str] = {}
     for r in bad:
         for why in r.reasons or ("(no reason)",):
-            counts[why] = counts.get(why, 0) + 1
+            kind = re.sub(r"-?\d+(\.\d+)?", "#", why)
+            counts[kind] = counts.get(kind, 0) + 1
+            example.setdefault(kind, why)
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:8]
-    items = "".join(f"<li>{html.escape(w)} ({n})</li>" for w, n in top)
+    items = "".join(f"<li>{html.escape(example[k])} ({n} values)</li>" for k, n in top)
     head = (
         "No value passed the quality gate: nothing here should be used."
         if not result.any_ok
