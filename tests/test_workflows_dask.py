@@ -38,7 +38,7 @@ def inputs(tmp_path_factory):
 def cluster():
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     ) as cl:  # fmt: skip
         yield cl
 

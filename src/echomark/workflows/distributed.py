@@ -65,13 +65,11 @@ class DaskPool:
         executor: concurrent.futures view of the cluster.
         slots: Worker threads in all (curation balances frame chunks over them).
         fatal: Exceptions that mean lost workers rather than a bad input.
-        dashboard: The dashboard link, if any.
     """
 
     executor: cf.Executor
     slots: int
     fatal: tuple[type[BaseException], ...]
-    dashboard: str = ""
 
 
 @contextlib.contextmanager
@@ -79,7 +77,7 @@ def dask_pool(target: DaskTarget, *, ocr: bool, timeout_s: float = 60.0) -> Iter
     """Connect to (or start) the cluster for the length of the ``with`` block.
 
     A LocalCluster has one single-threaded worker process per ``workers``, listening on
-    127.0.0.1 only, without a dashboard.
+    127.0.0.1 only; its status page (the dashboard) takes a free loopback port.
 
     Raises:
         ConfigError: dask.distributed is not installed, or the scheduler cannot be reached.
@@ -100,7 +98,7 @@ def dask_pool(target: DaskTarget, *, ocr: bool, timeout_s: float = 60.0) -> Iter
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address=None,
+                    dashboard_address="127.0.0.1:0",
                 )
             )
             client = stack.enter_context(Client(cluster))
