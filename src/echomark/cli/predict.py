@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from echomark.cli._types import bounded_float, bounded_int
@@ -56,6 +57,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="replace a non-empty --out folder whole"
     )
+    p.add_argument("--dask", metavar="ADDR",
+                   help="predict a png-cache on Dask: local:N or tcp://HOST:PORT, in shards of "
+                   "whole batches; a rerun predicts only missing shards (docs/scale-out.md)")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -66,6 +70,33 @@ def run(args: argparse.Namespace) -> int:
     from echomark.predict.api import run_prediction, select_keys
 
     keys = select_keys(list_spec=args.list_spec, split=args.split, labels=args.labels)
+    if args.dask:
+        from echomark.errors import InputError
+        from echomark.workflows.distributed import predict_on_dask
+
+        if (
+            args.overlays
+            or args.frames
+            or args.engine != "torch"
+            or args.presence_threshold is not None
+        ):
+            raise InputError(
+                "--dask predicts png-caches with the torch engine only "
+                "(no --overlays, --frames, --engine onnx or --presence-threshold)"
+            )
+        from echomark.fileio import folder_lock
+
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise InputError("--out names an existing file; give a folder", file=args.out)
+        with folder_lock(args.out):  # shards resume in place: one run per folder at a time
+            path, failed, ran = predict_on_dask(
+                list(args.inputs), checkpoint=args.checkpoint, out=args.out, dask=args.dask,
+                keys=keys, device=args.device, batch_size=args.batch_size,
+            )  # fmt: skip
+        for key, reason in failed:
+            print(f"predict: skipped {key}: {reason}", file=sys.stderr)
+        print(f"predicted on Dask ({ran} shard(s) this run): {path}")
+        return 1 if failed else 0
     res = run_prediction(
         args.inputs,
         checkpoint=args.checkpoint,
