@@ -761,8 +761,9 @@ def _curate(
     executor: cf.Executor | None,
     fatal: tuple[type[BaseException], ...],
 ) -> CurateResult:
-    """:func:`curate` once its arguments are checked and ``out_dir`` is locked; instances
-    are spooled to ``spool``.
+    """:func:`curate` once its arguments are checked and ``out_dir`` is locked.
+
+    Instances are spooled to ``spool``.
     """
     settings = options.settings()
     writer = CacheWriter(out_dir, options.compress_level)
