@@ -715,6 +715,30 @@ CASES: list[Case] = [
         "curate {dcm} --out {t}/o --no-ocr --key-file {t}/none.key",
         match="none.key",
     ),
+    Case(
+        "curate-pull-batch-zero",
+        "curate {dcm} --out {t}/o --no-ocr --pull-batch 0",
+        match="pull batch",
+    ),
+    Case(
+        "curate-timeout-negative",
+        "curate {dcm} --out {t}/o --no-ocr --timeout -1",
+        match="--timeout",
+    ),
+    Case(
+        "curate-retries-negative",
+        "curate {dcm} --out {t}/o --no-ocr --retries -1",
+        match="--retries",
+    ),
+    Case(
+        "curate-dask-address",
+        "curate {dcm} --out {t}/o --no-ocr --dask bogus",
+        match="--dask wants",
+    ),
+    Case(
+        "predict-dask-overlays", P + " --dask local:1 --overlays {cache}", match="--dask predicts"
+    ),
+    Case("measure-stow-without-sr", M + " --mm-per-px 0.3 --stow http://x", match="--sr"),
     # ---- labels
     Case("labels-validate-missing", "labels validate {t}/none.json", match="no such file"),
     Case("labels-stats-missing", "labels stats {t}/none.json", match="no such file"),

@@ -155,8 +155,9 @@ def logging_for(prog: str, verbosity: int, stream: TextIO | None = None) -> Iter
     old_show = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
+        # The interpreter's filters stay (ResourceWarning and DeprecationWarning remain
+        # hidden from users); only how a shown warning is printed changes.
         with warnings.catch_warnings():
-            warnings.simplefilter("default")
             warnings.showwarning = _show_warning
             yield
     finally:

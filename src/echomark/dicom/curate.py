@@ -705,6 +705,7 @@ def curate(
     log: Callable[[str], None] | None = None,
     executor: cf.Executor | None = None,
     fatal: tuple[type[BaseException], ...] = (),
+    require_input: bool = True,
 ) -> CurateResult:
     """Curate DICOM files into ``options.out_dir`` (see the module docstring).
 
@@ -720,6 +721,8 @@ def curate(
             number of worker slots. It is not shut down here.
         fatal: Exceptions of ``executor`` that mean lost workers rather than a bad file:
             the run stops (everything written is kept for a rerun) instead of failing it.
+        require_input: Refuse sources holding no ultrasound DICOM (a user's files); False
+            for a server pass, which may list nothing new.
 
     Returns:
         Per-file outcomes and frame counts.
@@ -745,7 +748,9 @@ def curate(
             Path(options.spool_dir).mkdir(parents=True, exist_ok=True)
         spool = Path(tempfile.mkdtemp(prefix="echomark-spool-", dir=options.spool_dir))
         try:
-            return _curate(sources, options, out_dir, spool, progress, say, t0, executor, fatal)
+            return _curate(
+                sources, options, out_dir, spool, progress, say, t0, executor, fatal, require_input
+            )
         finally:
             shutil.rmtree(spool, ignore_errors=True)
 
@@ -760,6 +765,7 @@ def _curate(
     t0: float,
     executor: cf.Executor | None,
     fatal: tuple[type[BaseException], ...],
+    require_input: bool = True,
 ) -> CurateResult:
     """:func:`curate` once its arguments are checked and ``out_dir`` is locked.
 
@@ -783,7 +789,7 @@ def _curate(
             spooled.append((path, FileResult(src.name, Outcome.SKIPPED)))
     # The output folder may sit inside a source folder: never read our own outputs back.
     paths = [str(p) for p in find_inputs(files) if not p.resolve().is_relative_to(out_abs)]
-    if not paths and not spooled:
+    if require_input and not paths and not spooled:
         raise InputError(
             "found no files to curate; give DICOM files or folders holding them",
             file=", ".join(str(f) for f in files),
@@ -810,7 +816,8 @@ def _curate(
             # error below says so instead of a screen of "skipped" lines.
             probe_lines: list[str] = []
             by_video = _probe(paths, options, results, probe_lines.append)
-            if not by_video and not any(r.outcome is not Outcome.SKIPPED for r in results):
+            nothing = not by_video and not any(r.outcome is not Outcome.SKIPPED for r in results)
+            if require_input and nothing and results:
                 first = results[0]
                 raise InputError(
                     f"none of the {len(results)} input files is an ultrasound DICOM "

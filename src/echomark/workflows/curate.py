@@ -80,15 +80,21 @@ def run_curation(
             spool = None if target.local else Path(options.out_dir) / WORK_DIR / "spool"
             options = replace(options, workers=pool.slots, spool_dir=spool)
 
-        def run(sources: Iterable[str | Instance]) -> CurateResult:
+        def run(sources: Iterable[str | Instance], require_input: bool = False) -> CurateResult:
             res = curate(
-                sources, options, progress=progress, log=say, executor=executor, fatal=fatal
+                sources,
+                options,
+                progress=progress,
+                log=say,
+                executor=executor,
+                fatal=fatal,
+                require_input=require_input,
             )
             results.append(res)
             return res
 
         if files or not specs:
-            run(files)
+            run(files, require_input=True)
         for spec in specs:
             source = open_source(spec, query=query or {}, policy=policy, calling_aet=calling_aet)
             stack.callback(source.close)
