@@ -59,6 +59,11 @@ def test_torch_free_verbs_run_without_torch(tmp_path: Path) -> None:
     assert "train" in ok("labels", "stats", "s/labels.zip")
     assert "0 errors" in ok("cache", "verify", "s/png-cache.zip", "--labels", "s/labels.zip")
     assert "3 videos, 12 frames" in ok("cache", "ls", "s/png-cache.zip")
+    ok("labels", "convert", "s/labels.zip", "--split", "train", "--to", "v2", "pred.json")
+    ok("evaluate", "--labels", "s/labels.zip", "--split", "train", "--predictions", "pred.json",
+       "--images", "s/png-cache.zip", "--calibration", "s/01_database_physical.csv",
+       "--out", "e")  # fmt: skip
+    assert (tmp_path / "e" / "metrics.json").is_file()
     out = ok("curate", get_testdata_file("US1_UNCR.dcm"), "--class", "01", "--out", "c",
              "--no-ocr")  # fmt: skip
     assert "1 written" in out
