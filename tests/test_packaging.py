@@ -95,6 +95,23 @@ def test_torch_verbs_say_which_extra_in_one_line(tmp_path: Path, args: tuple[str
     assert not (tmp_path / "d").exists()
 
 
+def test_python_api_without_torch_names_the_extra(tmp_path: Path) -> None:
+    code = NO_TORCH_MAIN.split("from echomark.cli.main")[0] + (
+        "import echomark\n"
+        "cine = echomark.make_cine('A4C', 1, n_frames=2, size=(64, 80))\n"
+        "try:\n"
+        "    echomark.Predictor('x.pt')\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert res.stdout.strip() == (
+        "Predictor needs torch, which is not installed: pip install 'echomark[torch]'"
+    )
+
+
 def test_shipped_configs_by_name_or_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert {"demo", "w32-gpu"} <= set(shipped_configs())
     assert config_path("w32-gpu") == config_path("w32-gpu.yaml")

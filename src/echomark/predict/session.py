@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from echomark.cache.keys import ImageKey
-from echomark.errors import InputError
+from echomark.errors import InputError, missing_extra_message
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.predict.api import load_engine, resolve_device, with_presence_threshold
 from echomark.predict.inputs import ADHOC_CLASS, InputFrame, cine_frames, collect_frames
@@ -67,7 +67,9 @@ class Predictor:
 
     Raises:
         InputError: Unknown engine or bad threshold.
-        CheckpointError: The checkpoint cannot be read.
+        ConfigError: The checkpoint is missing, unreadable or not an echomark checkpoint.
+        ModuleNotFoundError: torch (or onnxruntime for ``engine="onnx"``) is not installed;
+            the message names the pip extra.
     """
 
     def __init__(
@@ -80,8 +82,16 @@ class Predictor:
         batch_size: int = 8,
         presence_threshold: float | None = None,
     ) -> None:
-        self.device = resolve_device(device)
-        self.engine, spec = load_engine(checkpoint, engine=engine, device=self.device, onnx=onnx)
+        try:
+            self.device = resolve_device(device)
+            self.engine, spec = load_engine(
+                checkpoint, engine=engine, device=self.device, onnx=onnx
+            )
+        except ModuleNotFoundError as exc:
+            hint = missing_extra_message(exc.name or "")
+            if hint is None:
+                raise
+            raise ModuleNotFoundError(f"Predictor {hint}", name=exc.name) from None
         self.spec = with_presence_threshold(spec, presence_threshold)
         self.batch_size = batch_size
         self.checkpoint = Path(checkpoint)
