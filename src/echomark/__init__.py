@@ -18,10 +18,11 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from echomark.cache.keys import ImageKey
     from echomark.cache.store import FrameStore, open_store
+    from echomark.calibration import Calibration
+    from echomark.dicom.memory import CuratedCine, curate_in_memory
     from echomark.labels.io import read_labels, write_labels
     from echomark.labels.schema import ImageLabels, Label, LabelFile, LabelState
     from echomark.labels.splits import read_split
-    from echomark.measure.calibration import Calibration
     from echomark.measure.pipeline import MeasureResult, measure_labels
     from echomark.predict.session import Predictor
     from echomark.synth.cine import SynthCine, make_cine
@@ -42,13 +43,16 @@ _EXPORTS = {
     "ImageKey": "echomark.cache.keys",
     "FrameStore": "echomark.cache.store",
     "open_store": "echomark.cache.store",
+    # a DICOM cine decoded and masked as curation does, with its calibration and frame time
+    "CuratedCine": "echomark.dicom.memory",
+    "curate_in_memory": "echomark.dicom.memory",
     # synthetic echoes with exact truth
     "SynthCine": "echomark.synth.cine",
     "make_cine": "echomark.synth.cine",
     "DatasetConfig": "echomark.synth.config",
     "write_dataset": "echomark.synth.dataset",
     # measurement from labels (mm, beats, EF, GLS)
-    "Calibration": "echomark.measure.calibration",
+    "Calibration": "echomark.calibration",
     "MeasureResult": "echomark.measure.pipeline",
     "measure_labels": "echomark.measure.pipeline",
     # prediction (needs the torch or onnx extra)
@@ -57,6 +61,7 @@ _EXPORTS = {
 
 __all__ = [
     "Calibration",
+    "CuratedCine",
     "DatasetConfig",
     "FrameStore",
     "ImageKey",
@@ -68,6 +73,7 @@ __all__ = [
     "Predictor",
     "SynthCine",
     "__version__",
+    "curate_in_memory",
     "make_cine",
     "measure_labels",
     "open_store",

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from echomark.cache.keys import ImageKey
+from echomark.dicom.memory import CuratedCine
 from echomark.errors import InputError, missing_extra_message
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.predict.api import load_engine, resolve_device, with_presence_threshold
@@ -101,13 +102,23 @@ class Predictor:
         """Label names the model predicts, in output order."""
         return self.spec.channels
 
-    def predict(self, source: PathLike | npt.ArrayLike, *, frames: str | None = None) -> LabelFile:
+    def predict(
+        self,
+        source: PathLike | CuratedCine | npt.ArrayLike,
+        *,
+        frames: str | None = None,
+        ocr: bool = True,
+    ) -> LabelFile:
         """Predict every frame of ``source``.
 
         Args:
-            source: A uint8 image ``(H, W[, 3])`` or cine ``(T, H, W[, C])`` array, or a path
-                to a PNG, a folder of PNGs, a png-cache (folder or zip) or a DICOM file.
-            frames: Frame selection for a DICOM, e.g. ``"0:8"`` (default: all).
+            source: A uint8 image ``(H, W[, 3])`` or cine ``(T, H, W[, C])`` array; a DICOM
+                cine read by :func:`echomark.curate_in_memory`; or a path to a PNG, a folder
+                of PNGs, a png-cache (folder or zip) or a DICOM file (decoded and masked as
+                ``echomark curate`` does).
+            frames: Frame selection for a DICOM path, e.g. ``"0:8"`` (default: all).
+            ocr: For a DICOM path, also blank burnt-in text found by OCR, as curation does
+                (needs the ``ocr`` extra).
 
         Returns:
             Predicted labels (with ``conf``) per image key, in source pixels; arrays and
@@ -117,10 +128,14 @@ class Predictor:
         Raises:
             InputError: Unreadable input or a bad array.
             DicomError: A DICOM without decodable frames.
+            ConfigError: ``ocr`` for a DICOM path, but rapidocr is not installed.
         """
         if isinstance(source, str | os.PathLike):
-            todo = collect_frames([source], frames=frames)
+            todo = collect_frames([source], frames=frames, ocr=ocr)
             name = os.fspath(source)
+        elif isinstance(source, CuratedCine):
+            todo = cine_frames(source.video, source.frames, source.video)
+            name = source.video
         else:
             todo = array_frames(source)
             name = "<array>"
