@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create the project venv on a fresh Debian/Ubuntu machine: installs python3-venv via apt
 # when the interpreter cannot make venvs, then installs torch (CPU build) and echomark with every
-# extra, at the exact versions of constraints.txt.
+# extra, at the exact versions of constraints.txt; also Debian's chromium for the annotator's
+# browser tests.
 set -euo pipefail
 PYTHON=${1:-python3.11}
 VENV=${2:-.venv}
@@ -27,3 +28,6 @@ CONSTRAINTS="$HERE/constraints.txt"
 # pulls a multi-GB CUDA build.
 "$VENV/bin/python" -m pip install -q -c "$CONSTRAINTS" torch
 "$VENV/bin/python" -m pip install -q -c "$CONSTRAINTS" -e "$HERE[all,dev]"
+# The annotator's browser tests drive Debian's chromium through Playwright (never a browser
+# download): install it when missing.
+bash "$(dirname "$0")/install-chromium.sh"

@@ -20,10 +20,11 @@ SRC = ROOT / "src"
 #: Runs ``echomark ARGS...`` in a fresh interpreter in which ``import torch`` fails exactly as
 #: it does where torch is not installed (ModuleNotFoundError, nothing left in sys.modules).
 NO_TORCH_MAIN = """
-import sys
+import os, sys
+BLOCKED = set(os.environ.get("ECHOMARK_TEST_BLOCK", "torch").split(","))
 class NoTorch:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "torch":
+        if name.split(".")[0] in BLOCKED:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 sys.meta_path.insert(0, NoTorch())
@@ -34,8 +35,10 @@ sys.exit(code)
 """
 
 
-def echomark_without_torch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+def echomark_without_torch(
+    *args: str, cwd: Path, block: str = "torch"
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "ECHOMARK_TEST_BLOCK": block}
     return subprocess.run(
         [sys.executable, "-c", NO_TORCH_MAIN, *args],
         cwd=cwd,
@@ -95,6 +98,17 @@ def test_torch_verbs_say_which_extra_in_one_line(tmp_path: Path, args: tuple[str
     assert not (tmp_path / "d").exists()
 
 
+def test_serve_without_the_web_extra_says_so(tmp_path: Path) -> None:
+    res = echomark_without_torch(
+        "serve", "--images", "x.zip", "--labels", "l.json", cwd=tmp_path, block="starlette"
+    )
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "echomark serve: error: needs starlette, which is not installed: "
+        "pip install 'echomark[web]'"
+    ]
+
+
 def test_python_api_without_torch_names_the_extra(tmp_path: Path) -> None:
     code = NO_TORCH_MAIN.split("from echomark.cli.main")[0] + (
         "import echomark\n"
@@ -135,7 +149,8 @@ def test_core_dependencies_leave_torch_to_an_extra_and_pins_to_constraints() -> 
     assert not [d for d in project["dependencies"] if "==" in d], "exact pins go to constraints"
     extras = project["optional-dependencies"]
     assert extras["torch"] == ["torch>=2.4,<3"]
-    assert {"torch", "onnx", "ocr", "gdcm", "all", "dev"} <= set(extras)
+    assert {"torch", "onnx", "ocr", "gdcm", "web", "all", "dev"} <= set(extras)
+    assert extras["all"] == ["echomark[torch,onnx,ocr,gdcm,web]"]
     data = meta["tool"]["setuptools"]["package-data"]["echomark"]
     assert "configs/*.yaml" in data
     pins = (ROOT / "constraints.txt").read_text().split()

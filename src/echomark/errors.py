@@ -63,6 +63,14 @@ class ConfigError(InputError):
     """A configuration file or ``--set`` override is invalid."""
 
 
+class LabelConflictError(LabelError):
+    """A label save was based on a version of the labels that is no longer current."""
+
+
+class MissingFrameError(CacheError):
+    """A well-formed image key whose frame is not in the png-cache."""
+
+
 #: Optional dependency (top-level module) -> the pip extra of echomark that installs it.
 EXTRA_OF_MODULE = {
     "torch": "torch",
@@ -70,6 +78,8 @@ EXTRA_OF_MODULE = {
     "onnxruntime": "onnx",
     "rapidocr": "ocr",
     "gdcm": "gdcm",
+    "starlette": "web",
+    "uvicorn": "web",
 }
 
 

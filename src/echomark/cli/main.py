@@ -16,7 +16,7 @@ from echomark.errors import EchomarkError, missing_extra_message
 #: Verbs in the order ``--help`` lists them (pipeline order); others follow alphabetically.
 _ORDER = (
     "synth", "curate", "labels", "cache", "train", "predict", "evaluate",
-    "measure", "export", "model-info", "view", "demo",
+    "measure", "export", "model-info", "view", "serve", "demo",
 )  # fmt: skip
 
 
