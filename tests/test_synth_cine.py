@@ -210,7 +210,7 @@ def test_bad_requests_are_input_errors() -> None:
     from echomark.errors import InputError
 
     with pytest.raises(InputError, match="synthetic views"):
-        make_cine("A2C", 0, n_frames=2, render=False)
+        make_cine("A5C", 0, n_frames=2, render=False)
     with pytest.raises(InputError, match="unknown view"):
         make_cine("PSAX", 0, n_frames=2, render=False)
     with pytest.raises(InputError, match="frame 5"):

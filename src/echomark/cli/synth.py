@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from echomark.errors import InputError
-from echomark.synth.config import DatasetConfig
+from echomark.synth.config import VIEW_NAMES, DatasetConfig
 
 COMMAND = "synth"
 
@@ -22,14 +22,25 @@ def _size(text: str) -> tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
+def _views(text: str) -> tuple[str, ...]:
+    views = tuple(v.strip().upper() for v in text.split(",") if v.strip())
+    bad = [v for v in views if v not in VIEW_NAMES]
+    if bad or not views:
+        raise argparse.ArgumentTypeError(
+            f"views must be a comma list of {', '.join(VIEW_NAMES)}, got {text!r}"
+        )
+    return views
+
+
 def add_parser(subparsers: Any) -> None:
     """Register ``echomark synth``."""
     p = subparsers.add_parser(
         COMMAND,
-        help="write a synthetic PLAX/A4C dataset with exact labels and truth",
-        description="Generate seeded synthetic echo cines (PLAX and A4C) and write them in "
-        "the 2020 release layout: png-cache.zip, labels.zip (all/train/tune/ival + "
-        "external), 01/02_database_physical.csv, view_index.csv and truth.csv.",
+        help="write a synthetic PLAX/A4C/A2C/A3C dataset with exact labels and truth",
+        description="Generate seeded synthetic echo cines (PLAX, A4C, A2C, A3C) and write "
+        "them in the 2020 release layout: png-cache.zip, labels.zip (all/train/tune/ival + "
+        "external), 01/02_database_physical.csv, view_index.csv and truth.csv; with "
+        "--biplane also studies.csv (A4C + A2C video of one 3-D heart per study).",
     )
     p.add_argument("--out", required=True, help="output folder (created)")
     d = DatasetConfig()
@@ -64,6 +75,19 @@ def add_parser(subparsers: Any) -> None:
         default=d.blur_fraction,
         help="share of labelled frames with one label blurred (default %(default)s)",
     )
+    p.add_argument(
+        "--views",
+        type=_views,
+        default=d.views,
+        help=f"comma list of views cycled through, from {','.join(VIEW_NAMES)} "
+        f"(default {','.join(d.views)})",
+    )
+    p.add_argument(
+        "--biplane",
+        action="store_true",
+        help="pair every A4C video with an A2C video of the same heart (biplane study; "
+        "adds studies.csv and exact 3-D LV volumes to truth.csv)",
+    )
     p.add_argument("--quiet", action="store_true", help="no per-video progress lines")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run)
@@ -83,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         size=args.size,
         blur_fraction=args.blur_fraction,
+        views=args.views,
+        biplane=args.biplane,
     )
     from echomark.synth.dataset import write_dataset
 
@@ -101,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
                     "views": summary.views,
                     "frames": summary.frames,
                     "labelled": summary.labelled,
+                    "studies": summary.studies,
                     "files": summary.files,
                     "seconds": round(seconds, 2),
                 },
@@ -119,5 +146,7 @@ def run(args: argparse.Namespace) -> int:
         f"labelled images: all {lab.get('all', 0)} = train {lab.get('train', 0)} + tune "
         f"{lab.get('tune', 0)} + ival {lab.get('ival', 0)}; external {lab.get('external', 0)}"
     )
+    if summary.studies:
+        print(f"biplane studies: {summary.studies} (A4C + A2C pairs in studies.csv)")
     print(f"wrote {', '.join(summary.files)} to {summary.out_dir}")
     return 0

@@ -225,25 +225,7 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
         regions = regions_from_dataset(ds)
     except CalibrationError as exc:
         regions, notes = [], [f"unusable regions: {exc.message}"]
-    rects, problems = masklib.region_rects(regions, rows, cols)
-    if rects:
-        spec = masklib.MaskSpec(masklib.MaskMethod.REGIONS, rows, cols, keep_rects=rects)
-    else:
-        notes += problems
-        spec = _fallback_spec(greys, rows, cols, notes)
-
-    if ocr:
-        # Grey is enough to find text, and the median of grey frames costs a third.
-        static = masklib.static_image(greys)
-        found, dropped = masklib.plausible_text(detect_text(static, threads=OCR_THREADS), rows)
-        if dropped:
-            spec.notes.append(f"ignored {dropped} detection(s) too tall to be a text line")
-        keep = masklib.render_keep(spec)
-        spec.text_rects = [
-            r
-            for r in masklib.dilate_rects(found, rows, cols)
-            if keep[r[1] : r[3] + 1, r[0] : r[2] + 1].any()
-        ]
+    spec = scan_mask(greys, rows, cols, regions, ocr, notes)
     keep = masklib.render_keep(spec)
 
     output = "grey"
@@ -291,6 +273,49 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
         "ocr": "rapidocr" if ocr else "off",
         "kept_fraction": round(float(keep.mean()), 4),
     }
+
+
+def scan_mask(
+    greys: Sequence[np.ndarray],
+    rows: int,
+    cols: int,
+    regions: Sequence[Any],
+    ocr: bool,
+    notes: list[str] | None = None,
+) -> masklib.MaskSpec:
+    """What to keep of a cine's frames (the one masking recipe, DICOM or video).
+
+    Its ultrasound regions, else the moving sector (or still fan, or all but the header
+    band), less burnt-in text found by OCR. The one masking recipe for DICOMs (regions from the header) and for videos (none).
+
+    Args:
+        greys: A sample of grey frames.
+        rows: Frame height.
+        cols: Frame width.
+        regions: Ultrasound regions (empty for a video).
+        ocr: Blank text found by OCR.
+        notes: Messages so far (appended to).
+    """
+    notes = [] if notes is None else notes
+    rects, problems = masklib.region_rects(list(regions), rows, cols)
+    if rects:
+        spec = masklib.MaskSpec(masklib.MaskMethod.REGIONS, rows, cols, keep_rects=rects)
+    else:
+        notes += problems
+        spec = _fallback_spec(greys, rows, cols, notes)
+    if ocr:
+        # Grey is enough to find text, and the median of grey frames costs a third.
+        static = masklib.static_image(greys)
+        found, dropped = masklib.plausible_text(detect_text(static, threads=OCR_THREADS), rows)
+        if dropped:
+            spec.notes.append(f"ignored {dropped} detection(s) too tall to be a text line")
+        keep = masklib.render_keep(spec)
+        spec.text_rects = [
+            r
+            for r in masklib.dilate_rects(found, rows, cols)
+            if keep[r[1] : r[3] + 1, r[0] : r[2] + 1].any()
+        ]
+    return spec
 
 
 def _fallback_spec(
@@ -727,7 +752,8 @@ def finish_outputs(out_dir: Path, options: CurateOptions) -> None:
             for rec in records
             if rec["class"] == cls and rec.get("calibration")
         }
-        write_physical_csv(out_dir / f"{cls}_database_physical.csv", mapping)
+        times = {rec["code"]: rec.get("frame_time_ms") for rec in records if rec["class"] == cls}
+        write_physical_csv(out_dir / f"{cls}_database_physical.csv", mapping, times)
     if options.zip:
         (out_dir / "png-cache").mkdir(parents=True, exist_ok=True)
         zip_folder(out_dir, out_dir / "png-cache.zip")

@@ -1,4 +1,4 @@
-"""Seeded synthetic echo cines (PLAX, A4C) with exact labels and measurements.
+"""Seeded synthetic echo cines (PLAX, A4C, A2C, A3C) with exact labels and measurements.
 
 :func:`make_cine` is the fast in-memory API used by tests across echomark; the dataset
 writer (:mod:`echomark.synth.dataset`) builds on it.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,7 @@ from echomark.synth.phantom import (
     PlaxAnatomy,
     PlaxState,
     WindowFn,
+    biplane_volume,
     cardiac_phase,
 )
 from echomark.synth.render import (
@@ -41,8 +42,11 @@ from echomark.synth.render import (
 
 F64 = npt.NDArray[np.float64]
 
-#: Views the generator can draw.
-SYNTH_VIEWS = (View.PLAX, View.A4C)
+#: Views the generator can draw (A2C and A3C are planes through the same 3-D LV as A4C).
+SYNTH_VIEWS = (View.PLAX, View.A4C, View.A2C, View.A3C)
+
+#: Views of the default dataset and of the channel set (A2C/A3C names are A4C names).
+BASE_VIEWS = (View.PLAX, View.A4C)
 
 #: Control points per curve: enough for the chord-length spline to track the true boundary
 #: within ~0.3 px (checked in tests/test_synth_cine.py).
@@ -81,8 +85,11 @@ _PLAX_ENDPOINTS = {
 
 
 def channel_names() -> list[str]:
-    """Every label name a synthetic image carries: registry PLAX ∪ A4C, derived included."""
-    return channels_for_views(SYNTH_VIEWS, include_derived=True)
+    """Every label name a synthetic image carries: registry PLAX ∪ A4C, derived included.
+
+    The A2C and A3C names are a subset of the A4C ones, so every view has the same channels.
+    """
+    return channels_for_views(BASE_VIEWS, include_derived=True)
 
 
 @dataclass(frozen=True)
@@ -159,15 +166,21 @@ def sample_video(
     n_frames: int = 30,
     size: tuple[int, int] | None = None,
     external: bool = False,
+    anatomy: A4cAnatomy | None = None,
+    timing_from: VideoSpec | None = None,
 ) -> VideoSpec:
     """Draw one video's anatomy, scanner set-up, pose and timing.
 
     Args:
-        view: ``PLAX`` or ``A4C``.
+        view: ``PLAX``, ``A4C``, ``A2C`` or ``A3C``.
         rng: Random generator (all randomness of the video comes from it).
         n_frames: Frames in the cine.
         size: ``(height, width)``; default drawn from 480-640 x 560-800.
         external: Use the external-validation scanner look (class 02).
+        anatomy: An apical heart to image instead of drawing one (a biplane study's
+            second view); it is shown in ``view``'s plane.
+        timing_from: Copy frame count, frame time, heart rate and cycle phase from this
+            video (ECG-gated partner views see the same instants).
     """
     v = _as_view(view)
     if n_frames < 1:
@@ -183,11 +196,19 @@ def sample_video(
         top = float(rng.uniform(1.2, 2.2))
         ty = top + anat.rv_wall + anat.rv_d + anat.ivs_d + 0.5 * anat.lvid_d
         tx = float(rng.uniform(-1.6, -0.2))
-    else:
+    elif v is View.A4C and anatomy is None:
         anat = A4cAnatomy.sample(rng)
         geo = ScanGeometry.sample(rng, depth_range_cm=(14.5, 18.5), size=size)
         angle = math.radians(float(rng.uniform(-8.0, 8.0)))
         tx = float(rng.uniform(0.5, 1.3))
+        ty = float(rng.uniform(2.2, 3.2))
+    else:
+        base = A4cAnatomy.sample(rng) if anatomy is None else anatomy
+        anat = base.with_plane(v, rng)
+        geo = ScanGeometry.sample(rng, depth_range_cm=(14.5, 18.5), size=size)
+        angle = math.radians(float(rng.uniform(-8.0, 8.0)))
+        # no RV beside the LV outside A4C: the LV sits nearer the sector centre line
+        tx = float(rng.uniform(0.5, 1.3)) if v is View.A4C else float(rng.uniform(-0.5, 0.6))
         ty = float(rng.uniform(2.2, 3.2))
     style = ScannerStyle.sample(rng, external=external)
     frame_time = float(np.round(rng.uniform(22.0, 40.0), 1))
@@ -202,6 +223,11 @@ def sample_video(
         breath_cm=(float(rng.uniform(-0.08, 0.08)), float(rng.uniform(-0.12, 0.12))),
         breath_period_s=float(rng.uniform(3.0, 5.0)),
     )
+    phase0 = float(rng.uniform(0.0, 1.0))
+    systole = float(rng.uniform(0.34, 0.4))
+    if timing_from is not None:
+        n_frames, frame_time = timing_from.n_frames, timing_from.frame_time_ms
+        hr, phase0, systole = timing_from.heart_rate_bpm, timing_from.phase0, timing_from.systole
     return VideoSpec(
         view=v,
         anatomy=anat,
@@ -211,8 +237,8 @@ def sample_video(
         n_frames=int(n_frames),
         frame_time_ms=frame_time,
         heart_rate_bpm=hr,
-        phase0=float(rng.uniform(0.0, 1.0)),
-        systole=float(rng.uniform(0.34, 0.4)),
+        phase0=phase0,
+        systole=systole,
     )
 
 
@@ -340,6 +366,8 @@ def frame_geometry(spec: VideoSpec, frame: int) -> tuple[dict[str, F64], dict[st
             curves[name] = spec.to_px(frame, uv)
         # the roofs: deepest (largest y) point of each atrial boundary, as gls derives them
         for roof, cname in (("la-roof", "curve-la-endo"), ("ra-roof", "curve-ra-endo")):
+            if cname not in curves:
+                continue
             dense = curves[cname]
             pts[roof] = dense[int(np.argmax(dense[:, 1]))]
     return pts, curves
@@ -479,7 +507,7 @@ class SynthCine:
 
     @property
     def view(self) -> View:
-        """PLAX or A4C."""
+        """PLAX, A4C, A2C or A3C."""
         return self.spec.view
 
     @property
@@ -513,6 +541,35 @@ def ed_es_frames(spec: VideoSpec) -> tuple[int, int]:
     return int(np.argmin(c)), int(np.argmax(c))
 
 
+def render_cine(
+    spec: VideoSpec,
+    rng: np.random.Generator,
+    *,
+    label_frames: Iterable[int] | None = None,
+    render: bool = True,
+) -> SynthCine:
+    """Render, label and measure a drawn video (see :func:`make_cine`).
+
+    Args:
+        spec: The video.
+        rng: Generator of the rendering randomness (one draw seeds the renderer).
+        label_frames: Frames to label; default all.
+        render: Render images (False gives zero frames).
+    """
+    geo = spec.geometry
+    frames = np.zeros((spec.n_frames, geo.height, geo.width), dtype=np.uint8)
+    render_rng = np.random.default_rng(rng.integers(2**63))
+    if render:
+        renderer = Renderer(spec, render_rng)
+        for i in range(spec.n_frames):
+            frames[i] = renderer.frame(i)
+    wanted = range(spec.n_frames) if label_frames is None else label_frames
+    labels = frame_labels(spec, wanted)
+    truth = [spec.state(i).truth() for i in range(spec.n_frames)]
+    ed, es = ed_es_frames(spec)
+    return SynthCine(spec, frames, labels, truth, ed, es)
+
+
 def make_cine(
     view: View | str,
     seed: int | np.random.Generator = 0,
@@ -526,7 +583,7 @@ def make_cine(
     """Make one seeded synthetic cine with labels and exact truth.
 
     Args:
-        view: ``"PLAX"`` or ``"A4C"`` (or :class:`View`).
+        view: ``"PLAX"``, ``"A4C"``, ``"A2C"`` or ``"A3C"`` (or :class:`View`).
         seed: Integer seed or a numpy Generator; the same seed gives identical output.
         n_frames: Number of frames T.
         label_frames: Frames to label; default all. Labels hold every channel name.
@@ -540,15 +597,89 @@ def make_cine(
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     spec = sample_video(view, rng, n_frames=n_frames, size=size, external=external)
-    geo = spec.geometry
-    frames = np.zeros((spec.n_frames, geo.height, geo.width), dtype=np.uint8)
-    render_rng = np.random.default_rng(rng.integers(2**63))
-    if render:
-        renderer = Renderer(spec, render_rng)
-        for i in range(spec.n_frames):
-            frames[i] = renderer.frame(i)
-    wanted = range(spec.n_frames) if label_frames is None else label_frames
-    labels = frame_labels(spec, wanted)
-    truth = [spec.state(i).truth() for i in range(spec.n_frames)]
-    ed, es = ed_es_frames(spec)
-    return SynthCine(spec, frames, labels, truth, ed, es)
+    return render_cine(spec, rng, label_frames=label_frames, render=render)
+
+
+@dataclass
+class SynthStudy:
+    """A biplane study: an A4C and an A2C cine of the same 3-D heart, ECG-gated alike.
+
+    Both cines have the same frame count, frame time, heart rate and cycle phase, so frame
+    ``f`` of one shows the same instant as frame ``f`` of the other and their ED/ES frames
+    coincide.
+
+    Attributes:
+        a4c: The apical four-chamber cine.
+        a2c: The apical two-chamber cine (orthogonal plane through the same long axis).
+        truth: Per-study values (see :func:`study_truth`).
+    """
+
+    a4c: SynthCine
+    a2c: SynthCine
+    truth: dict[str, tuple[float, str]]
+
+
+def study_truth(a4c: VideoSpec, a2c: VideoSpec) -> dict[str, tuple[float, str]]:
+    """Exact biplane truth of a study at its ED and ES frames.
+
+    * ``EDV_true`` / ``ESV_true`` (ml): volume of the 3-D LV cavity; ``EF_true`` (%).
+    * ``EDV_biplane`` / ``ESV_biplane`` (ml), ``EF_biplane`` (%): the biplane method of
+      discs (:func:`echomark.synth.phantom.biplane_volume`, 20 discs) applied to the exact
+      A4C and A2C outlines; differs from the true volume by the method's own error only.
+    """
+    ed, es = ed_es_frames(a4c)
+    out: dict[str, tuple[float, str]] = {}
+    vols: dict[str, dict[str, float]] = {"true": {}, "biplane": {}}
+    for tag, f in (("ED", ed), ("ES", es)):
+        s4, s2 = a4c.state(f), a2c.state(f)
+        assert isinstance(s4, A4cState) and isinstance(s2, A4cState)
+        vols["true"][tag] = s4.truth()["LV_volume_true"][0]
+        vols["biplane"][tag] = biplane_volume(s4.disc_outline(), s2.disc_outline())
+    for method, v in vols.items():
+        out[f"EDV_{method}"] = (v["ED"], "ml")
+        out[f"ESV_{method}"] = (v["ES"], "ml")
+        out[f"EF_{method}"] = (100.0 * (v["ED"] - v["ES"]) / v["ED"], "%")
+    return out
+
+
+def draw_study(
+    rng: np.random.Generator,
+    *,
+    n_frames: int = 30,
+    size: tuple[int, int] | None = None,
+    external: bool = False,
+) -> tuple[VideoSpec, VideoSpec, np.random.Generator, np.random.Generator]:
+    """Draw a biplane study's two videos (no rendering) and their rendering generators."""
+    spec4 = sample_video(View.A4C, rng, n_frames=n_frames, size=size, external=external)
+    assert isinstance(spec4.anatomy, A4cAnatomy)
+    heart = spec4.anatomy.with_plane(View.A4C, rng)
+    spec4 = replace(spec4, anatomy=heart)
+    spec2 = sample_video(
+        View.A2C, rng, size=size, external=external, anatomy=heart, timing_from=spec4
+    )
+    seeds = rng.integers(2**63, size=2)
+    return spec4, spec2, np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
+
+
+def make_study(
+    seed: int | np.random.Generator = 0,
+    *,
+    n_frames: int = 30,
+    label_frames: Iterable[int] | None = None,
+    size: tuple[int, int] | None = None,
+    external: bool = False,
+    render: bool = True,
+) -> SynthStudy:
+    """Make a seeded biplane study (A4C + A2C of one heart) with exact volume truth.
+
+    Arguments as for :func:`make_cine`.
+
+    >>> st = make_study(1, n_frames=4, render=False)
+    >>> st.a4c.ed_frame == st.a2c.ed_frame, st.truth["EF_true"][1]
+    (True, '%')
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    spec4, spec2, rng4, rng2 = draw_study(rng, n_frames=n_frames, size=size, external=external)
+    cine4 = render_cine(spec4, rng4, label_frames=label_frames, render=render)
+    cine2 = render_cine(spec2, rng2, label_frames=label_frames, render=render)
+    return SynthStudy(cine4, cine2, study_truth(spec4, spec2))

@@ -1,4 +1,4 @@
-"""What a synthetic dataset holds: counts, seed, size (no heavy imports, for the CLI)."""
+"""What a synthetic dataset holds: counts, views, seed, size (no heavy imports, for the CLI)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ from dataclasses import dataclass
 
 from echomark.errors import InputError
 
+#: View names the generator draws (``echomark.synth.cine.SYNTH_VIEWS``, kept import-free).
+VIEW_NAMES = ("PLAX", "A4C", "A2C", "A3C")
+
 
 @dataclass(frozen=True)
 class DatasetConfig:
     """What :func:`echomark.synth.dataset.write_dataset` makes.
 
     Attributes:
-        n_videos: Class-01 (development) videos; views alternate PLAX, A4C.
+        n_videos: Class-01 (development) videos; video ``i`` shows ``views[i % len(views)]``.
         n_external: Class-02 (external validation) videos, drawn with another scanner look.
         frames_per_video: Frames in every cine.
         labelled_per_video: Labelled frames per video (ED and ES always among them).
@@ -20,6 +23,10 @@ class DatasetConfig:
         size: Fixed ``(height, width)`` for every video, or None to vary 480-640 rows.
         blur_fraction: Fraction of labelled frames that get one drawn label ``blurred``.
         split_fractions: Train / tune / ival shares of the class-01 videos.
+        views: The views cycled through, from PLAX, A4C, A2C, A3C.
+        biplane: Pair every A4C video with an A2C video of the same 3-D heart (a biplane
+            study, listed in ``studies.csv``; the A2C video is extra, not counted in
+            ``n_videos``, and shares the A4C video's split).
     """
 
     n_videos: int = 24
@@ -30,6 +37,8 @@ class DatasetConfig:
     size: tuple[int, int] | None = None
     blur_fraction: float = 0.1
     split_fractions: tuple[float, float, float] = (0.68, 0.16, 0.16)
+    views: tuple[str, ...] = ("PLAX", "A4C")
+    biplane: bool = False
 
     def __post_init__(self) -> None:
         """Reject impossible counts.
@@ -49,3 +58,12 @@ class DatasetConfig:
             )
         if not 0.0 <= self.blur_fraction <= 1.0:
             raise InputError(f"blur fraction must be in [0, 1], got {self.blur_fraction}")
+        bad = [v for v in self.views if v not in VIEW_NAMES]
+        if bad or not self.views or len(set(self.views)) != len(self.views):
+            raise InputError(
+                f"views must be distinct names from {', '.join(VIEW_NAMES)}, got "
+                f"{', '.join(self.views) or 'none'}",
+                field="views",
+            )
+        if self.biplane and "A4C" not in self.views:
+            raise InputError("biplane studies pair A4C videos with A2C: add A4C to the views")

@@ -9,6 +9,8 @@
     out_dir/02_database_physical.csv
     out_dir/view_index.csv           FileHash, view
     out_dir/truth.csv                image, video, view, frame, measurement, value, unit
+    out_dir/studies.csv              study, A4C, A2C (only with ``biplane``: the video codes
+                                     of each biplane study)
 
 Every frame of every video is in the png-cache; only ``labelled_per_video`` frames per video
 (always including end-diastole and end-systole) have labels. Splits are by video. The same
@@ -18,6 +20,7 @@ arguments give byte-identical files.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import zipfile
@@ -37,14 +40,28 @@ from echomark.labels.io import dumps_labels
 from echomark.labels.registry import View
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.splits import split_file_name
-from echomark.synth.cine import SynthCine, blur_one, frame_labels, make_cine
+from echomark.labels.vocabulary import VOLUME_VIEWS, Measurement, Phase, apical, sampled_at
+from echomark.labels.vocabulary import spec as vocabulary_spec
+from echomark.synth.cine import (
+    SynthCine,
+    blur_one,
+    draw_study,
+    frame_labels,
+    make_cine,
+    render_cine,
+    study_truth,
+)
 from echomark.synth.config import DatasetConfig
+from echomark.synth.phantom import A4cState
 
 #: Development splits written for class 01 (``all`` = their union).
 SPLITS = ("train", "tune", "ival")
 
 #: Columns of truth.csv.
 TRUTH_COLUMNS = ("image", "video", "view", "frame", "measurement", "value", "unit")
+
+#: Columns of studies.csv (one row per biplane study: its id and the two video codes).
+STUDY_COLUMNS = ("study", "A4C", "A2C")
 
 
 @dataclass
@@ -56,17 +73,48 @@ class DatasetSummary:
     frames: int = 0
     labelled: dict[str, int] = field(default_factory=dict)
     views: dict[str, int] = field(default_factory=dict)
+    studies: int = 0
     files: list[str] = field(default_factory=list)
 
 
-def video_hex(seed: int, dataset_class: str, index: int) -> str:
+def video_hex(seed: int, dataset_class: str, index: int, partner: str = "") -> str:
     """The 64-hex code of a synthetic video: sha256 of its seed, class and index.
 
-    >>> len(video_hex(0, "01", 3)), video_hex(0, "01", 3) == video_hex(0, "01", 3)
-    (64, True)
+    ``partner`` names the second view of a biplane study (``"A2C"``), which shares the
+    A4C video's index.
+
+    >>> len(video_hex(0, "01", 3)), video_hex(0, "01", 3) == video_hex(0, "01", 3, "A2C")
+    (64, False)
     """
     text = f"echomark-synth/v1/seed={seed}/class={dataset_class}/video={index}"
+    if partner:
+        text += f"/{partner}"
     return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def study_id(dataset_class: str, index: int) -> str:
+    """The id of a biplane study in ``studies.csv``: class and A4C video index.
+
+    >>> study_id("01", 7)
+    'study-01-0007'
+    """
+    return f"study-{dataset_class}-{index:04d}"
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One video to write: its code, class, index, label stream and cine maker.
+
+    ``stream`` separates the label-sampling generators of a study's two videos (1 = A4C or
+    a plain video, 2 = the A2C partner); ``study`` is the study truth, or None.
+    """
+
+    code: VideoCode
+    dataset_class: str
+    index: int
+    stream: int
+    make: Callable[[], SynthCine]
+    study: dict[str, tuple[float, str]] | None
 
 
 def _video_rng(seed: int, dataset_class: str, index: int) -> np.random.Generator:
@@ -99,46 +147,120 @@ def _fmt(value: float) -> str:
     return f"{value:.6f}"
 
 
-def _cycle_name(name: str, view: View, diastole: bool) -> str:
-    """The ED or ES name of a per-frame measurement: IVSd, LVIDs; EDV_al; LV_length_d."""
-    if view is View.PLAX:
-        return name + ("d" if diastole else "s")
-    if name.startswith("LV_volume_"):
-        return ("EDV_" if diastole else "ESV_") + name.rsplit("_", 1)[1]
-    return f"{name}_{'d' if diastole else 's'}"
+#: Phantom truth key -> (apical vocabulary name template, factor to the vocabulary unit).
+_APICAL_TRUTH = {
+    "LV_length": ("LV_length_{v}", 1.0),
+    "LV_area": ("LV_area_{v}", 0.01),  # mm² -> cm²
+    "LV_volume_al": ("LV_volume_{v}_area_length", 1.0),
+    "LV_volume_mod": ("LV_volume_{v}_disks", 1.0),
+}
+
+#: truth.csv names that are not vocabulary measurements: descriptions of the video and the
+#: exact 3-D cavity volume, which no echomark method measures (compare biplane with it).
+TRUTH_DESCRIPTIONS = frozenset(
+    {"ED_frame", "ES_frame", "frame_time", "LV_volume_true", "EDV_true", "ESV_true", "EF_true"}
+)
+
+#: Study truth key (``study_truth``) -> vocabulary name.
+_STUDY_TRUTH = {
+    "EDV_biplane": Measurement.LVEDV_biplane_disks,
+    "ESV_biplane": Measurement.LVESV_biplane_disks,
+    "EF_biplane": Measurement.EF_biplane,
+}
 
 
-def _truth_rows(cine: SynthCine, code: VideoCode) -> list[list[str]]:
-    """Long-form truth rows of one video (per frame, ED/ES names, per video)."""
+def _frame_truth(cine: SynthCine, f: int) -> tuple[dict[Measurement, float], float | None]:
+    """One frame's truth under vocabulary names and units, and its true 3-D volume (mL).
+
+    A3C has no vocabulary measurements (no ASE volume method uses it): only its 3-D volume.
+    """
+    meas = cine.truth[f]
+    true_volume = meas["LV_volume_true"][0] if "LV_volume_true" in meas else None
+    if cine.view is View.PLAX:
+        return {Measurement(n): v for n, (v, _unit) in meas.items()}, None
+    if cine.view not in VOLUME_VIEWS:
+        return {}, true_volume
+    out = {
+        apical(_APICAL_TRUTH[n][0], cine.view): v * _APICAL_TRUTH[n][1]
+        for n, (v, _unit) in meas.items()
+        if n in _APICAL_TRUTH
+    }
+    state = cine.spec.state(f)
+    assert isinstance(state, A4cState)
+    endo = state.curves(2000)["curve-lv-endo"]  # heart frame, cm
+    out[apical("LV_endocardial_length_{v}", cine.view)] = 10.0 * float(
+        np.sum(np.hypot(*np.diff(endo, axis=0).T))
+    )
+    return out, true_volume
+
+
+def _truth_rows(
+    cine: SynthCine, code: VideoCode, study: dict[str, tuple[float, str]] | None = None
+) -> list[list[str]]:
+    """Long-form truth rows of one video under vocabulary names (per frame, ED/ES, per beat).
+
+    The names in :data:`TRUTH_DESCRIPTIONS` describe the video or give the exact 3-D volume;
+    every other name is a vocabulary measurement. ``study`` adds the biplane study's values
+    as per-video rows, identical in both videos of the study.
+    """
     view = cine.view.value
     rows: list[list[str]] = []
     ed, es = cine.ed_frame, cine.es_frame
-    for f, meas in enumerate(cine.truth):
+    truth = [_frame_truth(cine, f) for f in range(len(cine.truth))]
+    frames = [t[0] for t in truth]
+    cycle = {True: sampled_at(Phase.ED), False: sampled_at(Phase.ES)}
+    for f, (meas, true_volume) in enumerate(truth):
         key = code.frame(f).name
-        for name, (value, unit) in meas.items():
+        for name, value in meas.items():
             names = [name]
-            if f in (ed, es):
-                names.append(_cycle_name(name, cine.view, f == ed))
-            rows.extend([key, str(code), view, str(f), n, _fmt(value), unit] for n in names)
+            if f in (ed, es) and name in cycle[f == ed]:
+                names.append(cycle[f == ed][name])
+            rows.extend(
+                [key, str(code), view, str(f), n.value, _fmt(value), vocabulary_spec(n).unit]
+                for n in names
+            )
+        if true_volume is not None:
+            labels = ["LV_volume_true"] + (
+                ["EDV_true" if f == ed else "ESV_true"] if f in (ed, es) else []
+            )
+            rows.extend([key, str(code), view, str(f), n, _fmt(true_volume), "mL"] for n in labels)
     spec = cine.spec
     video_rows: list[tuple[str, float, str]] = [
         ("ED_frame", float(ed), "index"),
         ("ES_frame", float(es), "index"),
         ("frame_time", spec.frame_time_ms, "ms"),
-        ("heart_rate", spec.heart_rate_bpm, "bpm"),
+        (Measurement.heart_rate.value, spec.heart_rate_bpm, "/min"),
     ]
+
+    def change(d: float, s: float) -> float:
+        return 100.0 * (d - s) / d
+
     if cine.view is View.PLAX:
-        d, s = cine.truth[ed]["LVID"][0], cine.truth[es]["LVID"][0]
-        video_rows.append(("FS", 100.0 * (d - s) / d, "%"))
-    else:
-        for method in ("al", "mod"):
-            d, s = (
-                cine.truth[ed][f"LV_volume_{method}"][0],
-                cine.truth[es][f"LV_volume_{method}"][0],
-            )
-            video_rows.append((f"EF_{method}", 100.0 * (d - s) / d, "%"))
-    for name, value, unit in video_rows:
-        rows.append(["", str(code), view, "", name, _fmt(value), unit])
+        lvid = Measurement.LVID
+        video_rows.append((Measurement.FS.value, change(frames[ed][lvid], frames[es][lvid]), "%"))
+    elif cine.view in VOLUME_VIEWS:
+        v = cine.view
+        for series, derived in (
+            ("LV_volume_{v}_disks", "EF_{v}_disks"),
+            ("LV_volume_{v}_area_length", "EF_{v}_area_length"),
+        ):
+            m = apical(series, v)
+            video_rows.append((apical(derived, v).value, change(frames[ed][m], frames[es][m]), "%"))
+        endo = apical("LV_endocardial_length_{v}", v)
+        gls = -change(frames[ed][endo], frames[es][endo])
+        video_rows.append((apical("GLS_{v}_endocardial_contour", v).value, gls, "%"))
+    true_ed, true_es = truth[ed][1], truth[es][1]
+    if true_ed is not None and true_es is not None:
+        video_rows.append(("EF_true", change(true_ed, true_es), "%"))
+    if study is not None:
+        # EDV_true/ESV_true/EF_true are already rows (from the per-frame 3-D volume)
+        video_rows.extend(
+            (_STUDY_TRUTH[name].value, value, vocabulary_spec(_STUDY_TRUTH[name]).unit)
+            for name, (value, _unit) in study.items()
+            if name in _STUDY_TRUTH
+        )
+    for label, value, unit in video_rows:
+        rows.append(["", str(code), view, "", label, _fmt(value), unit])
     return rows
 
 
@@ -184,12 +306,36 @@ def write_dataset(
     out.mkdir(parents=True, exist_ok=True)
     summary = DatasetSummary(out_dir=out)
 
-    plan: list[tuple[str, int, View]] = []
-    for i in range(cfg.n_videos):
-        plan.append(("01", i, View.PLAX if i % 2 == 0 else View.A4C))
-    for i in range(cfg.n_external):
-        plan.append(("02", i, View.PLAX if i % 2 == 0 else View.A4C))
-    codes = {(c, i): VideoCode(c, video_hex(cfg.seed, c, i)) for c, i, _ in plan}
+    # one job per video (a biplane study gives two), made lazily in member-name order
+    jobs: list[_Job] = []
+    pairs: list[list[str]] = []
+    for dataset_class, count in (("01", cfg.n_videos), ("02", cfg.n_external)):
+        external = dataset_class == "02"
+        for i in range(count):
+            view = View(cfg.views[i % len(cfg.views)])
+            rng = _video_rng(cfg.seed, dataset_class, i)
+            code = VideoCode(dataset_class, video_hex(cfg.seed, dataset_class, i))
+            if not (cfg.biplane and view is View.A4C):
+                make = functools.partial(
+                    make_cine,
+                    view,
+                    rng,
+                    n_frames=cfg.frames_per_video,
+                    size=cfg.size,
+                    external=external,
+                    label_frames=[],
+                )
+                jobs.append(_Job(code, dataset_class, i, 1, make, None))
+                continue
+            spec4, spec2, rng4, rng2 = draw_study(
+                rng, n_frames=cfg.frames_per_video, size=cfg.size, external=external
+            )
+            truth = study_truth(spec4, spec2)
+            code2 = VideoCode(dataset_class, video_hex(cfg.seed, dataset_class, i, "A2C"))
+            for stream, c, spec, r in ((1, code, spec4, rng4), (2, code2, spec2, rng2)):
+                make = functools.partial(render_cine, spec, r, label_frames=[])
+                jobs.append(_Job(c, dataset_class, i, stream, make, truth))
+            pairs.append([study_id(dataset_class, i), str(code), str(code2)])
     split_of = dict(enumerate(_assign_splits(cfg.n_videos, cfg.split_fractions)))
 
     labels_by_split: dict[str, dict[str, ImageLabels]] = {s: {} for s in (*SPLITS, "external")}
@@ -198,21 +344,14 @@ def write_dataset(
     truth_rows: list[list[str]] = []
 
     # frames go straight into the zip, video by video in member-name order
-    order = sorted(plan, key=lambda p: codes[(p[0], p[1])].frame(0).relpath)
+    jobs.sort(key=lambda j: j.code.frame(0).relpath)
     zip_path = out / "png-cache.zip"
     with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-        for dataset_class, index, view in order:
-            code = codes[(dataset_class, index)]
-            rng = _video_rng(cfg.seed, dataset_class, index)
-            cine = make_cine(
-                view,
-                rng,
-                n_frames=cfg.frames_per_video,
-                size=cfg.size,
-                external=dataset_class == "02",
-                label_frames=[],
-            )
-            label_rng = np.random.default_rng([cfg.seed, int(dataset_class), index, 1])
+        for job in jobs:
+            code, dataset_class, index = job.code, job.dataset_class, job.index
+            cine = job.make()
+            view = cine.view
+            label_rng = np.random.default_rng([cfg.seed, int(dataset_class), index, job.stream])
             chosen = _pick_labelled(cine, cfg.labelled_per_video, label_rng)
             labelled = frame_labels(cine.spec, chosen)
             split = "external" if dataset_class == "02" else split_of[index]
@@ -226,7 +365,7 @@ def write_dataset(
             dx, dy = cine.spacing_cm_per_px
             spacing[dataset_class][str(code)] = Calibration.from_cm_per_px(dx, dy)
             view_rows.append([str(code), view.value])
-            truth_rows.extend(_truth_rows(cine, code))
+            truth_rows.extend(_truth_rows(cine, code, job.study))
             summary.videos[dataset_class] = summary.videos.get(dataset_class, 0) + 1
             summary.frames += cine.frames.shape[0]
             summary.views[view.value] = summary.views.get(view.value, 0) + 1
@@ -267,4 +406,8 @@ def write_dataset(
     truth_rows.sort(key=lambda r: (r[1], r[3] == "", int(r[3]) if r[3] else 0, r[4]))
     atomic_write_text(out / "truth.csv", _csv_text(TRUTH_COLUMNS, truth_rows))
     summary.files.append("truth.csv")
+    if cfg.biplane:
+        atomic_write_text(out / "studies.csv", _csv_text(STUDY_COLUMNS, sorted(pairs)))
+        summary.files.append("studies.csv")
+        summary.studies = len(pairs)
     return summary

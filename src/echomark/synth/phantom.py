@@ -21,11 +21,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from echomark.labels.registry import View
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -534,6 +536,31 @@ def _bullet_integral(blunt: int, taper: float) -> float:
     return float(np.sum(w * _bullet(t * t, blunt, taper) * 2.0 * t))
 
 
+def _disc_diameters(boundary: F64, mid: tuple[float, float], n_discs: int) -> tuple[float, F64]:
+    """Length line and disc diameters of a cavity outline (see :func:`_discs_volume`).
+
+    Returns:
+        ``(length, diameters)``: apex-to-mid-annulus length (cm) and the cavity width
+        perpendicular to the length line at heights ``(i + 1/2) L / n_discs`` (cm).
+    """
+    length = math.hypot(*mid)
+    ax = np.array(mid) / length
+    perp = np.array([-ax[1], ax[0]])
+    closed = np.concatenate([boundary, boundary[:1]])
+    t = closed @ ax
+    w = closed @ perp
+    levels = (np.arange(n_discs) + 0.5) * length / n_discs
+    t0, t1, w0, w1 = t[:-1], t[1:], w[:-1], w[1:]
+    diam = np.zeros(n_discs)
+    for i, lev in enumerate(levels):
+        hit = (t0 - lev) * (t1 - lev) <= 0.0
+        hit &= t0 != t1
+        f = (lev - t0[hit]) / (t1[hit] - t0[hit])
+        ws = w0[hit] + f * (w1[hit] - w0[hit])
+        diam[i] = float(ws.max() - ws.min()) if ws.size else 0.0
+    return length, diam
+
+
 def _discs_volume(boundary: F64, mid: tuple[float, float], n_discs: int = 20) -> float:
     """Single-plane method-of-discs volume (ml) of a cavity outline in cm.
 
@@ -548,23 +575,88 @@ def _discs_volume(boundary: F64, mid: tuple[float, float], n_discs: int = 20) ->
     >>> round(_discs_volume(semi, (0.0, 1.0), 2000), 3) == round(2 * np.pi / 3, 3)
     True
     """
-    length = math.hypot(*mid)
-    ax = np.array(mid) / length
-    perp = np.array([-ax[1], ax[0]])
-    closed = np.concatenate([boundary, boundary[:1]])
-    t = closed @ ax
-    w = closed @ perp
-    levels = (np.arange(n_discs) + 0.5) * length / n_discs
-    t0, t1, w0, w1 = t[:-1], t[1:], w[:-1], w[1:]
+    length, diam = _disc_diameters(boundary, mid, n_discs)
     vol = 0.0
-    for lev in levels:
-        hit = (t0 - lev) * (t1 - lev) <= 0.0
-        hit &= t0 != t1
-        f = (lev - t0[hit]) / (t1[hit] - t0[hit])
-        ws = w0[hit] + f * (w1[hit] - w0[hit])
-        d = float(ws.max() - ws.min()) if ws.size else 0.0
+    for d in diam.tolist():
         vol += math.pi * d * d / 4.0 * length / n_discs
     return vol
+
+
+def biplane_volume(
+    a4c: tuple[F64, tuple[float, float]],
+    a2c: tuple[F64, tuple[float, float]],
+    n_discs: int = 20,
+) -> float:
+    """Biplane method-of-discs volume (ml) from two orthogonal apical outlines.
+
+    Each view is ``(boundary, mid)`` as for :func:`_discs_volume`. Each view's discs sit at
+    ``(i + 1/2)/n_discs`` of its own length line; disc ``i`` is an ellipse with the two
+    views' diameters as axes, and the disc height is the longer length over ``n_discs``:
+    ``V = sum(pi/4 a_i b_i) L_max / n_discs``.
+
+    >>> t = np.linspace(0.0, np.pi, 4001)
+    >>> semi = np.stack([np.cos(t), 1.0 - np.sin(t)], axis=1)  # unit hemisphere sections
+    >>> round(biplane_volume((semi, (0.0, 1.0)), (semi, (0.0, 1.0)), 2000), 3)
+    2.094
+    """
+    l4, d4 = _disc_diameters(a4c[0], a4c[1], n_discs)
+    l2, d2 = _disc_diameters(a2c[0], a2c[1], n_discs)
+    return float(np.sum(math.pi / 4.0 * d4 * d2)) * max(l4, l2) / n_discs
+
+
+#: Direction (radians, about the LV long axis) of the image-right half of each apical plane:
+#: 0 = lateral, pi/2 = anterior, pi = septal, 3 pi/2 = inferior. A4C shows lateral (right)
+#: and septal (left), A2C anterior and inferior, A3C anteroseptal and inferolateral.
+PLANE_ANGLE = {View.A4C: 0.0, View.A2C: 0.5 * math.pi, View.A3C: 0.75 * math.pi}
+
+
+def _around(phi: float, lat: float, sep: float, ant: float, inf: float) -> float:
+    """A quantity given on the four walls, continued smoothly round the long axis.
+
+    ``M + Q cos 2phi + D4 cos phi + D2 sin phi`` through the lateral (phi = 0), anterior,
+    septal and inferior values.
+
+    >>> round(_around(math.pi / 2, 1.0, 2.0, 3.0, 4.0), 12)
+    3.0
+    """
+    m = 0.25 * (lat + sep + ant + inf)
+    q = 0.25 * (lat + sep - ant - inf)
+    return (
+        m
+        + q * math.cos(2 * phi)
+        + 0.5 * (lat - sep) * math.cos(phi)
+        + 0.5 * (ant - inf) * math.sin(phi)
+    )
+
+
+@dataclass(frozen=True)
+class LvOrthogonal:
+    """The LV walls out of the A4C plane, which make the analytic LV a 3-D shape.
+
+    The endocardium is ``r(s, phi) = bullet(s) (M + Q cos 2phi + (D4 cos phi + D2 sin phi)
+    s^2)`` about the long axis (apex at the origin, annulus plane at ``s = 1``); its A4C
+    section is the A4C outline (lateral ``w_lat``, septal ``w_sep``) and its A2C section has
+    half-width scales ``w_ant`` (image right) and ``w_inf`` (left).
+    """
+
+    w_ant: float
+    w_inf: float
+    t_ant: float
+    t_inf: float
+    ao_d: float
+    ao_angle: float
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator) -> LvOrthogonal:
+        """Draw the anterior/inferior walls and the A3C aortic root."""
+        return cls(
+            w_ant=float(rng.uniform(1.85, 2.5)),
+            w_inf=float(rng.uniform(1.85, 2.45)),
+            t_ant=float(rng.uniform(0.85, 1.15)),
+            t_inf=float(rng.uniform(0.85, 1.2)),
+            ao_d=float(rng.uniform(2.0, 2.8)),
+            ao_angle=float(np.deg2rad(rng.uniform(25.0, 45.0))),
+        )
 
 
 @dataclass(frozen=True)
@@ -591,6 +683,60 @@ class A4cAnatomy:
     ra_bulge: float
     """Atria: ``*_bulge`` = widest half-width / annulus half-width, ``*_len`` = vertical /
     horizontal semi-axis ratio of the atrial ellipse (grows in systole)."""
+    orth: LvOrthogonal | None = None
+    """The walls out of the A4C plane; None for a plain A4C video (no 3-D truth)."""
+    view: View = View.A4C
+    """The apical plane imaged: A4C, A2C or A3C (sections of the same 3-D LV)."""
+
+    def with_plane(self, view: View, rng: np.random.Generator | None = None) -> A4cAnatomy:
+        """The same heart imaged in another apical plane.
+
+        Args:
+            view: A4C, A2C or A3C.
+            rng: Draws the out-of-plane walls when this anatomy has none yet.
+        """
+        orth = self.orth
+        if orth is None and rng is not None:
+            orth = LvOrthogonal.sample(rng)
+        if orth is None and view is not View.A4C:
+            raise ValueError(f"{view.value} needs the out-of-plane LV walls (pass rng)")
+        return replace(self, orth=orth, view=view)
+
+    def section(self) -> tuple[float, float, float, float]:
+        """Diastolic (right, left) half-width scales and wall thicknesses in this plane."""
+        if self.view is View.A4C:
+            return self.w_lat, self.w_sep, self.t_lat, self.t_sep
+        o = self.orth
+        assert o is not None  # with_plane guarantees it
+        if self.view is View.A2C:
+            return o.w_ant, o.w_inf, o.t_ant, o.t_inf
+        phi = PLANE_ANGLE[self.view]
+        w = (self.w_lat, self.w_sep, o.w_ant, o.w_inf)
+        t = (self.t_lat, self.t_sep, o.t_ant, o.t_inf)
+        return (
+            _around(phi, *w),
+            _around(phi + math.pi, *w),
+            _around(phi, *t),
+            _around(phi + math.pi, *t),
+        )
+
+    def volume_3d(self, length: float, width_scale: float) -> float:
+        """Exact volume (ml) of the 3-D LV cavity with this length and width scale.
+
+        ``pi L int_0^1 b(s)^2 (M^2 + Q^2/2 + (D4^2 + D2^2) s^4 / 2) ds`` times the squared
+        width scale; the integrand is a polynomial in s, so Gauss-Legendre is exact.
+        """
+        o = self.orth
+        if o is None:
+            raise ValueError("a plain A4C anatomy has no 3-D LV (see with_plane)")
+        m = 0.25 * (self.w_lat + self.w_sep + o.w_ant + o.w_inf)
+        q = 0.25 * (self.w_lat + self.w_sep - o.w_ant - o.w_inf)
+        d4 = 0.5 * (self.w_lat - self.w_sep)
+        d2 = 0.5 * (o.w_ant - o.w_inf)
+        s, w = _gauss_legendre01(24)
+        b = _bullet(s, self.blunt, self.taper)
+        f = b * b * (m * m + 0.5 * q * q + 0.5 * (d4 * d4 + d2 * d2) * s**4)
+        return float(math.pi * length * width_scale**2 * np.sum(w * f))
 
     @classmethod
     def sample(cls, rng: np.random.Generator) -> A4cAnatomy:
@@ -621,24 +767,31 @@ class A4cAnatomy:
         c = ph.contraction
         ws = 1.0 - self.width_short * c
         thick = 1.0 + 0.4 * c
+        w_r, w_l, t_r, t_l = self.section()
         return A4cState(
             anat=self,
             ph=ph,
             length=self.lv_len * (1.0 - self.long_short * c),
-            w_lat=self.w_lat * ws,
-            w_sep=self.w_sep * ws,
-            t_lat=self.t_lat * thick,
-            t_sep=self.t_sep * thick,
+            w_lat=w_r * ws,
+            w_sep=w_l * ws,
+            t_lat=t_r * thick,
+            t_sep=t_l * thick,
             t_apex=self.t_apex * thick,
             rv_w=self.rv_w * (1.0 - 0.25 * c),
             la_ratio=self.la_ratio * (1.0 + 0.12 * c),
             ra_ratio=self.ra_ratio * (1.0 + 0.1 * c),
+            width_scale=ws,
         )
 
 
 @dataclass(frozen=True)
 class A4cState:
-    """A4C anatomy at one instant; all lengths in cm, heart frame (origin: LV apex)."""
+    """Apical anatomy at one instant; all lengths in cm, heart frame (origin: LV apex).
+
+    ``w_lat`` / ``t_lat`` are the image-right and ``w_sep`` / ``t_sep`` the image-left
+    half-width scale and wall thickness of the imaged plane (lateral and septal in A4C,
+    anterior and inferior in A2C, anteroseptal and inferolateral in A3C).
+    """
 
     anat: A4cAnatomy
     ph: CardiacPhase
@@ -651,6 +804,12 @@ class A4cState:
     rv_w: float
     la_ratio: float
     ra_ratio: float
+    width_scale: float = 1.0
+
+    @property
+    def view(self) -> View:
+        """The apical plane imaged."""
+        return self.anat.view
 
     # ---- profiles (half-widths at depth v; lateral = image right, septal = left)
     def _sides(self, s: Arr, w_lat: float, w_sep: float) -> tuple[Arr, Arr]:
@@ -724,15 +883,22 @@ class A4cState:
 
     # ---- hinges and atria
     def hinges(self) -> dict[str, tuple[float, float]]:
-        """MV and TV hinge points (heart frame)."""
-        ln, tv = self.length, self.tv_v
-        c, h = float(self.rv_centre(tv)), float(self.rv_half(tv))
-        return {
+        """MV (and in A4C TV) hinge points (heart frame).
+
+        ``mv-ant-hinge`` is the image-right hinge in every apical view (lateral in A4C,
+        anterior in A2C, the aorto-mitral continuity in A3C), ``mv-post-hinge`` the left.
+        """
+        ln = self.length
+        out = {
             "mv-ant-hinge": (float(self.lv_lat(ln)), ln),
             "mv-post-hinge": (-float(self.lv_sep(ln)), ln),
-            "tv-sep-hinge": (c + h, tv),
-            "tv-ant-hinge": (c - h, tv),
         }
+        if self.view is View.A4C:
+            tv = self.tv_v
+            c, h = float(self.rv_centre(tv)), float(self.rv_half(tv))
+            out["tv-sep-hinge"] = (c + h, tv)
+            out["tv-ant-hinge"] = (c - h, tv)
+        return out
 
     @staticmethod
     def _atrium(
@@ -769,14 +935,15 @@ class A4cState:
         pts = self.hinges()
         pts["lv-apex-endo"] = (0.0, 0.0)
         pts["lv-apex-epi"] = (0.0, -self.t_apex)
-        pts["rv-apex-endo"] = (float(self.rv_centre(a.rv_apex_v)), a.rv_apex_v)
+        if self.view is View.A4C:
+            pts["rv-apex-endo"] = (float(self.rv_centre(a.rv_apex_v)), a.rv_apex_v)
         return pts
 
     def curves(self, n: int = 400) -> dict[str, F64]:
         """Dense true boundaries (heart frame), each from its 'ant' hinge round to the other.
 
-        * ``curve-lv-endo``: mv-ant-hinge -> LV apex -> mv-post-hinge.
-        * ``curve-rv-endo``: tv-ant-hinge -> RV apex -> tv-sep-hinge.
+        * ``curve-lv-endo``: mv-ant-hinge -> LV apex -> mv-post-hinge (every apical view).
+        * A4C only: ``curve-rv-endo``: tv-ant-hinge -> RV apex -> tv-sep-hinge.
         * ``curve-la-endo``: mv-ant-hinge -> LA roof -> mv-post-hinge.
         * ``curve-ra-endo``: tv-ant-hinge -> RA roof -> tv-sep-hinge.
         """
@@ -787,6 +954,8 @@ class A4cState:
         lat = np.stack([self.lv_lat(v), v], axis=1)[::-1]
         sep = np.stack([-self.lv_sep(v), v], axis=1)
         lv = np.concatenate([lat, sep[1:]])
+        if self.view is not View.A4C:
+            return {"curve-lv-endo": lv}
         vr = a.rv_apex_v + (self.tv_v - a.rv_apex_v) * t
         c, h = self.rv_centre(vr), self.rv_half(vr)
         free = np.stack([c - h, vr], axis=1)[::-1]
@@ -812,6 +981,8 @@ class A4cState:
         * ``LV_volume_al``: single-plane area-length volume ``8 A² / (3 π L)`` (ml).
         * ``LV_volume_mod``: single-plane method of discs, 20 discs perpendicular to the
           length line at its 20 mid-heights, ``Σ π d²/4 · L/20`` (ml).
+        * ``LV_volume_true``: the exact volume of the 3-D LV cavity (ml), when the anatomy
+          has one (A2C, A3C and the videos of a biplane study).
         """
         a = self.anat
         h = self.hinges()
@@ -819,16 +990,27 @@ class A4cState:
         length_cm = math.hypot(*mid)
         area_cm2 = (self.w_lat + self.w_sep) * self.length * _bullet_integral(a.blunt, a.taper)
         vol_ml = 8.0 * area_cm2**2 / (3.0 * math.pi * length_cm)
-        return {
+        out = {
             "LV_length": (10.0 * length_cm, "mm"),
             "LV_area": (100.0 * area_cm2, "mm2"),
             "LV_volume_al": (vol_ml, "ml"),
             "LV_volume_mod": (_discs_volume(self.curves(2000)["curve-lv-endo"], mid), "ml"),
         }
+        if a.orth is not None:
+            out["LV_volume_true"] = (a.volume_3d(self.length, self.width_scale), "ml")
+        return out
+
+    def disc_outline(self) -> tuple[F64, tuple[float, float]]:
+        """``(curve-lv-endo, mid-annulus)`` in cm, as the disc methods take them."""
+        h = self.hinges()
+        mid = (0.5 * (h["mv-ant-hinge"][0] + h["mv-post-hinge"][0]), self.length)
+        return self.curves(2000)["curve-lv-endo"], mid
 
     # ---- image
     def echogenicity(self, u: F32, v: F32, edge: float, window: WindowFn | None = None) -> F32:
         """Backscatter amplitude at heart-frame points (see :meth:`PlaxState.echogenicity`)."""
+        if self.view is not View.A4C:
+            return self._echo_lv_only(u, v, edge, window)
         ln = np.float32(self.length)
         e = np.full(u.shape, TISSUE, dtype=np.float32)
         cv = Canvas(e, u, v, window)
@@ -857,12 +1039,76 @@ class A4cState:
         self._paint_valves(cv, edge, h)
         return e
 
+    def _lv_sd(self, u: Arr, v: Arr, grow: float) -> Arr:
+        """Signed distance (approx., cm) to the outside of the LV wall (grown by ``grow``)."""
+        epi_l, epi_s = self._epi(v, grow)
+        base = self.length + 0.2 + grow - v
+        return np.minimum(
+            np.minimum(u + epi_s, epi_l - u), np.minimum(base, v + self.t_apex + grow)
+        )
+
+    def _echo_lv_only(self, u: F32, v: F32, edge: float, window: WindowFn | None) -> F32:
+        """A2C / A3C: LV, LA and mitral valve; A3C adds the aortic root on the right."""
+        ln = np.float32(self.length)
+        e = np.full(u.shape, TISSUE, dtype=np.float32)
+        cv = Canvas(e, u, v, window)
+        la = self.la_ellipse()
+        cu, cv_, ea, eb, _ = la
+        _paint_ellipse(cv, (cu, cv_), (ea + 0.3, eb + 0.3), 0.1, edge)
+        _paint(e, _soft(self._lv_sd(u, v, 0.3), edge), PERICARDIUM * 0.5)
+        _paint(e, _soft(self._lv_sd(u, v, 0.0), edge), MYOCARDIUM)
+        _paint_ellipse(cv, (cu, cv_), (ea, eb), BLOOD, edge, v_min=float(ln))
+        h = self.hinges()
+        ao = self._aorta(h) if self.view is View.A3C else None
+        if ao is not None:
+            p0, p1, r = ao
+            _paint_segment(cv, p0, p1, r + 0.22, FIBROUS * 0.8, edge)
+        lat, sep = self._sides(v * (1.0 / self.length), self.w_lat, self.w_sep)
+        lv = np.minimum(np.minimum(u + sep, lat - u), np.minimum(v, ln + 0.1 - v))
+        _paint(e, _soft(lv, edge), BLOOD)
+        if ao is not None:
+            p0, p1, r = ao
+            _paint_segment(cv, p0, p1, r, BLOOD, edge)
+            # cusps: closed they meet mid-lumen, open they lie along the walls
+            d = _unit(p1[0] - p0[0], p1[1] - p0[1])
+            n = (-d[1], d[0])
+            root = _lerp2(p0, p1, 0.12)
+            mid = (root[0] + 0.45 * d[0], root[1] + 0.45 * d[1])
+            for sgn in (1.0, -1.0):
+                base = (root[0] + sgn * r * n[0], root[1] + sgn * r * n[1])
+                open_tip = (base[0] + 1.0 * d[0] - sgn * 0.1 * n[0], base[1] + 1.0 * d[1])
+                _paint_segment(
+                    cv, base, _lerp2(mid, open_tip, self.ph.av_open), 0.045, VALVE * 0.8, edge
+                )
+        self._paint_valves(cv, edge, h)
+        return e
+
+    def _aorta(
+        self, h: dict[str, tuple[float, float]]
+    ) -> tuple[tuple[float, float], tuple[float, float], float] | None:
+        """A3C aortic root: centre line start, end and lumen radius (cm).
+
+        It leaves the base to the right of the aorto-mitral hinge (``mv-ant-hinge``) and
+        runs away from the probe; a thin band of basal wall keeps it off the hinge.
+        """
+        o = self.anat.orth
+        if o is None:
+            return None
+        r = 0.5 * o.ao_d
+        hu, hv = h["mv-ant-hinge"]
+        p0 = (hu + r + 0.18, hv - 0.35)
+        d = (math.sin(o.ao_angle), math.cos(o.ao_angle))
+        return p0, (p0[0] + 4.5 * d[0], p0[1] + 4.5 * d[1]), r
+
     def _paint_valves(self, cv: Canvas, edge: float, h: dict[str, tuple[float, float]]) -> None:
         o = self.ph.mv_open
-        for ant, post, ant_len, post_len in (
-            ("mv-post-hinge", "mv-ant-hinge", 2.2, 1.4),
-            ("tv-sep-hinge", "tv-ant-hinge", 1.5, 2.0),
-        ):
+        valves = [("mv-post-hinge", "mv-ant-hinge", 2.2, 1.4)]
+        if self.view is View.A3C:
+            # the anterior leaflet hangs from the aorto-mitral continuity (image right)
+            valves = [("mv-post-hinge", "mv-ant-hinge", 1.4, 2.2)]
+        if self.view is View.A4C:
+            valves.append(("tv-sep-hinge", "tv-ant-hinge", 1.5, 2.0))
+        for ant, post, ant_len, post_len in valves:
             p, q = h[ant], h[post]
             mid = _lerp2(p, q, 0.55 if ant.startswith("mv") else 0.5)
             coapt = (mid[0], mid[1] - 0.25)
