@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from echomark.labels.io import read_labels, write_labels
     from echomark.labels.schema import ImageLabels, Label, LabelFile, LabelState
     from echomark.labels.splits import read_split
+    from echomark.labels.vocabulary import Measurement
     from echomark.measure.pipeline import MeasureResult, measure_labels
     from echomark.predict.session import Predictor
     from echomark.synth.cine import SynthCine, make_cine
@@ -38,6 +39,7 @@ _EXPORTS = {
     "ImageLabels": "echomark.labels.schema",
     "read_labels": "echomark.labels.io",
     "read_split": "echomark.labels.splits",
+    "Measurement": "echomark.labels.vocabulary",
     "write_labels": "echomark.labels.io",
     # png-cache: folder or zip of frames, by image key
     "ImageKey": "echomark.cache.keys",
@@ -70,6 +72,7 @@ __all__ = [
     "LabelFile",
     "LabelState",
     "MeasureResult",
+    "Measurement",
     "Predictor",
     "SynthCine",
     "__version__",
