@@ -22,11 +22,12 @@ import numpy as np
 import torch
 
 from echomark.data.config import DataConfig
+from echomark.data.spec import ModelSpec
 from echomark.labels.registry import channels_for_views, kinds_for
 from echomark.models import build_model
 from echomark.predict.engine import ONNX_INPUT, OnnxEngine, TorchEngine, onnx_output_name
 from echomark.predict.inputs import InputFrame
-from echomark.predict.predictor import ModelSpec, predict_frames
+from echomark.predict.predictor import predict_frames
 
 
 def frames(n: int, hw: tuple[int, int] = (600, 800)) -> list[InputFrame]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create the project venv on a fresh Debian/Ubuntu machine: installs python3-venv via apt
-# when the interpreter cannot make venvs, then pins torch (CPU build) and installs echomark.
+# when the interpreter cannot make venvs, then pins torch (CPU build) and installs echomark;
+# also Debian's chromium for the annotator's browser tests.
 set -euo pipefail
 PYTHON=${1:-python3.11}
 VENV=${2:-.venv}
@@ -21,4 +22,7 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # The CPU build of torch first, so nothing later can pull a multi-GB CUDA build.
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-"$VENV/bin/python" -m pip install -q -e ".[dev,ocr,gdcm]"
+"$VENV/bin/python" -m pip install -q -e ".[dev,ocr,gdcm,web]"
+# The annotator's browser tests drive Debian's chromium through Playwright (never a browser
+# download): install it when missing.
+bash "$(dirname "$0")/install-chromium.sh"

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from echomark.cache.keys import ImageKey, VideoCode
-from echomark.cache.physical import Spacing, read_physical_csv, write_physical_csv
+from echomark.cache.physical import read_physical_csv, write_physical_csv
 from echomark.cache.png import decode_png, encode_png
 from echomark.cache.store import FolderStore, ZipStore, open_store
 from echomark.cache.verify import Severity, verify_store
 from echomark.cache.writer import CacheWriter, write_zip, zip_folder
+from echomark.calibration import Calibration, CalibrationSource
 from echomark.cli.main import main
 from echomark.errors import CacheError, ImageKeyError
 from echomark.fileio import atomic_path
@@ -222,10 +223,16 @@ def test_cache_ls(cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_physical_csv_round_trip(tmp_path: Path) -> None:
-    m = {f"01-{HEX_A}": Spacing(0.0254767, 0.0254767), f"02-{HEX_B}": Spacing(0.03, 0.031)}
-    write_physical_csv(tmp_path / "01_database_physical.csv", m)
-    assert read_physical_csv(tmp_path / "01_database_physical.csv") == m
-    assert m[f"02-{HEX_B}"].dy_mm_per_px == pytest.approx(0.31)
+    cm = {f"01-{HEX_A}": (0.0254767, 0.0254767), f"02-{HEX_B}": (0.03, 0.031)}
+    m = {k: Calibration.from_cm_per_px(*v) for k, v in cm.items()}
+    path = tmp_path / "01_database_physical.csv"
+    write_physical_csv(path, m)
+    # the file keeps the cm values exactly as given
+    assert path.read_text().splitlines()[1] == f"01-{HEX_A},0.0254767,0.0254767"
+    back = read_physical_csv(path)
+    assert {k: (c.dx_cm_per_px, c.dy_cm_per_px) for k, c in back.items()} == cm
+    assert back[f"02-{HEX_B}"].dy_mm_per_px == pytest.approx(0.31)
+    assert back[f"02-{HEX_B}"].source is CalibrationSource.CSV
 
 
 @pytest.mark.parametrize(

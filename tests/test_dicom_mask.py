@@ -1,7 +1,7 @@
 import numpy as np
 
+from echomark.calibration import UltrasoundRegion
 from echomark.dicom import mask as m
-from echomark.measure.calibration import UltrasoundRegion
 from echomark.synth.dicom import FakePHI, render_frames, sector_geometry
 
 

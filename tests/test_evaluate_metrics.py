@@ -17,7 +17,6 @@ from echomark.evaluate.metrics import (
     pck,
     point_error,
     presence_counts,
-    spacing_mm_per_px,
     summarise_errors,
 )
 from echomark.labels.schema import Label
@@ -107,10 +106,6 @@ def test_spline_curve_is_compared_as_spline_not_nodes() -> None:
     assert c.mean_distance < 0.1
     assert abs(c.length_error) < 0.2
     assert c.truth_length == pytest.approx(40 * np.pi, abs=0.2)
-
-
-def test_spacing_from_cm() -> None:
-    assert spacing_mm_per_px(0.05, 0.02) == pytest.approx((0.5, 0.2))
 
 
 def test_compare_label_states() -> None:

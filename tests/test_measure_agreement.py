@@ -82,8 +82,8 @@ def test_bland_altman_png(tmp_path):
 
 
 def test_rater_study_on_measured_label_files():
+    from echomark.calibration import Calibration
     from echomark.labels.schema import Label, LabelFile
-    from echomark.measure.calibration import Calibration
     from echomark.measure.pipeline import measure_labels
     from echomark.measure.raters import rater_study
 

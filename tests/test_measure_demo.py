@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from echomark.cache.physical import Spacing, write_physical_csv
+from echomark.cache.physical import write_physical_csv
+from echomark.calibration import Calibration
 from echomark.labels.schema import Label, LabelFile
 from echomark.measure import demo_agreement
 from echomark.measure.demo import convert_unit, read_truth_csv
@@ -39,7 +40,7 @@ def test_demo_agreement_hand_checked(tmp_path):
     truth_csv = tmp_path / "truth.csv"
     _write_truth(truth_csv, truth)
     calib = tmp_path / "phys.csv"
-    write_physical_csv(calib, {f"01-{HEX}": Spacing(MM_PER_PX / 10, MM_PER_PX / 10)})
+    write_physical_csv(calib, {f"01-{HEX}": Calibration.isotropic(MM_PER_PX)})
     out = demo_agreement(truth_csv, LabelFile(images=images), calib, tmp_path / "out")
     lvid = out["measurements"]["LVID"]
     assert lvid["n"] == 12
@@ -80,7 +81,9 @@ def test_demo_agreement_from_a_data_dir(tmp_path):
     preds = {key: {n: Label.point(20.0, yy, conf=0.8) for n, yy in zip(names, y, strict=True)}}
     _write_truth(data / "truth.csv", [[key, f"02-{HEX}", "PLAX", 0, "LVID", 46.0, "mm"],
                                       [key, f"02-{HEX}", "PLAX", 0, "IVS", 8.0, "mm"]])  # fmt: skip
-    write_physical_csv(data / "02_database_physical.csv", {f"02-{HEX}": Spacing(0.03, 0.03)})
+    write_physical_csv(
+        data / "02_database_physical.csv", {f"02-{HEX}": Calibration.from_cm_per_px(0.03, 0.03)}
+    )
     from echomark.labels.io import write_labels
 
     write_labels(LabelFile(images=preds), tmp_path / "predictions.json")

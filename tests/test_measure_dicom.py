@@ -5,15 +5,17 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from echomark.cli.main import main
-from echomark.measure.dicom import curate_in_memory
+from echomark.dicom.memory import curate_in_memory
 
 
 def test_curate_in_memory_keeps_calibration_and_frames():
-    cine = curate_in_memory(get_testdata_file("OBXXXX1A.dcm"))
+    cine = curate_in_memory(get_testdata_file("OBXXXX1A.dcm"), ocr=False)
     assert cine.video.startswith("00-") and len(cine.video) == 67
     assert list(cine.frames) == [0]
     assert cine.frames[0].shape[:2] == (600, 800)
+    assert cine.calibration is not None
     assert cine.calibration.dx_mm_per_px == pytest.approx(0.262288, abs=1e-6)
+    assert cine.calibration.origin == f"{cine.video} region 0"  # never the file name
 
 
 def test_measure_dicom_refuses_misfit_regions(tmp_path, capsys):

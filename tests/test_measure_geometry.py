@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from echomark.calibration import Calibration
 from echomark.labels.schema import Label
 from echomark.measure.a4c import (
     disks_volume_ml,
@@ -11,7 +12,6 @@ from echomark.measure.a4c import (
     lv_apical_frame,
     polygon_area,
 )
-from echomark.measure.calibration import Calibration
 from echomark.measure.plax import (
     fractional_shortening_pct,
     lv_mass_g,

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from echomark.cache.physical import Spacing, write_physical_csv
+from echomark.cache.physical import calibration_from_csv, write_physical_csv
+from echomark.calibration import Calibration, CalibrationSource
 from echomark.cli.main import main
 from echomark.labels.schema import Label, LabelFile
-from echomark.measure.calibration import Calibration, calibration_from_csv
 from echomark.measure.pipeline import RowKind, measure_labels
 
 FPS = 30.0
@@ -105,10 +105,10 @@ def test_skips_are_reported():
 
 def test_calibration_csv_round_trip(tmp_path):
     path = tmp_path / "01_database_physical.csv"
-    write_physical_csv(path, {f"01-{PLAX_HEX}": Spacing(0.025, 0.03)})
+    write_physical_csv(path, {f"01-{PLAX_HEX}": Calibration.from_cm_per_px(0.025, 0.03)})
     cal = calibration_from_csv(path, f"01-{PLAX_HEX}-0007.png")
     assert (cal.dx_mm_per_px, cal.dy_mm_per_px) == pytest.approx((0.25, 0.3))
-    assert cal.source == f"csv:01-{PLAX_HEX}"
+    assert (cal.source, cal.origin) == (CalibrationSource.CSV, f"01-{PLAX_HEX}")
 
 
 def test_cli_measure_writes_outputs(tmp_path, capsys):
@@ -118,7 +118,7 @@ def test_cli_measure_writes_outputs(tmp_path, capsys):
     write_labels(LabelFile(images={**_plax_video(64), **_a4c_video(64)}), labels)
     calib = tmp_path / "phys.csv"
     write_physical_csv(
-        calib, {f"01-{PLAX_HEX}": Spacing(0.025, 0.03), f"01-{A4C_HEX}": Spacing(0.025, 0.03)}
+        calib, {f"01-{h}": Calibration.from_cm_per_px(0.025, 0.03) for h in (PLAX_HEX, A4C_HEX)}
     )
     out = tmp_path / "out"
     rc = main(["measure", str(labels), "--calibration", str(calib), "--out", str(out),

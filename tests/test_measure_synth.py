@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
+from echomark.calibration import Calibration
 from echomark.labels.schema import LabelFile
-from echomark.measure.calibration import Calibration
 from echomark.measure.pipeline import RowKind, measure_frame, measure_labels
 
 synth = pytest.importorskip("echomark.synth.cine")

@@ -9,11 +9,12 @@ from pydicom.data import get_testdata_file
 from echomark.cache.keys import ImageKey
 from echomark.cli.main import main
 from echomark.data.config import DataConfig, ResizeMode
+from echomark.data.spec import ModelSpec
 from echomark.labels.io import read_labels
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import LabelState
 from echomark.predict.inputs import InputFrame
-from echomark.predict.predictor import ModelSpec, predict_frames
+from echomark.predict.predictor import predict_frames
 from predict_helpers import CHANNELS, tiny_checkpoint
 
 DICOM = get_testdata_file("color3d_jpeg_baseline.dcm")

@@ -9,13 +9,9 @@ from echomark.cache.keys import ImageKey
 from echomark.cache.png import encode_png
 from echomark.cache.writer import CacheWriter
 from echomark.data.config import DataConfig, ResizeMode
+from echomark.dicom.memory import ADHOC_CLASS, curate_in_memory, parse_frames
 from echomark.errors import InputError
-from echomark.predict.inputs import (
-    ADHOC_CLASS,
-    collect_frames,
-    parse_frames,
-    read_dicom_frames,
-)
+from echomark.predict.inputs import collect_frames
 from echomark.predict.predictor import prepare_input, to_channels
 
 HEX = "c" * 64
@@ -30,15 +26,16 @@ def test_parse_frames_forms_and_errors() -> None:
         parse_frames("a:b", 10)
 
 
-def test_dicom_ybr_jpeg_cine_decodes_to_rgb() -> None:
+def test_dicom_ybr_jpeg_cine_decodes_masked_in_the_order_asked() -> None:
     path = Path(get_testdata_file("color3d_jpeg_baseline.dcm"))
-    frames, idx = read_dicom_frames(path, "0:3")
-    assert frames.shape == (3, 480, 640, 3) and frames.dtype == np.uint8
-    assert idx == [0, 1, 2]
-    # YBR was converted: grey ultrasound pixels have R == G == B (within JPEG noise)
-    rgb = frames[0].astype(int)
-    bright = rgb.sum(axis=2) > 150
-    assert np.abs(rgb[..., 0] - rgb[..., 1])[bright].mean() < 8
+    cine = curate_in_memory(path, frames="2,0,2", ocr=False)
+    assert list(cine.frames) == [2, 0]
+    frame = cine.frames[0]
+    assert frame.shape[:2] == (480, 640) and frame.dtype == np.uint8
+    # masked as curation masks: the header band above the sector is blanked
+    assert frame[:5].max() == 0 and frame.max() > 100
+    with pytest.raises(InputError, match="out of range"):
+        curate_in_memory(path, frames=[120], ocr=False)
 
 
 def test_collect_dicom_frames_keys_hide_the_file_name(tmp_path: Path) -> None:
@@ -114,15 +111,18 @@ def test_prepare_input_rejects_a_wrong_size_neighbour() -> None:
         prepare_input(f, cfg)
 
 
-def test_dicom_frames_match_curation_decoding() -> None:
-    from echomark.dicom.read import file_recipe, iter_frames, read_header
+def test_dicom_frames_are_the_pixels_curation_writes(tmp_path: Path) -> None:
+    from echomark.cache.store import open_store
+    from echomark.dicom.curate import CurateOptions, curate
 
     path = get_testdata_file("gdcm-US-ALOKA-16.dcm")  # 16-bit palette colour
     assert path is not None
-    ds = read_header(path)
-    expected = next(iter_frames(path, ds, file_recipe(path, ds), [0]))
-    frames, _ = read_dicom_frames(Path(path), "0")
-    np.testing.assert_array_equal(frames[0], expected)
+    curate([path], CurateOptions("01", tmp_path / "cur"))  # curation's defaults (OCR on)
+    store = open_store(tmp_path / "cur")
+    (key,) = store.keys()
+    (frame,) = collect_frames([path])  # predict's default (OCR on)
+    assert frame.key == f"{ADHOC_CLASS}-{key.hex}-0000.png"
+    np.testing.assert_array_equal(frame.load(), store.read(key))
 
 
 def test_prepare_input_gives_the_training_input_bits() -> None:

@@ -61,3 +61,11 @@ class CalibrationError(InputError):
 
 class ConfigError(InputError):
     """A configuration file or ``--set`` override is invalid."""
+
+
+class LabelConflictError(LabelError):
+    """A label save was based on a version of the labels that is no longer current."""
+
+
+class MissingFrameError(CacheError):
+    """A well-formed image key whose frame is not in the png-cache."""

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from echomark.predict.api import resolve_device
-    from echomark.predict.demo import DEFAULT, QUICK, demo_headline, run_demo
+    from echomark.workflows.demo import DEFAULT, QUICK, demo_headline, run_demo
 
     size = QUICK if args.quick else DEFAULT
     size = replace(

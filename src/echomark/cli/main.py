@@ -15,7 +15,7 @@ from echomark.errors import EchomarkError
 #: Verbs in the order ``--help`` lists them (pipeline order); others follow alphabetically.
 _ORDER = (
     "synth", "curate", "labels", "cache", "train", "predict", "evaluate",
-    "measure", "export", "model-info", "view", "demo",
+    "measure", "export", "model-info", "view", "serve", "demo",
 )  # fmt: skip
 
 

@@ -18,7 +18,10 @@ def add_parser(subparsers: Any) -> None:
         description="Measure IVS/LVID/LVPW (PLAX) and LV length/area/volume/endocardial length "
         "(apical) on every frame, find end-diastole and end-systole from the frame time, and "
         "report per-beat values (LVIDd, LV mass, FS, EDV, ESV, EF, GLS) and their mean. Writes "
-        "OUT/measurements.csv (long form), measurements.json and report.html.",
+        "OUT/measurements.csv (long form), measurements.json and report.html. A DICOM is decoded "
+        "and masked as 'echomark curate' writes it (burnt-in text blanked by OCR unless "
+        "--no-ocr), predicted exactly as 'echomark predict' would, and its predictions are "
+        "written to OUT/predictions.json.",
     )
     p.add_argument(
         "input",
@@ -51,6 +54,10 @@ def add_parser(subparsers: Any) -> None:
         help="predicted labels at or below this confidence are ignored (default 0.1)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (DICOM input)")
+    p.add_argument(
+        "--no-ocr", action="store_true", help="DICOM input: skip blanking burnt-in text by OCR"
+    )
+    p.add_argument("--frames", help="DICOM input: frames to measure, e.g. 0:40 (default all)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
@@ -83,16 +90,28 @@ def _read_label_input(args: argparse.Namespace) -> Any:
 
 
 def _dicom_input(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float], Any]:
-    """Curate and predict a DICOM in memory: (label file, calibrations, frame times, cine)."""
+    """Curate and predict a DICOM in memory: (label file, calibrations, frame times, cine).
+
+    The predictions are also written to ``OUT/predictions.json``, as ``echomark predict``
+    writes them.
+    """
     from echomark.errors import InputError
-    from echomark.measure.dicom import predict_dicom
+    from echomark.labels.io import write_labels
+    from echomark.labels.schema import LabelFormat
+    from echomark.predict.api import PREDICTIONS_JSON
+    from echomark.workflows.measure_dicom import predict_dicom
 
     if not args.checkpoint:
         raise InputError("a DICOM input needs --checkpoint", file=args.input)
-    label_file, cine = predict_dicom(args.input, args.checkpoint, device=args.device)
+    label_file, cine, calibration = predict_dicom(
+        args.input, args.checkpoint, device=args.device, frames=args.frames, ocr=not args.no_ocr
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_labels(label_file, out / PREDICTIONS_JSON, format=LabelFormat.V2)
     ft_ms = args.frame_time_ms or cine.frame_time_ms
     times = {cine.video: ft_ms / 1000.0} if ft_ms else {}
-    return label_file, {cine.video: cine.calibration}, times, cine
+    return label_file, {cine.video: calibration}, times, cine
 
 
 class _FramesStore:
@@ -112,9 +131,9 @@ def run(args: argparse.Namespace) -> int:
     """Measure, write the outputs, print a summary; exit 1 if items were skipped."""
     import json
 
+    from echomark.calibration import Calibration, CalibrationSource
     from echomark.dicom.read import is_dicom_file
     from echomark.errors import InputError
-    from echomark.measure.calibration import Calibration, calibration_from_mapping
     from echomark.measure.pipeline import RowKind, measure_labels
     from echomark.measure.report import write_outputs
 
@@ -130,14 +149,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         label_file = _read_label_input(args)
         if args.calibration:
-            from echomark.cache.physical import read_physical_csv
+            from echomark.cache.physical import calibration_from_mapping, read_physical_csv
 
             mapping = read_physical_csv(args.calibration)
 
             def calibration(video: str) -> Calibration | None:
                 return calibration_from_mapping(mapping, video) if video in mapping else None
         elif args.mm_per_px:
-            calibration = Calibration.isotropic(args.mm_per_px, source="--mm-per-px")
+            calibration = Calibration.isotropic(
+                args.mm_per_px, CalibrationSource.GIVEN, "--mm-per-px"
+            )
         else:
             raise InputError(
                 "PNG labels carry no spacing: give --calibration CSV or --mm-per-px",

@@ -15,7 +15,9 @@ def add_parser(subparsers: Any) -> None:
         help="predict labels (points, curves, presence) for images, png-caches or DICOMs",
         description="Predict labels with a trained checkpoint (or exported ONNX model). INPUT "
         "may be PNG files, a folder of PNGs, a png-cache folder or png-cache.zip (optionally "
-        "restricted with --list or --split/--labels), or DICOM files (all frames, or --frames). "
+        "restricted with --list or --split/--labels), or DICOM files (all frames, or --frames; "
+        "decoded and masked as 'echomark curate' writes them, burnt-in text blanked by OCR "
+        "unless --no-ocr). "
         "Writes OUT/predictions.json in the label schema (v2 instances with conf), coordinates "
         "in source-image pixels; --overlays adds overlay PNGs and an animation per cine.",
     )
@@ -32,6 +34,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--split", help="only images of this split of --labels (all/train/tune/ival)")
     p.add_argument("--labels", help="labels.zip, folder or .json for --split")
     p.add_argument("--frames", help="DICOM frames to predict, e.g. 0:4 or 1,5,9 (default all)")
+    p.add_argument(
+        "--no-ocr", action="store_true", help="DICOM inputs: skip blanking burnt-in text by OCR"
+    )
     p.add_argument("--overlays", action="store_true", help="write overlay PNGs and cine GIFs")
     p.add_argument(
         "--animation", choices=("gif", "apng"), default="gif", help="cine overlay format"
@@ -62,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         keys=keys,
         frames=args.frames,
+        ocr=not args.no_ocr,
         batch_size=args.batch_size,
         overlays=args.overlays,
         animation=args.animation,

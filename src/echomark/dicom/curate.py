@@ -39,10 +39,13 @@ from typing import Any
 import numpy as np
 
 from echomark.cache.keys import VideoCode
+from echomark.cache.physical import write_physical_csv
 from echomark.cache.png import DEFAULT_COMPRESS_LEVEL
-from echomark.cache.writer import CacheWriter
+from echomark.cache.writer import CacheWriter, zip_folder
+from echomark.calibration import Calibration
 from echomark.dicom import mask as masklib
 from echomark.dicom.codes import CodeMode, bytes_code, file_code
+from echomark.dicom.ocr import detect_text, ocr_available, warm_up
 from echomark.dicom.read import (
     SAMPLE_FRAMES,
     PixelRecipe,
@@ -56,6 +59,7 @@ from echomark.dicom.read import (
     rgb_to_grey,
     sampled_recipe,
 )
+from echomark.dicom.regions import calibration_from_dataset, regions_from_dataset
 from echomark.errors import (
     CacheError,
     CalibrationError,
@@ -184,8 +188,6 @@ def _init_worker(ocr: bool) -> None:
 
     cv2.setNumThreads(1)
     if ocr:
-        from echomark.dicom.ocr import warm_up
-
         warm_up(threads=OCR_THREADS)
 
 
@@ -213,11 +215,6 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
     Raises:
         DicomError: The file cannot be decoded.
     """
-    from echomark.measure.calibration import (
-        calibration_from_dataset,
-        regions_from_dataset,
-    )
-
     ds = read_header(path)
     rows, cols, n = int(ds.Rows), int(ds.Columns), frame_count(ds)
     recipe, samples = sampled_recipe(path, ds)
@@ -236,8 +233,6 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
         spec = _fallback_spec(greys, rows, cols, notes)
 
     if ocr:
-        from echomark.dicom.ocr import detect_text
-
         # Grey is enough to find text, and the median of grey frames costs a third.
         static = masklib.static_image(greys)
         found, dropped = masklib.plausible_text(detect_text(static, threads=OCR_THREADS), rows)
@@ -338,7 +333,7 @@ def masked_frames(
     """Frames ``indices`` of a planned video exactly as curation writes them.
 
     Decoded with the record's recipe, grey or RGB as planned, everything outside the mask
-    zeroed. Also used to curate in memory (``echomark.measure.dicom``).
+    zeroed. Also used to curate in memory (:mod:`echomark.dicom.memory`).
 
     Args:
         path: The DICOM file.
@@ -551,13 +546,10 @@ def curate(
     say = log or (lambda line: None)
     if not (len(options.dataset_class) == 2 and options.dataset_class.isdigit()):
         raise ConfigError(f"class must be two digits, got {options.dataset_class!r}")
-    if options.ocr:
-        from echomark.dicom.ocr import ocr_available
-
-        if not ocr_available():
-            raise ConfigError(
-                "text detection needs rapidocr: pip install 'echomark[ocr]' (or pass --no-ocr)"
-            )
+    if options.ocr and not ocr_available():
+        raise ConfigError(
+            "text detection needs rapidocr: pip install 'echomark[ocr]' (or pass --no-ocr)"
+        )
     out_dir = Path(options.out_dir)
     out_abs = out_dir.resolve()
     # The output folder may sit inside a source folder: never read our own outputs back.
@@ -718,9 +710,6 @@ def manifest_row(rec: dict[str, Any]) -> dict[str, str]:
 
 def finish_outputs(out_dir: Path, options: CurateOptions) -> None:
     """Write ``manifest.csv``, the calibration CSV(s), the run report and the zip."""
-    from echomark.cache.physical import Spacing, write_physical_csv
-    from echomark.cache.writer import zip_folder
-
     records = complete_records(out_dir)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
@@ -732,7 +721,7 @@ def finish_outputs(out_dir: Path, options: CurateOptions) -> None:
     classes = sorted({rec["class"] for rec in records} | {options.dataset_class})
     for cls in classes:
         mapping = {
-            rec["code"]: Spacing(
+            rec["code"]: Calibration.from_cm_per_px(
                 rec["calibration"]["dx_cm_per_px"], rec["calibration"]["dy_cm_per_px"]
             )
             for rec in records

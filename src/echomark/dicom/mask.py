@@ -27,6 +27,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from echomark.calibration import UltrasoundRegion
+from echomark.dicom.regions import region_fits
+
 BoolArray = npt.NDArray[np.bool_]
 UInt8Array = npt.NDArray[np.uint8]
 Rect = tuple[int, int, int, int]
@@ -140,11 +143,13 @@ def apply_keep(image: UInt8Array, keep: BoolArray) -> UInt8Array:
     return np.multiply(image, k[..., None] if image.ndim == 3 else k)
 
 
-def region_rects(regions: Sequence[Any], rows: int, cols: int) -> tuple[list[Rect], list[str]]:
+def region_rects(
+    regions: Sequence[UltrasoundRegion], rows: int, cols: int
+) -> tuple[list[Rect], list[str]]:
     """Keep rectangles from parsed ultrasound regions, or the reasons they cannot be used.
 
     Args:
-        regions: ``echomark.measure.calibration.UltrasoundRegion`` items.
+        regions: Parsed ultrasound regions (:func:`echomark.dicom.regions.regions_from_dataset`).
         rows: Image height.
         cols: Image width.
 
@@ -152,8 +157,6 @@ def region_rects(regions: Sequence[Any], rows: int, cols: int) -> tuple[list[Rec
         ``(rects, problems)``: rects is empty when there is no image region or any image
         region does not fit the matrix (then ``problems`` says why).
     """
-    from echomark.measure.calibration import region_fits
-
     image_regions = [r for r in regions if r.spatial_format in KEEP_SPATIAL_FORMATS]
     if not image_regions:
         why = "no 2-D/M-mode/spectral region" if regions else "no SequenceOfUltrasoundRegions"

@@ -352,15 +352,3 @@ def summarise_errors(
         p90=float(np.percentile(e, 90)),
         pck={float(t): pck(e, t) for t in thresholds},
     )
-
-
-def spacing_mm_per_px(dx_cm_per_px: float, dy_cm_per_px: float) -> tuple[float, float]:
-    """Convert a calibration-CSV spacing (cm per pixel) to ``(dx, dy)`` mm per pixel.
-
-    Signs are dropped: DICOM may store a negative delta for flipped axes, but lengths are
-    unsigned.
-
-    >>> spacing_mm_per_px(0.03, -0.02)
-    (0.3, 0.2)
-    """
-    return (abs(float(dx_cm_per_px)) * 10.0, abs(float(dy_cm_per_px)) * 10.0)

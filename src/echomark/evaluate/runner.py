@@ -9,12 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from echomark.cache.physical import read_physical_csv
+from echomark.cache.store import open_store
 from echomark.errors import InputError
 from echomark.evaluate.evaluation import LabelRecord, compare_labels, json_safe, summarise
-from echomark.evaluate.metrics import spacing_mm_per_px
 from echomark.evaluate.report import Section, render_report
 from echomark.fileio import atomic_write_text
+from echomark.labels.io import read_labels
+from echomark.labels.registry import load_registry
 from echomark.labels.schema import ImageLabels, LabelFile
+from echomark.labels.splits import read_split
 
 PathLike = str | os.PathLike[str]
 
@@ -41,8 +45,6 @@ def load_truth(labels: PathLike, split: str | None = None) -> LabelFile:
 
     A zip or folder without a split reads ``labels-all.json``.
     """
-    from echomark.labels.splits import read_split
-
     p = Path(labels)
     if not p.exists():
         raise InputError("no such labels file or folder", file=str(p))
@@ -51,8 +53,6 @@ def load_truth(labels: PathLike, split: str | None = None) -> LabelFile:
 
 def load_registry_info() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
     """Label kinds, views and colours from the registry (name -> value)."""
-    from echomark.labels.registry import load_registry
-
     reg = load_registry()
     kinds = {n: s.kind.value for n, s in reg.items()}
     views = {n: [v.value for v in s.views] for n, s in reg.items()}
@@ -64,11 +64,9 @@ def load_spacing(calibration: PathLike | None) -> dict[str, tuple[float, float]]
     """Video code -> ``(dx, dy)`` mm per pixel from a calibration CSV (cm per pixel)."""
     if calibration is None:
         return {}
-    from echomark.cache.physical import read_physical_csv
-
     return {
-        code: spacing_mm_per_px(s.dx_cm_per_px, s.dy_cm_per_px)
-        for code, s in read_physical_csv(calibration).items()
+        code: (cal.dx_mm_per_px, cal.dy_mm_per_px)
+        for code, cal in read_physical_csv(calibration).items()
     }
 
 
@@ -120,8 +118,6 @@ def evaluate_predictions(
     Returns:
         The metrics and where they were written.
     """
-    from echomark.labels.io import read_labels
-
     truth = load_truth(labels, split)
     pred = read_labels(Path(predictions))
     spacing = load_spacing(calibration)
@@ -141,8 +137,6 @@ def evaluate_predictions(
     atomic_write_text(metrics_path, json.dumps(json_safe(metrics), indent=2) + "\n")
     loader = None
     if images is not None:
-        from echomark.cache.store import open_store
-
         store = open_store(images)
         loader = store.read
     report_path = out_dir / "report.html"

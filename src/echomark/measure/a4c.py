@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from echomark.calibration import Calibration
 from echomark.geometry.curves import polyline_length, sample_curve
 from echomark.labels.schema import ImageLabels, Instance
 from echomark.measure._labels import DEFAULT_MIN_CONF, get_curve, get_first_point, get_point
-from echomark.measure.calibration import Calibration
 
 FloatArray = npt.NDArray[np.float64]
 

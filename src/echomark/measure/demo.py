@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from echomark.cache.keys import ImageKey
+from echomark.cache.physical import calibration_from_mapping, read_physical_csv
+from echomark.calibration import Calibration
 from echomark.errors import ImageKeyError, InputError
+from echomark.fileio import atomic_write_text
+from echomark.labels.io import read_labels
 from echomark.labels.schema import LabelFile
 from echomark.measure.agreement import agreement, bland_altman_plot
-from echomark.measure.calibration import Calibration, calibration_from_mapping
 from echomark.measure.pipeline import UNITS, MeasureResult, RowKind, measure_labels
 
 #: Truth names (normalised: lower case, no spaces/underscores/hyphens) → per-frame measurement.
@@ -337,9 +340,6 @@ def demo_agreement(
     """
     import json
 
-    from echomark.cache.physical import read_physical_csv
-    from echomark.fileio import atomic_write_text
-
     base = Path(data_dir) if data_dir is not None else None
     if truth_csv is None and base is not None:
         truth_csv = base / "truth.csv"
@@ -352,14 +352,9 @@ def demo_agreement(
             "demo_agreement needs truth_csv, predictions, calibration_csv and out_dir "
             "(or data_dir holding truth.csv and the calibration CSVs)"
         )
-    if isinstance(predictions, LabelFile):
-        lf = predictions
-    else:
-        from echomark.labels.io import read_labels
-
-        lf = read_labels(predictions)
+    lf = predictions if isinstance(predictions, LabelFile) else read_labels(predictions)
     csvs = calibration_csv if isinstance(calibration_csv, list) else [calibration_csv]
-    mapping: dict[str, Any] = {}
+    mapping: dict[str, Calibration] = {}
     for c in csvs:
         mapping.update(read_physical_csv(c))
 

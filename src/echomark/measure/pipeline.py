@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from echomark.cache.keys import ImageKey
+from echomark.calibration import Calibration
 from echomark.errors import ImageKeyError
 from echomark.labels.schema import ImageLabels, LabelFile, LabelState
 from echomark.measure._labels import DEFAULT_MIN_CONF
@@ -30,7 +31,6 @@ from echomark.measure.a4c import (
     gls_pct,
     lv_apical_frame,
 )
-from echomark.measure.calibration import Calibration
 from echomark.measure.plax import (
     PLAX_POINTS,
     fractional_shortening_pct,

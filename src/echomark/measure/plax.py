@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from echomark.calibration import Calibration, distance_mm
 from echomark.labels.schema import ImageLabels
 from echomark.measure._labels import DEFAULT_MIN_CONF, get_point
-from echomark.measure.calibration import Calibration, distance_mm
 
 IVS_TOP = "lv-ivs-top"
 IVS_BOTTOM = "lv-ivs-bottom"

@@ -82,7 +82,8 @@ def result_to_json(result: MeasureResult) -> dict[str, Any]:
         entry["calibration"] = {
             "dx_mm_per_px": c.dx_mm_per_px,
             "dy_mm_per_px": c.dy_mm_per_px,
-            "source": c.source,
+            "source": c.source.value,
+            "origin": c.origin,
         }
         videos[video] = entry
     return {

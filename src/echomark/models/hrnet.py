@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from echomark.errors import ConfigError
+
 #: BatchNorm momentum used throughout (PyTorch convention: weight of the new batch).
 BN_MOMENTUM = 0.1
 
@@ -421,8 +423,6 @@ def build_model(variant: str, in_channels: int, num_outputs: int) -> nn.Module:
     >>> [tuple(t.shape) for t in m(torch.zeros(1, 1, 64, 96))]
     [(1, 2, 16, 24), (1, 2, 32, 48)]
     """
-    from echomark.errors import ConfigError
-
     if variant not in VARIANTS:
         raise ConfigError(
             f"unknown model variant {variant!r}; choose from {', '.join(VARIANTS)}",

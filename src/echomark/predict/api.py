@@ -11,12 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from echomark.data.spec import ModelSpec
+from echomark.dicom.memory import ADHOC_CLASS
 from echomark.errors import InputError
+from echomark.evaluate.runner import load_registry_info
 from echomark.fileio import atomic_write_text
+from echomark.labels.io import write_labels
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
+from echomark.labels.splits import read_list, read_split
 from echomark.predict.engine import Engine, OnnxEngine, TorchEngine
-from echomark.predict.inputs import ADHOC_CLASS, InputFrame, collect_frames
-from echomark.predict.predictor import ModelSpec, Progress, predict_frames
+from echomark.predict.export import spec_from_checkpoint, spec_from_onnx_metadata
+from echomark.predict.inputs import InputFrame, collect_frames
+from echomark.predict.overlay import overlay_image, write_animation, write_overlay_png
+from echomark.predict.predictor import Progress, predict_frames
 
 PathLike = str | os.PathLike[str]
 
@@ -82,8 +89,6 @@ def load_engine(
     Returns:
         The engine and the model's channels / data config.
     """
-    from echomark.predict.export import spec_from_checkpoint, spec_from_onnx_metadata
-
     device = resolve_device(device)
     path = Path(checkpoint)
     if path.suffix.lower() == ".onnx":
@@ -109,8 +114,6 @@ def select_keys(
 ) -> list[str] | None:
     """Image keys chosen by ``--list zip::member.txt`` or ``--split S --labels L``."""
     if list_spec is not None:
-        from echomark.labels.splits import read_list
-
         if "::" in list_spec:
             container, member = list_spec.split("::", 1)
             return read_list(container, member)
@@ -118,8 +121,6 @@ def select_keys(
     if split is not None:
         if labels is None:
             raise InputError("--split needs --labels (labels.zip, folder or .json)")
-        from echomark.labels.splits import read_split
-
         return list(read_split(labels, split).images)
     return None
 
@@ -134,6 +135,7 @@ def run_prediction(
     device: str = "cpu",
     keys: Sequence[str] | None = None,
     frames: str | None = None,
+    ocr: bool = True,
     batch_size: int = 8,
     overlays: bool = False,
     animation: str = "gif",
@@ -152,6 +154,7 @@ def run_prediction(
         device: ``cpu``, ``cuda``, ``auto``.
         keys: Only these image keys of png-cache inputs.
         frames: Frame selection for DICOM inputs (``0:4``).
+        ocr: Blank burnt-in text of DICOM inputs found by OCR, as curation does.
         batch_size: Frames per forward pass.
         overlays: Also write overlay PNGs (and one animation per multi-frame video).
         animation: ``gif`` or ``apng`` for cine animations.
@@ -163,11 +166,9 @@ def run_prediction(
     Returns:
         The predictions and output paths.
     """
-    from echomark.labels.io import write_labels
-
     eng, spec = load_engine(checkpoint, engine=engine, device=device, onnx=onnx)
     spec = with_presence_threshold(spec, presence_threshold)
-    todo = collect_frames(inputs, keys=keys, frames=frames)
+    todo = collect_frames(inputs, keys=keys, frames=frames, ocr=ocr)
     if not todo:
         raise InputError("no frames to predict")
     if stream is not None:
@@ -224,9 +225,6 @@ def write_overlays(
     min_conf: float = 0.0,
 ) -> None:
     """One overlay PNG per predicted frame, plus an animation per video with >1 frame."""
-    from echomark.evaluate.runner import load_registry_info
-    from echomark.predict.overlay import overlay_image, write_animation, write_overlay_png
-
     _, _, colours = load_registry_info()
     by_video: dict[str, list[InputFrame]] = {}
     for f in frames:

@@ -12,10 +12,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from echomark.data.spec import ModelSpec
 from echomark.errors import ConfigError, InputError
 from echomark.fileio import atomic_path
-from echomark.predict.engine import ONNX_INPUT, onnx_output_name
-from echomark.predict.predictor import ModelSpec
+from echomark.labels.registry import LabelKind
+from echomark.predict.engine import ONNX_INPUT, OnnxEngine, TorchEngine, onnx_output_name
 
 #: Default ONNX opset.
 OPSET = 17
@@ -39,7 +40,6 @@ def spec_from_onnx_metadata(meta: dict[str, str], *, file: str = "") -> ModelSpe
     Raises:
         ConfigError: if the ONNX file was not written by ``echomark export``.
     """
-    from echomark.labels.registry import LabelKind
     from echomark.train.config import config_from_dict
 
     try:
@@ -133,7 +133,6 @@ def parity_check(
     """
     import numpy as np
 
-    from echomark.predict.engine import OnnxEngine, TorchEngine
     from echomark.train.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(Path(checkpoint), map_location="cpu")

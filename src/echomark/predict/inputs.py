@@ -16,15 +16,14 @@ import numpy as np
 import numpy.typing as npt
 
 from echomark.cache.keys import ImageKey
+from echomark.cache.png import decode_png
+from echomark.cache.store import open_store
 from echomark.dicom.codes import file_code
+from echomark.dicom.memory import ADHOC_CLASS, curate_in_memory
 from echomark.dicom.read import is_dicom_file
-from echomark.errors import DicomError, ImageKeyError, InputError
+from echomark.errors import ImageKeyError, InputError
 
 UInt8Array = npt.NDArray[np.uint8]
-
-#: Dataset class used in keys made up for frames of a DICOM file given on the command line
-#: (the release uses ``01`` and ``02``; ``00`` marks ad-hoc input).
-ADHOC_CLASS = "00"
 
 
 @dataclass(frozen=True)
@@ -50,34 +49,7 @@ class InputFrame:
     source: str = ""
 
 
-def parse_frames(spec: str | None, n_frames: int) -> list[int]:
-    """Frame numbers selected by a Python-style slice ``start:stop[:step]`` or a list ``1,5,9``.
-
-    >>> parse_frames("0:4", 120)
-    [0, 1, 2, 3]
-    >>> parse_frames("1,5", 10), parse_frames(None, 3), parse_frames("::50", 120)
-    ([1, 5], [0, 1, 2], [0, 50, 100])
-    """
-    if spec is None or spec.strip() in ("", ":"):
-        return list(range(n_frames))
-    try:
-        if ":" in spec:
-            parts = [int(p) if p.strip() else None for p in spec.split(":")]
-            if len(parts) > 3:
-                raise ValueError(spec)
-            return list(range(n_frames))[slice(*parts)]
-        idx = [int(p) for p in spec.split(",") if p.strip()]
-    except ValueError:
-        raise InputError(f"--frames must look like 0:10 or 1,5,9, got {spec!r}") from None
-    bad = [i for i in idx if not 0 <= i < n_frames]
-    if bad:
-        raise InputError(f"frame(s) {bad} out of range 0..{n_frames - 1}")
-    return idx
-
-
 def _read_png_file(path: Path) -> UInt8Array:
-    from echomark.cache.png import decode_png
-
     try:
         return decode_png(path.read_bytes(), name=str(path))
     except OSError as exc:
@@ -114,40 +86,6 @@ def png_file_frames(paths: Sequence[Path]) -> list[InputFrame]:
     return out
 
 
-def read_dicom_frames(path: Path, frames: str | None = None) -> tuple[UInt8Array, list[int]]:
-    """Decode the selected frames of a DICOM as uint8 RGB or grey, as curation decodes them.
-
-    Uses :mod:`echomark.dicom.read` (decoder pinned per transfer syntax, the file's
-    :func:`~echomark.dicom.read.file_recipe`): colour data (YBR, RGB, palette) comes back
-    RGB, grey stays (H, W), MONOCHROME1 is inverted and deep grey data is mapped to 8 bits
-    with the same grey range curation uses. No de-identification mask is applied: the
-    frames are only predicted on, never written.
-
-    Args:
-        path: The DICOM file.
-        frames: Optional frame selection (see :func:`parse_frames`).
-
-    Returns:
-        Frames, shape (T, H, W) or (T, H, W, 3), and their frame numbers.
-
-    Raises:
-        DicomError: if the file cannot be read or has no decodable pixels.
-    """
-    from echomark.dicom.read import SkipFile, file_recipe, frame_count, iter_frames, read_header
-
-    p = str(path)
-    try:
-        ds = read_header(p, ultrasound_only=False)
-    except SkipFile as exc:
-        raise DicomError(f"cannot predict on this file ({exc})", file=p) from None
-    idx = parse_frames(frames, frame_count(ds))
-    if not idx:
-        raise DicomError("no frames selected", file=p)
-    wanted = sorted(set(idx))
-    decoded = dict(zip(wanted, iter_frames(p, ds, file_recipe(p, ds), wanted), strict=True))
-    return np.stack([decoded[i] for i in idx]), idx
-
-
 def cine_frames(video: str, frames: Mapping[int, UInt8Array], source: str) -> list[InputFrame]:
     """Frames of one in-memory cine; neighbours are the other frames held.
 
@@ -171,12 +109,16 @@ def cine_frames(video: str, frames: Mapping[int, UInt8Array], source: str) -> li
     return out
 
 
-def dicom_frames(path: Path, frames: str | None = None) -> list[InputFrame]:
-    """Frames of one DICOM file (all frames unless ``frames`` selects some)."""
-    stack, idx = read_dicom_frames(path, frames)
-    by_index = dict(zip(idx, stack, strict=True))
-    out = cine_frames(f"{ADHOC_CLASS}-{file_code(path)}", by_index, str(path))
-    order = {i: n for n, i in enumerate(idx)}
+def dicom_frames(path: Path, frames: str | None = None, *, ocr: bool = True) -> list[InputFrame]:
+    """Frames of one DICOM file (all unless ``frames`` selects some), in the order asked for.
+
+    Decoded and masked exactly as curation writes them
+    (:func:`echomark.dicom.memory.curate_in_memory`, OCR as ``ocr`` says), so a DICOM is
+    predicted on the pixels ``echomark curate`` would store and ``echomark measure`` measures.
+    """
+    cine = curate_in_memory(path, frames=frames, ocr=ocr)
+    out = cine_frames(cine.video, cine.frames, str(path))
+    order = {i: n for n, i in enumerate(cine.frames)}
     return sorted(out, key=lambda f: order[f.index])
 
 
@@ -186,8 +128,6 @@ def store_frames(path: Path, keys: Sequence[str] | None = None) -> list[InputFra
     Raises:
         InputError: if a listed key is not in the store.
     """
-    from echomark.cache.store import open_store
-
     store = open_store(path)
     if keys is None:
         chosen = sorted(store.keys())
@@ -229,6 +169,7 @@ def collect_frames(
     *,
     keys: Sequence[str] | None = None,
     frames: str | None = None,
+    ocr: bool = True,
 ) -> list[InputFrame]:
     """Resolve command-line inputs into frames.
 
@@ -236,6 +177,7 @@ def collect_frames(
         inputs: PNG files, folders of PNGs, png-cache folders or zips, DICOM files.
         keys: Only these image keys (for png-cache inputs; from a split list).
         frames: Frame selection for DICOM inputs (``0:4``).
+        ocr: Blank burnt-in text of DICOM inputs found by OCR, as curation does.
 
     Returns:
         Frames in a stable order, duplicates (same key) removed.
@@ -261,7 +203,7 @@ def collect_frames(
         elif path.suffix.lower() == ".png":
             out += png_file_frames([path])
         elif is_dicom_file(path):
-            out += dicom_frames(path, frames)
+            out += dicom_frames(path, frames, ocr=ocr)
         else:
             raise InputError("not a PNG, folder, png-cache zip or DICOM file", file=str(path))
     seen: set[str] = set()

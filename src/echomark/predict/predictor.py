@@ -3,8 +3,8 @@
 Preprocessing follows the checkpoint's data config exactly as training does without
 augmentation: the same crop/pad or letterbox matrix (:func:`echomark.data.transforms.fit_matrix`),
 the same grey/RGB handling and ``x / 255 - 0.5`` normalisation. Heatmaps are decoded by
-:func:`echomark.heatmaps.decode` in network-input pixels and mapped back to source pixels with
-the inverse matrix.
+:func:`echomark.data.spec.decode_one` (network-input pixels, mapped back to source pixels with
+the inverse matrix).
 """
 
 from __future__ import annotations
@@ -14,48 +14,17 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
-import numpy.typing as npt
 
 from echomark.data.config import DataConfig
-from echomark.data.transforms import (
-    fit_matrix,
-    invert,
-    to_channels,
-    to_input,
-    transform_labels,
-    warp_frames,
-)
+from echomark.data.spec import Matrix, ModelSpec, decode_one
+from echomark.data.transforms import fit_matrix, to_channels, to_input, warp_frames
 from echomark.errors import InputError
 from echomark.labels.schema import ImageLabels
 from echomark.predict.engine import Engine, Float32Array
 from echomark.predict.inputs import InputFrame, UInt8Array
-
-Matrix = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What prediction needs to know about a trained model besides its weights.
-
-    Attributes:
-        channels: Output label names, in output-channel order.
-        kinds: ``LabelKind`` of each channel.
-        data: The data config used in training (input size, resize mode, channels).
-        variant: Network variant name (for messages and export).
-    """
-
-    channels: tuple[str, ...]
-    kinds: tuple[Any, ...]
-    data: DataConfig
-    variant: str = ""
-
-    @property
-    def codec(self) -> Any:
-        """The heatmap codec config (strides, sigmas, thresholds)."""
-        return self.data.codec
 
 
 def prepare_input(
@@ -90,14 +59,6 @@ def prepare_input(
         stack.append(img)
     warped = warp_frames(stack, matrix, data.input_hw, data.in_channels)
     return to_input(warped), matrix, src_hw
-
-
-def decode_one(heatmaps: Sequence[Float32Array], spec: ModelSpec, matrix: Matrix) -> ImageLabels:
-    """Decode one image's per-stride heatmaps (K, h, w) into source-pixel labels."""
-    from echomark.heatmaps.codec import decode
-
-    labels = decode(list(heatmaps), list(spec.channels), list(spec.kinds), spec.codec)
-    return transform_labels(labels, invert(matrix))
 
 
 @dataclass

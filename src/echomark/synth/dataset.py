@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from echomark.cache.keys import VideoCode
-from echomark.cache.physical import Spacing, write_physical_csv
+from echomark.cache.physical import write_physical_csv
 from echomark.cache.png import encode_png
 from echomark.cache.writer import add_member, write_zip
+from echomark.calibration import Calibration
 from echomark.fileio import atomic_path, atomic_write_text
 from echomark.labels.io import dumps_labels
 from echomark.labels.registry import View
@@ -280,7 +281,7 @@ def write_dataset(
     split_of = dict(enumerate(_assign_splits(cfg.n_videos, cfg.split_fractions)))
 
     labels_by_split: dict[str, dict[str, ImageLabels]] = {s: {} for s in (*SPLITS, "external")}
-    spacing: dict[str, dict[str, Spacing]] = {"01": {}, "02": {}}
+    spacing: dict[str, dict[str, Calibration]] = {"01": {}, "02": {}}
     view_rows: list[list[str]] = []
     truth_rows: list[list[str]] = []
 
@@ -304,7 +305,7 @@ def write_dataset(
             for f in range(cine.frames.shape[0]):
                 add_member(zf, f"png-cache/{code.frame(f).relpath}", encode_png(cine.frames[f]))
             dx, dy = cine.spacing_cm_per_px
-            spacing[dataset_class][str(code)] = Spacing(dx, dy)
+            spacing[dataset_class][str(code)] = Calibration.from_cm_per_px(dx, dy)
             view_rows.append([str(code), view.value])
             truth_rows.extend(_truth_rows(cine, code, job.study))
             summary.videos[dataset_class] = summary.videos.get(dataset_class, 0) + 1

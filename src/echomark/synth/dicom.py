@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from echomark.fileio import atomic_path
+
 _FIRST = ("ALONSO", "BEATRIZ", "CASIMIR", "DOROTEA", "EUSEBIO", "FILOMENA", "GASPAR", "HORTENSIA")
 _LAST = ("QUIXOTE", "VALDIVIESO", "ZAMBRANO", "KOWALCZYK", "FITZWILLIAM", "OYELARAN", "HUXTABLE")
 
@@ -291,8 +293,6 @@ def synth_us_dataset(
 
 def write_us_dicom(path: str | os.PathLike[str], **kwargs: Any) -> Path:
     """Write :func:`synth_us_dataset` (same keyword arguments) to ``path``; returns it."""
-    from echomark.fileio import atomic_path
-
     ds = synth_us_dataset(**kwargs)
     p = Path(path)
     with atomic_path(p) as tmp:

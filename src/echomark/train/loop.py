@@ -31,7 +31,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from echomark.data.spec import ModelSpec, decode_one
 from echomark.errors import ConfigError
+from echomark.evaluate.evaluation import compare_label
 from echomark.fileio import atomic_path, atomic_write_text
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import ImageLabels
@@ -355,9 +357,6 @@ def evaluate(
     Each process evaluates every ``world_size``-th image (no padding, no duplicates).
     ``loader`` is one made by :func:`tune_loader` for ``dataset`` (made here when None).
     """
-    from echomark.evaluate.evaluation import compare_label
-    from echomark.predict.predictor import ModelSpec, decode_one
-
     if loader is None:
         loader = tune_loader(dataset, config, info)
     codec = config.dataset.codec

@@ -6,16 +6,10 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
+from echomark.cache.physical import calibration_from_mapping
+from echomark.calibration import Calibration, CalibrationSource, UltrasoundRegion, distance_mm
+from echomark.dicom.regions import calibration_from_dataset, region_fits, regions_from_dataset
 from echomark.errors import CalibrationError
-from echomark.measure.calibration import (
-    Calibration,
-    UltrasoundRegion,
-    calibration_from_dataset,
-    calibration_from_mapping,
-    distance_mm,
-    region_fits,
-    regions_from_dataset,
-)
 
 
 def _header(name: str) -> Dataset:
@@ -82,7 +76,7 @@ def test_anisotropic_and_largest_choice():
     cal = calibration_from_dataset(_ds(small, big))
     assert (cal.dx_mm_per_px, cal.dy_mm_per_px) == pytest.approx((0.2, 0.3))
     assert not cal.is_isotropic
-    assert "region 1" in cal.source
+    assert cal.source is CalibrationSource.DICOM_REGION and cal.origin == "dicom region 1"
 
 
 def test_no_usable_region_raises():
@@ -119,12 +113,8 @@ def test_calibration_validation_and_mapping():
     with pytest.raises(CalibrationError):
         Calibration(0.0, 0.1)
 
-    class Spacing:
-        dx_cm_per_px = 0.025
-        dy_cm_per_px = 0.05
-
     key = "01-" + "a" * 64
-    cal = calibration_from_mapping({key: Spacing()}, key + "-0003.png")
+    cal = calibration_from_mapping({key: Calibration(0.25, 0.5)}, key + "-0003.png")
     assert (cal.dx_mm_per_px, cal.dy_mm_per_px) == pytest.approx((0.25, 0.5))
     with pytest.raises(CalibrationError):
         calibration_from_mapping({}, key)

@@ -16,10 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from echomark.cache.store import open_store
 from echomark.errors import ConfigError
 from echomark.evaluate.evaluation import json_safe
 from echomark.evaluate.report import Section, figure_tag, render_report, report_body, table
+from echomark.evaluate.runner import evaluate_labelsets, load_spacing, load_truth
 from echomark.fileio import atomic_write_text
+from echomark.measure.demo import demo_agreement
+from echomark.predict.api import run_prediction
+from echomark.synth.dataset import DatasetConfig, write_dataset
 
 #: Training config of the demo, shipped with the package source tree.
 DEMO_CONFIG = "configs/demo.yaml"
@@ -126,8 +131,6 @@ def _agreement_section(
     Returns:
         The section (None when there is nothing to show) and the agreement summary as JSON.
     """
-    from echomark.measure.demo import demo_agreement
-
     res = demo_agreement(predictions=predictions, data_dir=data_dir, out_dir=out / "agreement")
     rows, parts = res.rows, []
     if rows:
@@ -169,9 +172,7 @@ def run_demo(
         config: Training config file (default: ``configs/demo.yaml``).
         stream: Progress output.
     """
-    from echomark.evaluate.runner import evaluate_labelsets, load_spacing, load_truth
-    from echomark.predict.api import run_prediction
-    from echomark.synth.dataset import DatasetConfig, write_dataset
+    # torch is an optional dependency: training is imported only when the demo runs.
     from echomark.train import run_training
     from echomark.train.config import load_config
 
@@ -265,8 +266,6 @@ def run_demo(
     }
     metrics_path = out_dir / "metrics.json"
     atomic_write_text(metrics_path, json.dumps(json_safe(metrics), indent=2) + "\n")
-    from echomark.cache.store import open_store
-
     store = open_store(images)
     notes = [
         f"Synthetic data in {data_dir}; checkpoint {checkpoint}.",
