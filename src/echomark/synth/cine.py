@@ -245,7 +245,7 @@ def sample_video(
     if timing_from is not None:
         n_frames, frame_time = timing_from.n_frames, timing_from.frame_time_ms
         hr, phase0, systole = timing_from.heart_rate_bpm, timing_from.phase0, timing_from.systole
-    return VideoSpec(
+    spec = VideoSpec(
         view=v,
         anatomy=anat,
         geometry=geo,
@@ -256,6 +256,83 @@ def sample_video(
         heart_rate_bpm=hr,
         phase0=phase0,
         systole=systole,
+    )
+    return fit_lv_in_sector(spec)
+
+
+#: Placements tried, nearest first, when a labelled LV structure leaves the sector: the
+#: part of the drawn lateral offset kept (towards the sector centre line), and how much
+#: deeper (cm, negative: shallower); then the same again with the imaging depth increased
+#: (zoomed out) by each factor.
+_FIT_LATERAL_KEEP = (1.0, 0.5, 0.0)
+_FIT_DEEPER_CM = tuple(0.25 * k for k in range(-12, 25))
+_FIT_ZOOM_OUT = (1.0, 1.1, 1.2, 1.35, 1.5, 1.7, 2.0)
+
+
+#: The PLAX LV landmarks (IVS, LVID and LVPW calipers) that must be inside the sector.
+_PLAX_LV_POINTS = ("lv-ivs-top", "lv-ivs-bottom", "lv-pw-top", "lv-pw-bottom")
+
+
+def _lv_uv(spec: VideoSpec, frame: int) -> F64:
+    """Heart-frame points (N, 2; cm) of a frame's labelled LV.
+
+    The apical endocardial contour as the labels trace it, or the PLAX caliper landmarks.
+    """
+    state = spec.state(frame)
+    if isinstance(state, PlaxState):
+        pts = state.points()
+        return np.array([pts[name] for name in _PLAX_LV_POINTS], dtype=np.float64)
+    return state.curves()["curve-lv-endo"]
+
+
+def _lv_outside(spec: VideoSpec, uv: Sequence[F64]) -> bool:
+    """Whether the LV (heart-frame ``uv`` per frame) leaves the sector on any frame."""
+    geo = spec.geometry
+    for f, curve in enumerate(uv):
+        xy = spec.to_px(f, curve)
+        if not geo.inside(xy[:, 0], xy[:, 1], _VISIBLE_MARGIN_PX).all():
+            return True
+    return False
+
+
+def fit_lv_in_sector(spec: VideoSpec) -> VideoSpec:
+    """Place the heart so that its labelled LV lies inside the sector on every frame.
+
+    The labelled LV is the apical endocardial contour, or the PLAX IVS/LVID/LVPW caliper
+    landmarks (the PLAX wall curves are cut by the sector by design). A contour that leaves
+    the sector cannot be traced, nor a landmark outside it placed, and the LV could not be
+    measured. A drawn placement that fits is kept (no random draw is spent, so those
+    videos are unchanged). Otherwise the heart moves towards the sector centre line and
+    deeper, by the smallest shift that fits; if none fits, the imaging depth grows (a wider
+    field of view at the same image size) until one does. The anatomy is never changed,
+    so every phenotype keeps its size.
+
+    Raises:
+        InputError: When nothing fits even at twice the drawn depth.
+    """
+    uv = [_lv_uv(spec, f) for f in range(spec.n_frames)]
+    if not _lv_outside(spec, uv):
+        return spec
+    pose, geo = spec.pose, spec.geometry
+    shifts = sorted(
+        ((keep, deeper) for keep in _FIT_LATERAL_KEEP for deeper in _FIT_DEEPER_CM),
+        key=lambda t: (math.hypot((1.0 - t[0]) * pose.tx_cm, t[1]), t[1] < 0),
+    )
+    for zoom in _FIT_ZOOM_OUT:
+        wider = replace(
+            geo,
+            depth_cm=zoom * geo.depth_cm,
+            dx_cm_per_px=zoom * geo.dx_cm_per_px,
+            dy_cm_per_px=zoom * geo.dy_cm_per_px,
+        )
+        for keep, deeper in shifts:
+            moved = replace(pose, tx_cm=keep * pose.tx_cm, ty_cm=pose.ty_cm + deeper)
+            placed = replace(spec, geometry=wider, pose=moved)
+            if not _lv_outside(placed, uv):
+                return placed
+    raise InputError(
+        f"the {spec.view.value} LV does not fit a sector of {geo.height}x{geo.width} px",
+        field="size",
     )
 
 
