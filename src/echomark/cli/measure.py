@@ -71,7 +71,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--qc",
         help="quality-gate thresholds JSON (per-label confidence, input peak floor); default: "
-        "qc.json beside the checkpoint, else the documented defaults",
+        "qc.json beside the checkpoint, else the thresholds training saved with it "
+        "(best.pt -> best.qc.json), else the documented defaults",
     )
     p.add_argument(
         "--calibrate-qc",

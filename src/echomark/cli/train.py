@@ -15,7 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="train a keypoint/curve heatmap network",
         description="Train an HRNet on png-cache images and label JSON. The config is YAML "
         "(see configs/demo.yaml); --set a.b=value overrides single keys. The resolved config, "
-        "metrics.csv, last.pt and best.pt go to out_dir. For several GPUs or hosts start it "
+        "metrics.csv, last.pt and best.pt go to out_dir, each checkpoint with the quality-gate "
+        "thresholds calibrated on its tune pass (last.qc.json, best.qc.json; echomark measure "
+        "uses them). For several GPUs or hosts start it "
         "with torchrun (e.g. torchrun --standalone --nproc_per_node=4 -m echomark train ...).",
     )
     p.add_argument("--config", "-c", help="YAML config file")

@@ -5,7 +5,9 @@ physiological limits, internal consistency (ED→ES interval, LV length vs area,
 vs the imaged depth), view consistency (per-view evidence from every label's confidence) and
 whether the frames look like what the model was trained on (median label peak against the
 tune split). The thresholds live in a :class:`QcConfig`, calibrated on the tune split with
-:func:`calibrate` and saved as JSON (``--qc``); without one the documented defaults apply.
+:func:`calibrate`: training saves them beside each checkpoint (:func:`qc_beside`), and
+``measure --calibrate-qc`` writes them from saved predictions (``--qc``); without either the
+documented defaults apply.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 import numpy as np
 
@@ -123,6 +126,15 @@ class QcConfig:
             },
             indent=1,
         )
+
+
+def qc_beside(checkpoint: str | os.PathLike[str]) -> Path:
+    """The thresholds file training saves with a checkpoint: ``best.pt`` -> ``best.qc.json``.
+
+    >>> qc_beside("runs/a/best.pt").as_posix()
+    'runs/a/best.qc.json'
+    """
+    return Path(checkpoint).with_suffix(".qc.json")
 
 
 def read_qc_config(path: str | os.PathLike[str]) -> QcConfig:
