@@ -12,7 +12,6 @@ from echomark.train.distributed import DistInfo
 from echomark.train.loop import calibrate_qc, tune_pass
 from echomark.workflows.measure import find_qc_config
 
-
 EPOCHS = 8  # enough for the toy model to draw labels on the tune images
 
 
