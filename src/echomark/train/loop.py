@@ -509,13 +509,28 @@ def summarise_tune(parts: Sequence[TuneOutcome]) -> dict[str, float]:
     return m
 
 
+#: Added to the loss that stands in for an undefined score or point error (nothing
+#: predicted yet), so such an epoch never outranks one where the metric is defined.
+_UNDEFINED_RANK = 1e9
+
+
 def _selection_value(metrics: dict[str, float], which: BestMetric) -> float:
-    """Value (lower is better) used to choose ``best.pt``; NaN when undefined."""
+    """Value (lower is better) used to choose ``best.pt``; NaN when undefined.
+
+    Without a score or point error (the model drew nothing on the tune split) the tune loss
+    stands in, ranked after every epoch that has one: an untrained first epoch with a
+    lower-valued loss must not stay ``best.pt``.
+
+    >>> _selection_value({"score": 9.0, "tune_loss": 0.1}, BestMetric.SCORE)
+    9.0
+    >>> _selection_value({"score": math.nan, "tune_loss": 0.1}, BestMetric.SCORE) > 9.0
+    True
+    """
     if which is BestMetric.LOSS:
         return metrics.get("tune_loss", metrics.get("train_loss", math.nan))
     key = "point_error_px" if which is BestMetric.POINT_ERROR else "score"
     v = metrics.get(key, math.nan)
-    return v if math.isfinite(v) else metrics.get("tune_loss", math.nan)
+    return v if math.isfinite(v) else _UNDEFINED_RANK + metrics.get("tune_loss", math.nan)
 
 
 def state_digest(model: nn.Module) -> str:
