@@ -81,7 +81,11 @@ def add_parser(subparsers: Any) -> None:
         "tune split) against TRUTH (labels, --split tune) and write OUT/qc.json",
     )
     p.add_argument("--images", help="png-cache (zip or folder) for frame overlays and videos")
-    p.add_argument("--checkpoint", help="model checkpoint, to measure DICOM or video files")
+    p.add_argument(
+        "--checkpoint",
+        help="model checkpoint: predicts DICOM or video files; with any input, the quality-gate "
+        "thresholds saved with it are used (see --qc)",
+    )
     p.add_argument(
         "--min-conf",
         type=float,
