@@ -288,3 +288,10 @@ def test_calibrate_qc_from_tune_predictions(tmp_path):
     assert rc == 0
     cfg = read_qc_config(tmp_path / "model" / "qc.json")
     assert cfg.threshold("lv-ivs-top") == pytest.approx(0.9)
+    # measuring predictions with --checkpoint uses the thresholds beside that checkpoint
+    (tmp_path / "model" / "best.pt").write_bytes(b"")
+    out = tmp_path / "meas"
+    rc = main(["measure", str(tmp_path / "truth.json"), "--mm-per-px", "0.2", "--checkpoint",
+               str(tmp_path / "model" / "best.pt"), "--out", str(out)])  # fmt: skip
+    assert rc in (0, 1)
+    assert json.loads((out / "measurements.json").read_text())["qc_source"] == cfg.source
