@@ -149,6 +149,17 @@ def read_qc_config(path: str | os.PathLike[str]) -> QcConfig:
             data = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"not a QC JSON file: {exc}", file=src) from None
+    return qc_config_from_dict(data, src)
+
+
+def qc_config_from_dict(data: object, src: str) -> QcConfig:
+    """A :class:`QcConfig` from the parsed JSON of :meth:`QcConfig.to_json`.
+
+    For thresholds embedded in another file (e.g. a model card); ``src`` names it in errors.
+
+    Raises:
+        InputError: Not an object, or a threshold that is not a number in [0, 1].
+    """
     if not isinstance(data, dict):
         raise InputError("not a QC JSON object", file=src)
     try:
