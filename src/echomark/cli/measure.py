@@ -102,6 +102,10 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="skip the per-cine overlay video, frames.csv and series.png",
     )
+    p.add_argument("--sr", metavar="DIR",
+                   help="also write one DICOM SR (TID 1500 Measurement Report) per study to DIR")  # fmt: skip
+    p.add_argument("--stow", metavar="URL",
+                   help="store the --sr reports to dicomweb+http(s)://HOST/PATH (STOW-RS)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
@@ -110,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     """Measure, write the outputs, print a summary; exit as documented in ``--help``."""
     import json
 
+    from echomark.errors import ConfigError
     from echomark.measure.pipeline import RowKind
     from echomark.measure.qc import Status
     from echomark.workflows.measure import (
@@ -146,9 +151,19 @@ def run(args: argparse.Namespace) -> int:
         frames=args.frames,
         cine_outputs=not args.no_cine_outputs,
     )
+    if args.stow and not args.sr:
+        raise ConfigError("--stow stores the --sr reports: give --sr DIR too")
     measured = run_measure(opts)
     result = measured.result
     code, line = describe_outcome(measured)
+    if args.sr:
+        from echomark.workflows.measure_sr import stow, write_reports
+
+        reports = write_reports(result, opts.inputs, Path(args.sr))
+        measured.paths["sr"] = Path(args.sr)
+        if args.stow:
+            stored = stow(reports, args.stow)
+            print(f"stored {stored} SR report(s) to {args.stow}", file=sys.stderr)
     summary = [
         r for r in result.rows if r.kind in (RowKind.MEAN, RowKind.STUDY) and r.status is Status.OK
     ]
