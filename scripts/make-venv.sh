@@ -22,7 +22,7 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # The CPU build of torch first, so nothing later can pull a multi-GB CUDA build.
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-"$VENV/bin/python" -m pip install -q -e ".[dev,ocr,gdcm,web]"
+"$VENV/bin/python" -m pip install -q -e ".[dev,ocr,gdcm,web,pacs,dask,sr]"
 # The annotator's browser tests drive Debian's chromium through Playwright (never a browser
 # download): install it when missing.
 bash "$(dirname "$0")/install-chromium.sh"

@@ -89,6 +89,12 @@ def test_manifest_calibration_and_masking(run):
     assert cal[by_name["JPGLosslessP14SV1_1s_1f_8b"].code].dx_cm_per_px == 0.025476696592378157
     assert cal[by_name["color3d_jpeg_baseline"].code].dy_cm_per_px == pytest.approx(0.05104970559)
     assert cal[by_name["OBXXXX1A"].code].dx_cm_per_px == pytest.approx(0.0262287877)
+    # the FrameTime column carries each cine's frame time for measure (ms)
+    from echomark.workflows.measure import load_calibration
+
+    loaded = load_calibration(str(out / "01_database_physical.csv"), None)
+    assert loaded is not None
+    assert loaded.frame_times_s[by_name["color3d_jpeg_baseline"].code] == pytest.approx(0.033333)
     # Regions that do not fit the pixel matrix: no spacing, masking falls back.
     for name, method in (("examples_ybr_color", "motion"), ("examples_palette", "fan")):
         code = by_name[name].code

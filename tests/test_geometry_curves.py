@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.interpolate import CubicSpline
 
 from echomark.geometry import (
     curve_distances,
@@ -13,7 +14,7 @@ from echomark.geometry import (
     resample_polyline,
     sample_curve,
 )
-from echomark.geometry.curves import spline_points
+from echomark.geometry.curves import spline_points, spline_points_many
 from echomark.geometry.transform import apply_matrix, as_matrix, is_affine, max_scale
 
 NODES = np.array([[10.0, 40.0], [30.0, 12.0], [55.0, 8.0], [80.0, 25.0], [90.0, 60.0]])
@@ -131,3 +132,49 @@ def test_matrix_helpers() -> None:
         as_matrix(np.eye(2))
     with pytest.raises(ValueError):
         as_matrix(np.array([[np.nan, 0, 0], [0, 1, 0], [0, 0, 1]]))
+
+
+def _chord_params(nodes: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Chord-length knots and the parameters spline_points samples at (its documented rule:
+    ceil(chord / step) equal steps per segment, then the last node)."""
+    chords = np.hypot(*np.diff(nodes, axis=0).T)
+    t = np.concatenate([[0.0], np.cumsum(chords)])
+    n = np.maximum(np.ceil(chords / step), 1).astype(int)
+    tq = [t[i] + np.arange(k) * chords[i] / k for i, k in enumerate(n)]
+    return t, np.concatenate([*tq, t[-1:]])
+
+
+@pytest.mark.parametrize("step", [0.5, 3.0])
+def test_spline_equals_scipy_natural_cubic_spline(step: float) -> None:
+    rng = np.random.default_rng(7)
+    for nodes in (NODES, np.cumsum(rng.normal(0, 20, (12, 2)), axis=0), NODES[:3]):
+        t, tq = _chord_params(nodes, step)
+        want = CubicSpline(t, nodes, bc_type="natural")(tq)
+        assert np.abs(spline_points(nodes, step=step) - want).max() < 1e-9
+    # A straight segment restarts the spline: natural pieces either side of a line.
+    straight = (False, False, True, False, False)
+    left, right = NODES[:3], NODES[3:]
+    tl, ql = _chord_params(left, step)
+    tr, qr = _chord_params(right, step)
+    line = np.linspace(0, 1, int(np.ceil(np.hypot(*(NODES[3] - NODES[2])) / step)) + 1)[:-1]
+    want = np.concatenate(
+        [
+            CubicSpline(tl, left, bc_type="natural")(ql[:-1]),
+            NODES[2] + line[:, None] * (NODES[3] - NODES[2]),
+            CubicSpline(tr, right, bc_type="natural")(qr),
+        ]
+    )
+    assert np.abs(spline_points(NODES, straight, step) - want).max() < 1e-9
+    # Duplicate nodes are dropped before the chord lengths are taken.
+    doubled = np.repeat(NODES, 2, axis=0)
+    assert np.array_equal(spline_points(doubled, step=step), spline_points(NODES, step=step))
+
+
+def test_spline_points_many_equals_one_by_one() -> None:
+    curves = [(NODES, None), (NODES[:2], None), (NODES[:1], None), (NODES, (True,) * 5)]
+    many = spline_points_many(curves, 0.4)
+    for got, (xy, flags) in zip(many, curves, strict=True):
+        assert np.array_equal(got, spline_points(xy, flags, 0.4))
+    assert [
+        len(p) for p in spline_points_many([(np.zeros((0, 2)), None), (NODES[:1], None)], 1.0)
+    ] == [0, 1]

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from echomark.errors import ConfigError
-from echomark.geometry import curve_distances, sample_curve
+from echomark.geometry import curve_distances, dense_curves, sample_curve
 from echomark.geometry.transform import apply_matrix
 from echomark.heatmaps import CodecConfig, StrideCombine, decode, dense_curve, encode
-from echomark.heatmaps.codec import dense_curves
 from echomark.heatmaps.oracle import a4c_like_sample, encode_dense
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import Instance, Label, LabelState
@@ -120,6 +119,18 @@ def test_oracle_match_under_shear_and_tight_bends() -> None:
         assert np.abs(f.heatmaps - d.heatmaps).max() < 1e-3
 
 
+def test_corner_stays_a_vertex_at_coarser_strides() -> None:
+    # The stride-4 polyline is every other stride-2 point. Here the corner (a straight
+    # segment of 30.5 px, 37 parameter steps, meeting the spline) has an odd index: it used
+    # to be dropped at stride 4, cutting the corner (~5e-3 off the dense checker).
+    xy = [[10.0, 40.0], [40.5, 40.0], [60.0, 20.0], [85.0, 35.0], [90.0, 60.0]]
+    labels = {"c": Label.curve(xy, (True, False, False, False, False))}
+    fast = encode(labels, ["c"], ["curve"], EYE, (72, 104))
+    dense = encode_dense(labels, ["c"], ["curve"], EYE, (72, 104), spacing=0.25)
+    for f, d in zip(fast, dense, strict=True):
+        assert np.abs(f.heatmaps - d.heatmaps).max() < 1e-3, f.stride
+
+
 def test_dense_curves_batch_equals_single_curves() -> None:
     curves = [
         Instance(np.array([[10.0, 50.0], [40.0, 10.0], [90.0, 30.0], [120.0, 80.0]])),
@@ -132,7 +143,7 @@ def test_dense_curves_batch_equals_single_curves() -> None:
     projective = np.array([[0.9, 0.2, 4.0], [-0.1, 0.7, 2.0], [0.002, -0.001, 1.0]])
     for m in (_rot(25, 0.8, 3, 7), projective):
         for spacing in (1.0, 0.3):
-            batch = dense_curves(curves, m, spacing)
+            batch = dense_curves([(c.xy, c.straight) for c in curves], m, spacing)
             for got, inst in zip(batch, curves, strict=True):
                 want = dense_curve(inst, m, spacing)
                 assert got.shape == want.shape
@@ -279,3 +290,57 @@ def test_decode_saturated_plateau_is_stable() -> None:
     ]
     for xy in got:
         assert np.allclose(xy, [2 * 12.5, 2 * 8.0], atol=1e-9)
+
+
+#: Positions near both edges of an axis of length n: the first and last input pixels,
+#: fractions around them, and the image borders (-0.5, n - 0.5).
+def _edge_positions(n: int) -> list[float]:
+    return [-0.5, -0.4, 0.0, 0.3, n - 1.4, n - 1.0, n - 0.9, n - 0.6, n - 0.5]
+
+
+def test_point_at_last_input_pixel_of_stride_4_is_not_clipped() -> None:
+    # The reported case: x = 607.4 of a 608-wide input is heatmap 151.85 on a 152-wide map,
+    # 1.85 px from the edge-moved stencil; it used to decode as 606.0.
+    cfg = CodecConfig(strides=(4,))
+    enc = encode({"p": Label.point(607.4, 300.2)}, ["p"], ["point"], EYE, (608, 608), cfg)
+    got = decode([enc[0].heatmaps], ["p"], ["point"], cfg, input_hw=(608, 608))["p"].xy[0]
+    assert np.allclose(got, [607.4, 300.2], atol=1e-3)
+
+
+@pytest.mark.parametrize("combine", list(StrideCombine))
+@pytest.mark.parametrize("strides", [(1,), (2,), (4,), (8,), (4, 2), (8, 4)])
+def test_edge_points_decode_without_bias(strides: tuple[int, ...], combine: StrideCombine) -> None:
+    h, w = 64, 96  # divisible by every stride: the last input pixel is (s - 1) / s past the map
+    pts = np.array([[x, y] for x in _edge_positions(w) for y in _edge_positions(h)])
+    names = [f"p{i}" for i in range(len(pts))]
+    labels = {n: Label.point(x, y) for n, (x, y) in zip(names, pts, strict=True)}
+    cfg = CodecConfig(strides=strides, combine=combine)
+    kinds = ["point"] * len(names)
+    maps = [e.heatmaps for e in encode(labels, names, kinds, EYE, (h, w), cfg)]
+    for hw in ((h, w), None):  # clamped to the image, or to the area the maps cover
+        dec = decode(maps, names, kinds, cfg, input_hw=hw)
+        got = np.array([dec[n].xy[0] for n in names])
+        assert np.abs(got - pts).max() < 1e-3
+
+
+@pytest.mark.parametrize("stride", [2, 4, 8])
+def test_edge_curves_decode_without_bias(stride: int) -> None:
+    # A curve hugging the right edge from the top-right to the bottom-right input pixel,
+    # traced through its anchor points (decoded at the corners) and with free ends.
+    h, w = 160, 128
+    xy = np.array(
+        [[w - 1.0, 0.0], [w - 0.7, 40.0], [w - 1.3, 80.0], [w - 0.8, 120.0], [w - 1.0, h - 1.0]]
+    )
+    labels = {"a": Label.point(*xy[0]), "b": Label.point(*xy[-1]), "c": Label.curve(xy)}
+    names, kinds = ["a", "b", "c"], ["point", "point", "curve"]
+    cfg = CodecConfig(strides=(stride,))
+    maps = [e.heatmaps for e in encode(labels, names, kinds, EYE, (h, w), cfg)]
+    truth = sample_curve(xy, spacing=0.25)
+    for anchors in ({"c": ("a", "b")}, {}):
+        dec = decode(maps, names, kinds, cfg, anchors=anchors, input_hw=(h, w))
+        got = dec["c"].xy
+        assert dec["c"].state is LabelState.CURVE
+        mean, _ = curve_distances(truth, sample_curve(got, spacing=0.25))
+        assert mean < (0.25 if anchors else 0.5), anchors  # free ends are found less exactly
+        if anchors:
+            assert np.allclose(got[[0, -1]], xy[[0, -1]], atol=1e-3)

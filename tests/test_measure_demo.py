@@ -36,7 +36,7 @@ def test_demo_agreement_hand_checked(tmp_path):
             [key, f"01-{HEX}", "PLAX", f, "LVID", lvid_true / 10.0, "cm"],  # units converted
             [key, f"01-{HEX}", "PLAX", f, "LVPW", 8.0, "mm"],
         ]
-    truth.append(["", f"01-{HEX}", "PLAX", "", "EF", 60.0, "%"])  # no beats measured here
+    truth.append(["", f"01-{HEX}", "PLAX", "", "EF_A4C_disks", 60.0, "%"])  # not in PLAX
     truth_csv = tmp_path / "truth.csv"
     _write_truth(truth_csv, truth)
     calib = tmp_path / "phys.csv"
@@ -48,7 +48,7 @@ def test_demo_agreement_hand_checked(tmp_path):
     assert lvid["sd_diff"] == pytest.approx(errors.std(ddof=1), abs=1e-6)
     assert lvid["mae"] == pytest.approx(np.abs(errors).mean(), abs=1e-6)
     assert out["measurements"]["IVS"]["mae"] == pytest.approx(0.0, abs=1e-6)
-    assert out["unmatched"] == ["EF: 1 truth rows without a measured value"]
+    assert out["unmatched"] == ["EF_A4C_disks: 1 truth rows without a measured value"]
     png = (tmp_path / "out" / "measurement_agreement.png").read_bytes()
     assert png[:4] == b"\x89PNG"
     assert (tmp_path / "out" / "measurement_agreement.json").exists()
@@ -56,7 +56,7 @@ def test_demo_agreement_hand_checked(tmp_path):
 
 def test_truth_reader_and_units(tmp_path):
     p = tmp_path / "t.csv"
-    _write_truth(p, [["01-" + HEX + "-0001.png", "", "A4C", "1", "LV_area", "3500", "mm2"]])
+    _write_truth(p, [["01-" + HEX + "-0001.png", "", "A4C", "1", "LV_area_A4C", "3500", "mm2"]])
     (row,) = read_truth_csv(p)
     assert row.frame == 1 and row.value == 3500.0
     assert convert_unit(3500.0, "mm2", "cm2") == pytest.approx(35.0)
@@ -98,3 +98,16 @@ def test_demo_agreement_from_a_data_dir(tmp_path):
 
     with pytest.raises(InputError):
         demo_agreement(predictions=tmp_path / "predictions.json", out_dir=tmp_path / "x")
+
+
+def test_truth_names_are_the_vocabulary_without_aliases(tmp_path):
+    from echomark.errors import InputError
+
+    key = f"01-{HEX}-0000.png"
+    truth = tmp_path / "truth.csv"
+    _write_truth(truth, [[key, f"01-{HEX}", "PLAX", 0, "LVIDd", 4.6, "cm"],
+                         ["", f"01-{HEX}", "PLAX", "", "EF", 60.0, "%"]])  # fmt: skip
+    calib = tmp_path / "phys.csv"
+    write_physical_csv(calib, {f"01-{HEX}": Calibration.isotropic(0.3)})
+    with pytest.raises(InputError, match="unknown measurement 'EF'"):
+        demo_agreement(truth, LabelFile(images={}), calib, tmp_path / "out")

@@ -10,11 +10,14 @@ from echomark.calibration import Calibration, CalibrationSource
 from echomark.cli.main import main
 from echomark.labels.schema import Label, LabelFile
 from echomark.measure.pipeline import RowKind, measure_labels
+from echomark.measure.plax import lv_mass_g
 
 FPS = 30.0
 PLAX_HEX = "a" * 64
 A4C_HEX = "b" * 64
 CAL = Calibration(0.25, 0.3)
+#: The hand-made A4C video draws only LV labels, which A2C and A3C share: its view is given.
+VIEWS = {f"01-{A4C_HEX}": "A4C"}
 
 
 def _cycle(frame):
@@ -67,7 +70,7 @@ def _means(result, video_hex):
 
 def test_plax_and_a4c_cines_end_to_end():
     lf = LabelFile(images={**_plax_video(), **_a4c_video()})
-    res = measure_labels(lf, CAL, frame_time_s=1 / FPS)
+    res = measure_labels(lf, CAL, views=VIEWS, frame_time_s=1 / FPS)
     assert res.problems == []
     plax = _means(res, PLAX_HEX)
     assert plax["LVIDd"] == pytest.approx(53.0, abs=1e-6)
@@ -76,13 +79,31 @@ def test_plax_and_a4c_cines_end_to_end():
     assert plax["LVPWd"] == pytest.approx(9.0, abs=1e-6)
     assert plax["FS"] == pytest.approx(100 * 16 / 53, abs=1e-6)
     assert plax["RWT"] == pytest.approx(18 / 53, abs=1e-6)
+    assert plax["LV_mass_linear"] == pytest.approx(lv_mass_g(9.0, 53.0, 9.0), abs=1e-6)
+    assert plax["heart_rate"] == pytest.approx(75.0)
     beats = [r for r in res.rows if r.kind is RowKind.BEAT and r.measurement == "LVIDd"]
-    assert [r.frame for r in beats] == [3, 27, 51, 75]  # ED frames in time, not frame counts
+    assert [r.frame for r in beats] == [3, 27, 51, 75]
+    # frame 40's LVID is blurred: the LVIDs nearest it is measured, never interpolated there
+    assert all(r.status.value == "ok" for r in res.rows if r.kind is not RowKind.FRAME)
     apical = _means(res, A4C_HEX)
-    assert apical["GLS"] == pytest.approx(-10.0, abs=1e-6)
-    assert apical["EF"] == pytest.approx(100 * (1 - 0.9**3), abs=1e-4)
-    assert apical["LVEDV"] == pytest.approx(2 / 3 * math.pi * 22**2 * 80 / 1000, rel=0.01)
-    assert apical["LV_length_d"] == pytest.approx(80.0, abs=1e-6)
+    assert apical["GLS_A4C_endocardial_contour"] == pytest.approx(-10.0, abs=1e-6)
+    assert apical["EF_A4C_disks"] == pytest.approx(100 * (1 - 0.9**3), abs=1e-4)
+    assert apical["LVEDV_A4C_disks"] == pytest.approx(2 / 3 * math.pi * 22**2 * 80 / 1000, rel=0.01)
+    assert apical["LV_length_d_A4C"] == pytest.approx(80.0, abs=1e-6)
+    assert "EF" not in apical and "LVEDV" not in apical  # no name that overclaims
+
+
+def test_per_frame_values_without_frame_time_or_beats():
+    # no frame time: ED/ES still found (time only adds heart rate and timing checks)
+    res = measure_labels(LabelFile(images=_plax_video()), CAL)
+    assert _means(res, PLAX_HEX)["LVIDd"] == pytest.approx(53.0, abs=1e-6)
+    assert "heart_rate" not in _means(res, PLAX_HEX)
+    # two frames: no beat, but every per-frame value is still reported
+    two = dict(list(_plax_video(2).items()))
+    res = measure_labels(LabelFile(images=two), CAL)
+    assert len([r for r in res.rows if r.kind is RowKind.FRAME]) == 6
+    assert not [r for r in res.rows if r.kind is not RowKind.FRAME]
+    assert res.series[f"01-{PLAX_HEX}"].phases.refused == ["only 2 measured frames: no ED/ES"]
 
 
 def test_same_cine_at_other_frame_rate_gives_same_beats():
@@ -91,6 +112,8 @@ def test_same_cine_at_other_frame_rate_gives_same_beats():
     res = measure_labels(LabelFile(images=every_other), CAL, frame_time_s=1 / FPS)
     ed = sorted({r.frame for r in res.rows if r.kind is RowKind.BEAT and r.measurement == "LVIDd"})
     assert ed == [3, 27, 51, 75]
+    # ED/ES are labelled frames: nothing is interpolated
+    assert not any(r.interpolated for r in res.rows)
 
 
 def test_skips_are_reported():
@@ -120,17 +143,25 @@ def test_cli_measure_writes_outputs(tmp_path, capsys):
     write_physical_csv(
         calib, {f"01-{h}": Calibration.from_cm_per_px(0.025, 0.03) for h in (PLAX_HEX, A4C_HEX)}
     )
+    views = tmp_path / "view_index.csv"
+    views.write_text(f"FileHash,view\n01-{A4C_HEX},A4C\n")
     out = tmp_path / "out"
     rc = main(["measure", str(labels), "--calibration", str(calib), "--out", str(out),
-               "--frame-time-ms", str(1000 / FPS)])  # fmt: skip
+               "--frame-time-ms", str(1000 / FPS), "--views", str(views)])  # fmt: skip
     assert rc == 0
     text = capsys.readouterr().out
-    assert "LVIDd" in text and "GLS" in text
+    assert "LVIDd" in text and "GLS_A4C_endocardial_contour" in text
     rows = list(csv.DictReader((out / "measurements.csv").open()))
     lvidd = [float(r["value"]) for r in rows if r["measurement"] == "LVIDd" and r["kind"] == "mean"]
     assert lvidd == pytest.approx([53.0], abs=0.05)  # v1 labels are rounded to 0.1 px
     data = json.loads((out / "measurements.json").read_text())
-    assert data["videos"][f"01-{PLAX_HEX}"]["beats"] == [[3, 15], [27, 39], [51, 63]]
+    beats = data["videos"][f"01-{PLAX_HEX}"]["beats"]
+    assert [(b["ed"], b["es"]) for b in beats] == [(3, 15), (27, 39), (51, 63)]
+    assert {r["status"] for r in rows if r["value"]} == {"ok"}
+    # the blurred landmark's values stay in the CSV, rejected with a reason
+    assert {(r["status"], r["reasons"]) for r in rows if not r["value"]} == {
+        ("rejected", "not measurable")
+    }
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64") == 2  # one series plot per video
     # with a png-cache, the first beat's ED and ES frames are drawn too
@@ -141,7 +172,8 @@ def test_cli_measure_writes_outputs(tmp_path, capsys):
     for f in (3, 15):
         writer.write(ImageKey.parse(f"01-{PLAX_HEX}-{f:04d}.png"), np.zeros((64, 48), np.uint8))
     rc = main(["measure", str(labels), "--calibration", str(calib), "--out", str(out),
-               "--frame-time-ms", str(1000 / FPS), "--images", str(tmp_path / "cache")])  # fmt: skip
+               "--frame-time-ms", str(1000 / FPS), "--images", str(tmp_path / "cache"),
+               "--views", str(views)])  # fmt: skip
     assert rc == 0
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64") == 4

@@ -7,7 +7,10 @@ import pytest
 
 from echomark.calibration import Calibration
 from echomark.labels.schema import LabelFile
+from echomark.labels.vocabulary import Measurement
 from echomark.measure.pipeline import RowKind, measure_frame, measure_labels
+
+M = Measurement
 
 synth = pytest.importorskip("echomark.synth.cine")
 
@@ -25,8 +28,8 @@ def test_plax_dimensions_within_0p2_mm_of_truth(seed):
         for name in ("IVS", "LVID", "LVPW"):
             truth, unit = cine.truth[f][name]
             assert unit == "mm"
-            if math.isfinite(m[name]):
-                assert abs(m[name] - truth) < 0.2, (seed, f, name, m[name], truth)
+            if math.isfinite(m[M(name)]):
+                assert abs(m[M(name)] - truth) < 0.2, (seed, f, name, m[M(name)], truth)
                 checked += 1
     assert checked >= 60
 
@@ -44,13 +47,14 @@ def _check_a4c(cine, n_len, n_area):
     for f, labels in cine.labels.items():
         m = measure_frame(labels, _cal(cine), "A4C")
         t = cine.truth[f]
-        if math.isfinite(m["LV_length"]):
-            assert m["LV_length"] == pytest.approx(t["LV_length"][0], abs=0.2)
+        if math.isfinite(m[M.LV_length_A4C]):
+            assert m[M.LV_length_A4C] == pytest.approx(t["LV_length"][0], abs=0.2)
             n_len += 1
-        if math.isfinite(m["LV_area"]):
+        if math.isfinite(m[M.LV_area_A4C]):
             assert t["LV_area"][1] == "mm2"
-            assert m["LV_area"] * 100 == pytest.approx(t["LV_area"][0], rel=0.01)
-            assert m["LV_volume_al"] == pytest.approx(t["LV_volume_al"][0], rel=0.015)
+            assert m[M.LV_area_A4C] * 100 == pytest.approx(t["LV_area"][0], rel=0.01)
+            al = m[M.LV_volume_A4C_area_length]
+            assert al == pytest.approx(t["LV_volume_al"][0], rel=0.015)
             n_area += 1
     return n_len, n_area
 
@@ -66,14 +70,14 @@ def test_plax_end_diastole_found_at_the_true_frames(seed):
     contraction = np.array([cine.spec.phase(i).contraction for i in range(90)])
     true_ed = [i for i in range(1, 89) if contraction[i] <= min(contraction[i - 1 : i + 2])]
     found = sorted(
-        {r.frame for r in res.rows if r.kind is RowKind.BEAT and r.measurement == "LVIDd"}
+        {r.frame for r in res.rows if r.kind is RowKind.BEAT and r.measurement is M.LVIDd}
     )
     assert len(found) >= 2
     for f in found:
         assert min(abs(f - t) for t in true_ed) <= 1
     # the ED values are the truth at those frames, to label precision
     for r in res.rows:
-        if r.kind is RowKind.BEAT and r.measurement == "LVIDd":
+        if r.kind is RowKind.BEAT and r.measurement is M.LVIDd:
             assert r.value == pytest.approx(cine.truth[r.frame]["LVID"][0], abs=0.2)
 
 
@@ -92,8 +96,34 @@ def test_written_dataset_ground_truth_labels_agree_with_truth_csv(tmp_path):
     for name in ("IVS", "LVID", "LVPW", "IVSd", "LVIDd", "LVPWd"):
         assert stats[name]["n"] >= 1
         assert abs(stats[name]["bias"]) + 2 * (stats[name]["sd_diff"] or 0) < 0.2, name
-    for name in ("LV_length", "LV_area", "LV_volume_al"):
+    limits = {"LV_length_A4C": 0.2, "LV_area_A4C": 0.2, "LV_volume_A4C_area_length": 1}
+    for name, limit in limits.items():
         if name in stats:  # the A4C curve may leave the sector on every labelled frame
-            assert stats[name]["mae"] < {"LV_length": 0.2, "LV_area": 0.2, "LV_volume_al": 1}[name]
+            assert stats[name]["mae"] < limit
     assert res.plots and (tmp_path / "agr" / "measurement_agreement.png").stat().st_size > 5000
     assert res["problems"] == []
+
+
+def test_agreement_covers_every_vocabulary_measurement_in_the_truth(tmp_path):
+    """EF, volumes, GLS, biplane: every measurement the synthetic truth has is compared."""
+    import csv
+
+    from echomark.labels.splits import read_split
+    from echomark.measure import demo_agreement
+    from echomark.synth.config import DatasetConfig
+    from echomark.synth.dataset import TRUTH_DESCRIPTIONS, write_dataset
+
+    data = tmp_path / "synth"
+    cfg = DatasetConfig(n_videos=6, n_external=0, labelled_per_video=30, blur_fraction=0.0,
+                        size=(160, 200), views=("PLAX", "A4C", "A2C"), biplane=True)  # fmt: skip
+    write_dataset(data, cfg)
+    res = demo_agreement(
+        predictions=read_split(data / "labels.zip", "all"), data_dir=data, out_dir=tmp_path / "a"
+    )
+    with (data / "truth.csv").open() as f:
+        names = {r["measurement"] for r in csv.DictReader(f)} - TRUTH_DESCRIPTIONS
+    stats = res["measurements"]
+    assert names == set(stats)
+    for name in ("EF_A4C_disks", "EF_A2C_disks", "LVEDV_A2C_disks", "EF_biplane", "FS"):
+        assert stats[name]["n"] >= 1 and stats[name]["mae"] < 0.5, name
+    assert stats["LVEDV_biplane_disks"]["mae"] < 0.5  # mL, against the method on exact outlines

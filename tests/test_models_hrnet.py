@@ -5,7 +5,14 @@ import torch
 
 from echomark.cli.main import main
 from echomark.errors import ConfigError
-from echomark.models import HEAD_BIAS, VARIANTS, build_model, count_parameters, model_info
+from echomark.models import (
+    HEAD_BIAS,
+    VARIANTS,
+    build_model,
+    count_parameters,
+    model_info,
+    output_strides,
+)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -16,6 +23,8 @@ def test_forward_shapes_and_range_for_every_variant(variant: str) -> None:
         s4, s2 = model(torch.randn(1, 3, 64, 96))
     assert s4.shape == (1, 5, 16, 24)
     assert s2.shape == (1, 5, 32, 48)
+    # What the training config checks the codec against is what the net outputs.
+    assert [(64 // s, 96 // s) for s in output_strides(variant)] == [s4.shape[-2:], s2.shape[-2:]]
     for out in (s4, s2):
         assert torch.isfinite(out).all()
         assert float(out.min()) > 0 and float(out.max()) < 1

@@ -215,7 +215,13 @@ def test_biplane_dataset_writes_studies_and_volume_truth(tmp_path: Path) -> None
     for r in studies:
         assert views[r["A4C"]] == "A4C" and views[r["A2C"]] == "A2C"
         a, b = by_video[r["A4C"]], by_video[r["A2C"]]
-        for name in ("ED_frame", "ES_frame", "EF_true", "EDV_biplane", "ESV_biplane"):
+        for name in (
+            "ED_frame",
+            "ES_frame",
+            "EF_true",
+            "LVEDV_biplane_disks",
+            "LVESV_biplane_disks",
+        ):
             assert a[name] == b[name], name
         # both videos of a study land in the same split
         homes = {

@@ -20,6 +20,7 @@ from echomark.errors import InputError
 from echomark.labels.io import read_labels
 from echomark.labels.registry import View
 from echomark.labels.schema import LabelState
+from echomark.labels.vocabulary import Measurement
 from echomark.synth.cine import channel_names
 from echomark.synth.dataset import TRUTH_COLUMNS, DatasetConfig, video_hex, write_dataset
 
@@ -146,25 +147,17 @@ def test_calibration_view_index_and_truth(dataset: Path) -> None:
     rows = _truth(dataset)
     assert tuple(rows[0]) == TRUTH_COLUMNS
     names = {r["measurement"] for r in rows}
+    # every name except the three video descriptions is a vocabulary measurement
     assert {
-        "IVS",
-        "LVID",
-        "LVPW",
-        "IVSd",
-        "LVIDd",
-        "LVPWd",
-        "LVIDs",
-        "LV_length",
-        "LV_area",
-        "EDV_al",
-        "ESV_al",
-        "EF_al",
-        "EDV_mod",
-        "EF_mod",
-        "ED_frame",
-        "ES_frame",
-        "frame_time",
-    } <= names
+        "IVS", "LVID", "LVPW", "IVSd", "LVIDd", "LVPWd", "LVIDs", "FS", "heart_rate",
+        "LV_length_A4C", "LV_area_A4C", "LVEDV_A4C_area_length", "LVESV_A4C_area_length",
+        "EF_A4C_area_length", "LVEDV_A4C_disks", "LVESV_A4C_disks", "EF_A4C_disks",
+        "LV_endocardial_length_A4C", "GLS_A4C_endocardial_contour",
+        "ED_frame", "ES_frame", "frame_time",
+    } <= names  # fmt: skip
+    assert all(Measurement(n) for n in names - {"ED_frame", "ES_frame", "frame_time"})
+    area = [r for r in rows if r["measurement"] == "LV_area_A4C"]
+    assert area and all(r["unit"] == "cm2" and 5 < float(r["value"]) < 80 for r in area)
     plax = [r for r in rows if r["view"] == "PLAX" and r["measurement"] == "LVID"]
     assert len(plax) == 4 * 5 and all(r["unit"] == "mm" for r in plax)
 

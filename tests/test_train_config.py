@@ -6,6 +6,7 @@ import yaml
 
 from echomark.data.config import ResizeMode
 from echomark.errors import ConfigError
+from echomark.models import output_strides
 from echomark.train.config import (
     OptimizerName,
     ScheduleName,
@@ -84,8 +85,24 @@ def test_override_without_equals_and_unknown_file_key(tmp_path) -> None:
 def test_stride_weights_must_match_codec_strides() -> None:
     with pytest.raises(ConfigError, match="stride weights"):
         load_config(None, ["loss.stride_weights=[1.0]"])
-    cfg = load_config(None, ["loss.stride_weights=[1.0]", "dataset.codec.strides=[4]"])
+    cfg = load_config(None, ["loss.stride_weights=[1.0, 2.0]"])
     assert isinstance(cfg, TrainConfig)
+
+
+@pytest.mark.parametrize("strides", ["[8, 4]", "[4]", "[2, 4]", "[4, 2, 1]"])
+def test_codec_strides_must_be_the_models_output_strides(strides: str) -> None:
+    # HRNet outputs strides 4 and 2 whatever the variant: any other codec strides fail at
+    # load time with one error naming the key, not at the first loss.
+    n = len(strides.split(","))
+    weights = f"loss.stride_weights=[{', '.join(['1.0'] * n)}]"
+    with pytest.raises(ConfigError, match=r"outputs strides \[4, 2\]") as err:
+        load_config(None, [f"dataset.codec.strides={strides}", weights, "model.variant=w18"])
+    assert err.value.field == "dataset.codec.strides"
+    assert load_config(None, ["dataset.codec.strides=[4, 2]"]).dataset.codec.strides == (4, 2)
+    assert output_strides("tiny") == (4, 2)
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["model.variant=w99"])
+    assert err.value.field == "model.variant"
 
 
 def test_masked_mse_ignores_masked_channels_and_normalises_by_supervised_elements() -> None:

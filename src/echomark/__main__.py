@@ -4,4 +4,6 @@ import sys
 
 from echomark.cli.main import main
 
-sys.exit(main())
+# Guarded: process pools that spawn (Dask's nannies) import the main module again.
+if __name__ == "__main__":
+    sys.exit(main())

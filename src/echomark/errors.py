@@ -63,6 +63,13 @@ class ConfigError(InputError):
     """A configuration file or ``--set`` override is invalid."""
 
 
+class SourceError(InputError):
+    """A PACS or other remote source cannot be reached, refuses us, or sends bad data.
+
+    ``file`` names the server (never with credentials); the message says what failed.
+    """
+
+
 class LabelConflictError(LabelError):
     """A label save was based on a version of the labels that is no longer current."""
 

@@ -19,6 +19,8 @@ from echomark.errors import CacheError, CalibrationError, ImageKeyError
 from echomark.fileio import atomic_write_text
 
 COLUMNS = ("FileHash", "PhysicalDeltaX", "PhysicalDeltaY")
+#: Optional fourth column: ms between frames (written by curation).
+FRAME_TIME = "FrameTime"
 
 
 def _positive(value: str, file: str, row: int, column: str) -> float:
@@ -79,20 +81,35 @@ def read_physical_csv(path: str | os.PathLike[str]) -> dict[str, Calibration]:
     return parse_physical_csv(text, source=str(p))
 
 
-def format_physical_csv(mapping: Mapping[str, Calibration]) -> str:
-    """Calibration CSV text in cm per pixel, rows sorted by FileHash."""
+def format_physical_csv(
+    mapping: Mapping[str, Calibration], frame_times_ms: Mapping[str, float | None] | None = None
+) -> str:
+    """Calibration CSV text in cm per pixel, rows sorted by FileHash.
+
+    With ``frame_times_ms`` a fourth column ``FrameTime`` (ms between frames; empty when
+    unknown) follows, which ``echomark measure`` uses for heart rate and timing checks;
+    readers of the three release columns ignore it.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(COLUMNS)
+    w.writerow((*COLUMNS, FRAME_TIME) if frame_times_ms is not None else COLUMNS)
     for code in sorted(mapping):
         cal = mapping[code]
-        w.writerow([code, repr(cal.dx_cm_per_px), repr(cal.dy_cm_per_px)])
+        row = [code, repr(cal.dx_cm_per_px), repr(cal.dy_cm_per_px)]
+        if frame_times_ms is not None:
+            ft = frame_times_ms.get(code)
+            row.append("" if ft is None else f"{float(ft):g}")
+        w.writerow(row)
     return buf.getvalue()
 
 
-def write_physical_csv(path: str | os.PathLike[str], mapping: Mapping[str, Calibration]) -> None:
+def write_physical_csv(
+    path: str | os.PathLike[str],
+    mapping: Mapping[str, Calibration],
+    frame_times_ms: Mapping[str, float | None] | None = None,
+) -> None:
     """Write the calibration CSV atomically (see :func:`format_physical_csv`)."""
-    atomic_write_text(path, format_physical_csv(mapping))
+    atomic_write_text(path, format_physical_csv(mapping, frame_times_ms))
 
 
 def calibration_from_mapping(mapping: Mapping[str, Calibration], file_hash: str) -> Calibration:

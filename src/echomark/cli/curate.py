@@ -22,7 +22,18 @@ Codes are SHA-256 of the file bytes, or HMAC-SHA256 with the secret from --key-f
 $ECHOMARK_CODE_KEY (then nobody holding the originals can link a code back to a file).
 Frames are 8-bit grey, or RGB when the scan area holds real colour (e.g. colour Doppler).
 Re-running resumes: existing frames are kept, so an interrupted run finishes byte-identical.
-Exit codes: 0 all inputs curated or skipped with a reason, 1 some failed, 2 bad usage.
+
+servers (pip install 'echomark[pacs]'):
+  dicomweb+http://HOST:PORT/PATH   QIDO-RS query, WADO-RS retrieve of each instance as stored
+  dimse://AET@HOST:PORT            C-FIND + C-GET (as --calling-aet)
+  e.g. echomark curate dicomweb+http://pacs:8042/dicom-web --query ModalitiesInStudy=US
+         --query StudyDate=20200101-20201231 --out DIR
+Credentials: $ECHOMARK_DICOMWEB_TOKEN, $ECHOMARK_DICOMWEB_USER/$ECHOMARK_DICOMWEB_PASSWORD or
+~/.netrc (never on the command line). A re-run fetches only what DIR has not curated yet.
+See docs/pacs.md for how codes are formed for each source.
+
+Exit codes: 0 all inputs curated or skipped with a reason, 1 some failed, 2 bad usage or a
+server that cannot be queried.
 """
 
 
@@ -36,7 +47,8 @@ def add_parser(subparsers: Any) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("sources", nargs="+", metavar="SRC", help="DICOM file, folder or DICOMDIR")
+    p.add_argument("sources", nargs="+", metavar="SRC",
+                   help="DICOM file, folder, DICOMDIR, or server (dicomweb+http://..., dimse://...)")  # fmt: skip
     p.add_argument("--class", dest="dataset_class", default="01", metavar="CC",
                    help="dataset class: 01 development, 02 external validation (default 01)")  # fmt: skip
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
@@ -45,10 +57,27 @@ def add_parser(subparsers: Any) -> None:
                    help="processes, parallel over files and frame ranges (default 1)")  # fmt: skip
     p.add_argument("--key-file", type=Path, metavar="F",
                    help="secret for keyed codes (default: $ECHOMARK_CODE_KEY if set)")  # fmt: skip
+    p.add_argument("--code-from", choices=("file", "content"), default="file",
+                   help="codes from the file bytes (default, as the release) or the DICOM content "
+                   "(the same over DICOMweb, DIMSE and disk; docs/pacs.md)")  # fmt: skip
     p.add_argument("--no-ocr", action="store_true",
                    help="skip burnt-in text detection (text inside the scan area stays!)")  # fmt: skip
     p.add_argument("--compress-level", type=int, default=None, metavar="L",
                    help="PNG zlib level 0-9 (default 1: 3x faster to write than 6, ~10%% larger)")  # fmt: skip
+    p.add_argument("--query", action="append", default=[], metavar="KEY=VALUE",
+                   help="server query, DICOM keyword = value (repeatable), e.g. ModalitiesInStudy=US")  # fmt: skip
+    p.add_argument("--calling-aet", default="ECHOMARK", metavar="AET",
+                   help="our AE title for dimse:// servers (default ECHOMARK)")  # fmt: skip
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="seconds a server may take to connect or send the next bytes (default 30)")  # fmt: skip
+    p.add_argument("--retries", type=int, default=3, metavar="N",
+                   help="retries of a transient server error, waits doubling from 0.5 s (default 3)")  # fmt: skip
+    p.add_argument("--pull-batch", type=int, default=64, metavar="N",
+                   help="server instances fetched and curated per pass (default 64): bounds the "
+                   "temporary spool and what a killed run fetches again")  # fmt: skip
+    p.add_argument("--dask", metavar="ADDR",
+                   help="run on Dask: local:N (a LocalCluster of N processes) or tcp://HOST:PORT "
+                   "(every worker must see DIR and the inputs at the same paths; docs/scale-out.md)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-file lines")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
@@ -57,9 +86,11 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Curate; exit 1 when any input failed."""
     from echomark.cache.png import DEFAULT_COMPRESS_LEVEL
-    from echomark.dicom.codes import load_code_key
-    from echomark.dicom.curate import CurateOptions, Outcome, curate
+    from echomark.dicom.codes import CodeSource, load_code_key
+    from echomark.dicom.curate import CurateOptions, Outcome
     from echomark.errors import ConfigError
+    from echomark.sources.base import RetryPolicy, is_server_spec, parse_queries
+    from echomark.workflows.curate import run_curation
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
@@ -74,13 +105,32 @@ def run(args: argparse.Namespace) -> int:
         compress_level=level,
         key=load_code_key(args.key_file),
         zip=args.zip,
+        code_source=CodeSource(args.code_from),
     )
 
     def log(line: str) -> None:
         if not args.quiet:
             print(line, file=sys.stderr)
 
-    result = curate(args.sources, options, progress=not args.quiet and sys.stderr.isatty(), log=log)
+    servers = [s for s in args.sources if is_server_spec(s)]
+    if args.query and not servers:
+        raise ConfigError("--query applies to servers only (dicomweb+http://..., dimse://...)")
+    if args.retries < 0 or args.timeout <= 0:
+        raise ConfigError("--retries must be >= 0 and --timeout > 0")
+    if args.dask and args.workers != 1:
+        raise ConfigError("--dask and --workers exclude each other (the cluster sets the workers)")
+    result, pulls = run_curation(
+        [s for s in args.sources if not is_server_spec(s)],
+        servers,
+        options,
+        query=parse_queries(args.query),
+        policy=RetryPolicy(retries=args.retries, timeout_s=args.timeout),
+        calling_aet=args.calling_aet,
+        dask=args.dask or "",
+        progress=not args.quiet and sys.stderr.isatty(),
+        log=log,
+        pull_batch=args.pull_batch,
+    )
     total = result.frames_written + result.frames_skipped
     rate = result.frames_written / result.seconds if result.seconds > 0 else 0.0
     summary = {
@@ -96,6 +146,12 @@ def run(args: argparse.Namespace) -> int:
         "frames_per_s": round(rate, 1),
         "failures": [{"code": f.code, "reason": f.reason} for f in result.failed],
     }
+    if pulls:
+        summary["servers"] = [
+            {"server": sp.label, "listed": sp.state.listed, "already_curated": sp.state.already,
+             "fetched": sp.state.fetched, "failed": sp.state.failed}
+            for sp in pulls
+        ]  # fmt: skip
     if args.json:
         print(json.dumps(summary, indent=1))
     else:

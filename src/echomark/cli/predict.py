@@ -47,6 +47,9 @@ def add_parser(subparsers: Any) -> None:
         type=float,
         help="peak height below which a label is 'off' (default: the checkpoint's codec value)",
     )
+    p.add_argument("--dask", metavar="ADDR",
+                   help="predict a png-cache on Dask: local:N or tcp://HOST:PORT, in shards of "
+                   "whole batches; a rerun predicts only missing shards (docs/scale-out.md)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -58,6 +61,28 @@ def run(args: argparse.Namespace) -> int:
     from echomark.predict.api import run_prediction, select_keys
 
     keys = select_keys(list_spec=args.list_spec, split=args.split, labels=args.labels)
+    if args.dask:
+        from echomark.errors import InputError
+        from echomark.workflows.distributed import predict_on_dask
+
+        if (
+            args.overlays
+            or args.frames
+            or args.engine != "torch"
+            or args.presence_threshold is not None
+        ):
+            raise InputError(
+                "--dask predicts png-caches with the torch engine only "
+                "(no --overlays, --frames, --engine onnx or --presence-threshold)"
+            )
+        path, failed, ran = predict_on_dask(
+            list(args.inputs), checkpoint=args.checkpoint, out=args.out, dask=args.dask,
+            keys=keys, device=args.device, batch_size=args.batch_size,
+        )  # fmt: skip
+        for key, reason in failed:
+            print(f"predict: skipped {key}: {reason}", file=sys.stderr)
+        print(f"predicted on Dask ({ran} shard(s) this run): {path}")
+        return 1 if failed else 0
     res = run_prediction(
         args.inputs,
         checkpoint=args.checkpoint,

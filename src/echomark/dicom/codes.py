@@ -4,6 +4,15 @@ The plain SHA-256 code can be recomputed by anyone holding the original file, wh
 released video back to it. The keyed mode (secret from ``--key-file`` or the environment
 variable ``ECHOMARK_CODE_KEY``) prevents that: without the secret the code reveals nothing.
 Either way the code is 64 lower-case hex digits and identical files get identical codes.
+
+Codes are taken from the file bytes by default (:attr:`CodeSource.FILE`), as the release
+does. A DIMSE transfer re-encodes the data set, so the same instance pulled over DIMSE has
+other bytes and another file code. :attr:`CodeSource.CONTENT` hashes what curation reads
+instead: every public data element except the file meta group and group lengths, each as
+tag + decoded value, sequences recursively, and the pixel data frame by frame (the
+compressed frames for encapsulated syntaxes, so fragmentation and offset tables do not
+count). Equal content codes therefore mean equal curated output; a server that transcodes
+the pixels gives another code (never a false match).
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import hmac
 import os
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from echomark.errors import ConfigError, InputError
 
@@ -21,6 +31,16 @@ KEY_ENV = "ECHOMARK_CODE_KEY"
 #: Shortest accepted secret, in bytes.
 MIN_KEY_BYTES = 16
 _CHUNK = 1 << 20
+
+
+class CodeSource(str, Enum):
+    """What a code is computed from."""
+
+    FILE = "file"
+    """The file bytes (the release's scheme; differs between transports)."""
+
+    CONTENT = "content"
+    """The public data elements and pixel frames (the same over DICOMweb, DIMSE, disk)."""
 
 
 class CodeMode(str, Enum):
@@ -95,3 +115,51 @@ def load_code_key(key_file: str | os.PathLike[str] | None = None) -> bytes | Non
     if len(key) < MIN_KEY_BYTES:
         raise ConfigError(f"secret must have at least {MIN_KEY_BYTES} bytes", file=source)
     return key
+
+
+def content_code(data: str | os.PathLike[str] | bytes, key: bytes | None = None) -> str:
+    """The 64-hex :attr:`CodeSource.CONTENT` code of a DICOM file (path or bytes).
+
+    Raises:
+        InputError: The file cannot be read or parsed.
+    """
+    from io import BytesIO
+
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    h = hmac.new(key, digestmod=hashlib.sha256) if key is not None else hashlib.sha256()
+    h.update(b"echomark-content-code-v1\0")
+    name = "<bytes>" if isinstance(data, bytes) else str(data)
+    try:
+        ds = pydicom.dcmread(BytesIO(data) if isinstance(data, bytes) else data)
+        _feed(h, ds, ds.file_meta.get("TransferSyntaxUID"))
+    except (OSError, InvalidDicomError, ValueError, EOFError, KeyError) as exc:
+        raise InputError(f"cannot read the DICOM content ({exc})", file=name) from None
+    return h.hexdigest()
+
+
+def _feed(h: Any, ds: Any, syntax: Any) -> None:
+    """Hash ``ds``'s public elements, each length-prefixed so no two datasets collide."""
+    from pydicom.encaps import generate_frames
+
+    for elem in ds:
+        tag = elem.tag
+        if tag.is_private or tag.element == 0 or tag.group == 0x0002:
+            continue
+        h.update(f"({int(tag):08x}".encode())
+        if elem.VR == "SQ":
+            for item in elem.value:
+                h.update(b"[")
+                _feed(h, item, syntax)
+                h.update(b"]")
+        elif tag == 0x7FE00010 and syntax is not None and syntax.is_encapsulated:
+            n = int(ds.get("NumberOfFrames", 1) or 1)
+            for frame in generate_frames(elem.value, number_of_frames=n):
+                h.update(b"F" + hashlib.sha256(frame).digest())
+        else:
+            value = elem.value
+            text = value.hex() if isinstance(value, bytes) else repr(value)
+            raw = text.encode("utf-8", "surrogateescape")
+            h.update(len(raw).to_bytes(8, "big") + raw)
+        h.update(b")")

@@ -16,18 +16,26 @@ skipped, so a killed run, restarted, produces byte-identical files. ``manifest.c
 ``<class>_database_physical.csv`` are rebuilt at the end from all records of videos whose
 frames are complete. Nothing from the DICOM header that could identify a patient (names,
 IDs, dates, UIDs, institution) is written, and input paths never go into ``DIR``.
+
+Inputs are files and folders, or :class:`Instance` objects (a name and the bytes of one
+DICOM file) from any other source, e.g. a PACS (``echomark.sources``). Instances are spooled
+to a private temporary folder outside ``DIR`` and then curated exactly like files, so the
+same bytes give the same code and the same PNGs whichever way they arrived.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import csv
 import io
 import json
 import math
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -44,7 +52,7 @@ from echomark.cache.png import DEFAULT_COMPRESS_LEVEL
 from echomark.cache.writer import CacheWriter, zip_folder
 from echomark.calibration import Calibration
 from echomark.dicom import mask as masklib
-from echomark.dicom.codes import CodeMode, bytes_code, file_code
+from echomark.dicom.codes import CodeMode, CodeSource, bytes_code, content_code, file_code
 from echomark.dicom.ocr import detect_text, ocr_available, warm_up
 from echomark.dicom.read import (
     SAMPLE_FRAMES,
@@ -122,6 +130,10 @@ class CurateOptions:
         key: Secret for keyed (HMAC) codes; None for SHA-256 of the file bytes.
         zip: Also write ``png-cache.zip`` (release layout, deterministic).
         chunk_frames: Frames per write task (None: balance over the workers).
+        code_source: Codes from the file bytes (the release's scheme) or from the DICOM
+            content (the same whichever transport delivered the file).
+        spool_dir: Where in-memory instances are spooled (None: the system's temporary
+            folder); on a multi-host cluster, a folder every worker sees.
     """
 
     dataset_class: str
@@ -132,6 +144,8 @@ class CurateOptions:
     key: bytes | None = field(default=None, repr=False)
     zip: bool = False
     chunk_frames: int | None = None
+    spool_dir: Path | None = None
+    code_source: CodeSource = CodeSource.FILE
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the written pixels (recorded in each record)."""
@@ -142,6 +156,22 @@ class CurateOptions:
             "sample_frames": SAMPLE_FRAMES,
             "code_mode": (CodeMode.HMAC_SHA256 if self.key else CodeMode.SHA256).value,
         }
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One DICOM file handed over in memory by a source other than the file system.
+
+    Attributes:
+        name: How the instance is shown in log lines (never written to ``DIR``).
+        data: The file's bytes (Part 10 format, as stored).
+        error: Non-empty when the source could not deliver it: the instance is then
+            reported as failed with this reason (``data`` is ignored).
+    """
+
+    name: str
+    data: bytes = field(default=b"", repr=False)
+    error: str = ""
 
 
 @dataclass
@@ -183,7 +213,8 @@ class CurateResult:
 OCR_THREADS = 1
 
 
-def _init_worker(ocr: bool) -> None:
+def init_worker(ocr: bool) -> None:
+    """Per-process set-up of a curation worker: one OpenCV thread, OCR model loaded."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -225,25 +256,7 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
         regions = regions_from_dataset(ds)
     except CalibrationError as exc:
         regions, notes = [], [f"unusable regions: {exc.message}"]
-    rects, problems = masklib.region_rects(regions, rows, cols)
-    if rects:
-        spec = masklib.MaskSpec(masklib.MaskMethod.REGIONS, rows, cols, keep_rects=rects)
-    else:
-        notes += problems
-        spec = _fallback_spec(greys, rows, cols, notes)
-
-    if ocr:
-        # Grey is enough to find text, and the median of grey frames costs a third.
-        static = masklib.static_image(greys)
-        found, dropped = masklib.plausible_text(detect_text(static, threads=OCR_THREADS), rows)
-        if dropped:
-            spec.notes.append(f"ignored {dropped} detection(s) too tall to be a text line")
-        keep = masklib.render_keep(spec)
-        spec.text_rects = [
-            r
-            for r in masklib.dilate_rects(found, rows, cols)
-            if keep[r[1] : r[3] + 1, r[0] : r[2] + 1].any()
-        ]
+    spec = scan_mask(greys, rows, cols, regions, ocr, notes)
     keep = masklib.render_keep(spec)
 
     output = "grey"
@@ -291,6 +304,49 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
         "ocr": "rapidocr" if ocr else "off",
         "kept_fraction": round(float(keep.mean()), 4),
     }
+
+
+def scan_mask(
+    greys: Sequence[np.ndarray],
+    rows: int,
+    cols: int,
+    regions: Sequence[Any],
+    ocr: bool,
+    notes: list[str] | None = None,
+) -> masklib.MaskSpec:
+    """What to keep of a cine's frames (the one masking recipe, DICOM or video).
+
+    Its ultrasound regions, else the moving sector (or still fan, or all but the header
+    band), less burnt-in text found by OCR. The one masking recipe for DICOMs (regions from the header) and for videos (none).
+
+    Args:
+        greys: A sample of grey frames.
+        rows: Frame height.
+        cols: Frame width.
+        regions: Ultrasound regions (empty for a video).
+        ocr: Blank text found by OCR.
+        notes: Messages so far (appended to).
+    """
+    notes = [] if notes is None else notes
+    rects, problems = masklib.region_rects(list(regions), rows, cols)
+    if rects:
+        spec = masklib.MaskSpec(masklib.MaskMethod.REGIONS, rows, cols, keep_rects=rects)
+    else:
+        notes += problems
+        spec = _fallback_spec(greys, rows, cols, notes)
+    if ocr:
+        # Grey is enough to find text, and the median of grey frames costs a third.
+        static = masklib.static_image(greys)
+        found, dropped = masklib.plausible_text(detect_text(static, threads=OCR_THREADS), rows)
+        if dropped:
+            spec.notes.append(f"ignored {dropped} detection(s) too tall to be a text line")
+        keep = masklib.render_keep(spec)
+        spec.text_rects = [
+            r
+            for r in masklib.dilate_rects(found, rows, cols)
+            if keep[r[1] : r[3] + 1, r[0] : r[2] + 1].any()
+        ]
+    return spec
 
 
 def _fallback_spec(
@@ -408,7 +464,7 @@ def _executor(workers: int, ocr: bool) -> cf.Executor:
     return cf.ProcessPoolExecutor(
         workers,
         mp_context=ctx,
-        initializer=_init_worker,
+        initializer=init_worker,
         initargs=(ocr,),
     )
 
@@ -418,7 +474,18 @@ def records_dir(out_dir: Path) -> Path:
     return out_dir / WORK_DIR / "records"
 
 
-def check_code_scheme(out_dir: Path, key: bytes | None) -> None:
+def input_code(data: str | bytes, options: CurateOptions) -> str:
+    """The 64-hex code of one input (a path or the file's bytes) under ``options``."""
+    if options.code_source is CodeSource.CONTENT:
+        return content_code(data, options.key)
+    if isinstance(data, bytes):
+        return bytes_code(data, options.key)
+    return file_code(data, options.key)
+
+
+def check_code_scheme(
+    out_dir: Path, key: bytes | None, source: CodeSource = CodeSource.FILE
+) -> None:
     """Refuse to mix code schemes (plain SHA-256, or HMAC with different keys) in one DIR.
 
     Mixing would release the same video under a linkable and an unlinkable code. The DIR
@@ -431,10 +498,19 @@ def check_code_scheme(out_dir: Path, key: bytes | None) -> None:
     mode = CodeMode.HMAC_SHA256 if key else CodeMode.SHA256
     check = bytes_code(b"echomark key check", key)[:16] if key else ""
     want = {"mode": mode.value, "key_check": check}
+    if source is not CodeSource.FILE:  # file-code folders keep the codes.json they always had
+        want["source"] = source.value
     path = out_dir / WORK_DIR / "codes.json"
     if path.is_file():
         have = json.loads(path.read_text(encoding="utf-8"))
         if have != want:
+            have_src = have.get("source", CodeSource.FILE.value)
+            if have_src != source.value:
+                raise ConfigError(
+                    f"this folder has codes from the {have_src}; this run would take them "
+                    f"from the {source.value}: use a new --out (or --code-from {have_src})",
+                    file=str(out_dir),
+                )
             raise ConfigError(
                 f"this folder was curated with {have.get('mode')} codes"
                 + (" and another key" if have.get("mode") == mode.value else "")
@@ -469,9 +545,12 @@ def _probe(
     }
     by_video: dict[str, int] = {}
     for i, (path, res) in enumerate(zip(paths, results, strict=True)):
+        if res.outcome is Outcome.FAILED:  # an instance its source could not deliver
+            say(f"FAILED {res.path}: {res.reason}")
+            continue
         try:
             read_header(path)
-            hexcode = file_code(path, options.key)
+            hexcode = input_code(path, options)
         except SkipFile as exc:
             res.reason = str(exc)
             say(f"skipped {res.path}: {res.reason}")
@@ -520,20 +599,38 @@ def _chunks(frames: list[int], size: int) -> list[list[int]]:
     return [frames[i : i + size] for i in range(0, len(frames), size)]
 
 
+def _spool(instance: Instance, spool: Path, index: int) -> str:
+    """Write an instance's bytes to a private file (mode 0600) and return its path."""
+    path = spool / f"{index:07d}.dcm"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(instance.data)
+    return str(path)
+
+
 def curate(
-    sources: Iterable[str | os.PathLike[str]],
+    sources: Iterable[str | os.PathLike[str] | Instance],
     options: CurateOptions,
     *,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    executor: cf.Executor | None = None,
+    fatal: tuple[type[BaseException], ...] = (),
 ) -> CurateResult:
     """Curate DICOM files into ``options.out_dir`` (see the module docstring).
 
     Args:
-        sources: Files, folders (recursive) and DICOMDIRs.
+        sources: Files, folders (recursive) and DICOMDIRs, and/or :class:`Instance`
+            objects (consumed once, in order, after the files).
         options: Run settings.
         progress: Show a tqdm progress bar on stderr.
         log: Called with one line per skipped, duplicate or failed input (may show paths).
+        executor: Runs the plan and write tasks instead of this module's own process
+            pool (e.g. a Dask cluster's); it must see ``out_dir``, the input files and
+            ``options.spool_dir`` at the same paths. ``options.workers`` should be its
+            number of worker slots. It is not shut down here.
+        fatal: Exceptions of ``executor`` that mean lost workers rather than a bad file:
+            the run stops (everything written is kept for a rerun) instead of failing it.
 
     Returns:
         Per-file outcomes and frame counts.
@@ -551,23 +648,63 @@ def curate(
             "text detection needs rapidocr: pip install 'echomark[ocr]' (or pass --no-ocr)"
         )
     out_dir = Path(options.out_dir)
-    out_abs = out_dir.resolve()
-    # The output folder may sit inside a source folder: never read our own outputs back.
-    paths = [str(p) for p in find_inputs(sources) if not p.resolve().is_relative_to(out_abs)]
+    if options.spool_dir is not None:
+        Path(options.spool_dir).mkdir(parents=True, exist_ok=True)
+    spool = Path(tempfile.mkdtemp(prefix="echomark-spool-", dir=options.spool_dir))
+    try:
+        return _curate(sources, options, out_dir, spool, progress, say, t0, executor, fatal)
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+def _curate(
+    sources: Iterable[str | os.PathLike[str] | Instance],
+    options: CurateOptions,
+    out_dir: Path,
+    spool: Path,
+    progress: bool,
+    say: Callable[[str], None],
+    t0: float,
+    executor: cf.Executor | None,
+    fatal: tuple[type[BaseException], ...],
+) -> CurateResult:
+    """:func:`curate` once its arguments are checked; instances are spooled to ``spool``."""
     settings = options.settings()
     writer = CacheWriter(out_dir, options.compress_level)
     rec_dir = records_dir(out_dir)
-    check_code_scheme(out_dir, options.key)
+    check_code_scheme(out_dir, options.key, options.code_source)
+    out_abs = out_dir.resolve()
+    # Instances go to the spool as they arrive (a source may stream thousands of them);
+    # only their names and spool paths stay in memory.
+    spooled: list[tuple[str, FileResult]] = []
+    files: list[str | os.PathLike[str]] = []
+    for src in sources:
+        if not isinstance(src, Instance):
+            files.append(src)
+        elif src.error:
+            spooled.append(("", FileResult(src.name, Outcome.FAILED, reason=src.error)))
+        else:
+            path = _spool(src, spool, len(spooled))
+            spooled.append((path, FileResult(src.name, Outcome.SKIPPED)))
+    # The output folder may sit inside a source folder: never read our own outputs back.
+    paths = [str(p) for p in find_inputs(files) if not p.resolve().is_relative_to(out_abs)]
     results: list[FileResult] = [FileResult(p, Outcome.SKIPPED) for p in paths]
+    paths += [path for path, _ in spooled]
+    results += [res for _, res in spooled]
     written = 0
     skipped_frames = 0
 
     bar: Any = None
     try:
-        with _executor(options.workers, options.ocr) as ex:
+        pool = (
+            contextlib.nullcontext(executor)
+            if executor is not None
+            else _executor(options.workers, options.ocr)
+        )
+        with pool as ex:
             # Start the workers now (they load the OCR model while starting) and probe the
             # inputs here meanwhile: probing is cheap (a header and a hash per file).
-            for _ in range(options.workers if options.workers > 1 else 0):
+            for _ in range(options.workers if options.workers > 1 and executor is None else 0):
                 ex.submit(_noop)
             by_video = _probe(paths, options, results, say)
 
@@ -618,8 +755,8 @@ def curate(
                     kind, i, extra = tasks.pop(fut)
                     res = results[i]
                     exc = fut.exception()
-                    if isinstance(exc, BrokenProcessPool):
-                        raise exc
+                    if exc is not None and isinstance(exc, (BrokenProcessPool, *fatal)):
+                        raise BrokenProcessPool(_reason(exc))
                     if exc is not None:
                         if res.outcome is not Outcome.FAILED:
                             res.outcome, res.reason = Outcome.FAILED, _reason(exc)
@@ -727,7 +864,8 @@ def finish_outputs(out_dir: Path, options: CurateOptions) -> None:
             for rec in records
             if rec["class"] == cls and rec.get("calibration")
         }
-        write_physical_csv(out_dir / f"{cls}_database_physical.csv", mapping)
+        times = {rec["code"]: rec.get("frame_time_ms") for rec in records if rec["class"] == cls}
+        write_physical_csv(out_dir / f"{cls}_database_physical.csv", mapping, times)
     if options.zip:
         (out_dir / "png-cache").mkdir(parents=True, exist_ok=True)
         zip_folder(out_dir, out_dir / "png-cache.zip")

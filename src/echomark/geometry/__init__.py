@@ -4,11 +4,14 @@ from echomark.geometry.curves import (
     curve_distances,
     curve_length,
     dedupe_nodes,
+    dense_curve,
+    dense_curves,
     point_to_polyline_distance,
     polyline_length,
     resample_polyline,
     sample_curve,
     spline_points,
+    spline_points_many,
 )
 from echomark.geometry.transform import apply_matrix, as_matrix, is_affine, max_scale
 
@@ -18,6 +21,8 @@ __all__ = [
     "curve_distances",
     "curve_length",
     "dedupe_nodes",
+    "dense_curve",
+    "dense_curves",
     "is_affine",
     "max_scale",
     "point_to_polyline_distance",
@@ -25,4 +30,5 @@ __all__ = [
     "resample_polyline",
     "sample_curve",
     "spline_points",
+    "spline_points_many",
 ]

@@ -6,14 +6,10 @@ input is ``ceil(H / s) x ceil(W / s)``. Targets are float32 with peak 1.0.
 
 Curves and the input matrix: the curve is defined in **source** pixels (natural cubic
 spline by chord length through the expert's control points, straight segments honoured).
-An affine map does not commute with chord-length spline interpolation (a non-uniform scale
-changes the chord lengths and so the parameterisation), so splining the transformed control
-points would draw a slightly different curve. The encoder therefore samples the curve
-densely in source pixels and maps the dense points through ``matrix``; the image of a
-polyline under an affine map is exactly the polyline of the mapped points, so the target
-curve is exactly the image of the source curve (up to the sub-0.01 px chord error of the
-dense sampling). Projective matrices are handled the same way, with the perspective
-divide per dense point.
+An affine map does not commute with chord-length spline interpolation, so the encoder
+samples the curve densely in source pixels and maps the dense points through ``matrix``
+(:func:`echomark.geometry.dense_curves`): the target curve is exactly the image of the
+source curve, up to the sub-0.01 px chord error of the dense sampling.
 """
 
 from __future__ import annotations
@@ -25,13 +21,9 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from echomark.geometry.curves import (
-    _pieces,
-    dedupe_nodes,
-    solve_tridiagonal,
-    spline_points,
-)
-from echomark.geometry.transform import apply_matrix, as_matrix, is_affine, max_scale
+from echomark.geometry.curves import dense_curve as geometry_dense_curve
+from echomark.geometry.curves import dense_curves
+from echomark.geometry.transform import apply_matrix, as_matrix
 from echomark.heatmaps.config import CodecConfig
 from echomark.heatmaps.decoding import decode_image
 from echomark.heatmaps.render import curve_values, point_values
@@ -76,156 +68,13 @@ def kind_name(kind: KindLike) -> str:
 def dense_curve(
     instance: Instance, matrix: npt.ArrayLike, spacing_px: float, *, scale: float | None = None
 ) -> FloatArray:
-    """Points along a curve instance in destination (input) pixels, at most ``spacing_px`` apart.
-
-    The spline is evaluated in source pixels at parameter steps whose image under the
-    matrix is at most ``spacing_px`` long, and the points are then mapped through
-    ``matrix`` (exact for affine maps; see the module docstring). The points are not
-    equally spaced; resample with :func:`echomark.geometry.resample_polyline` if needed.
-
-    Args:
-        instance: Curve control points in source pixels.
-        matrix: 3x3 source -> destination pixel matrix.
-        spacing_px: Largest spacing of the result, destination pixels.
-        scale: ``max_scale(matrix)`` if the caller already has it.
-
-    Returns:
-        Points, shape (M, 2), destination pixels, starting and ending at the mapped end
-        nodes.
+    """:func:`echomark.geometry.dense_curve` of a curve instance (source -> input pixels).
 
     >>> inst = Instance(np.array([[0.0, 0.0], [10.0, 0.0]]))
     >>> dense_curve(inst, np.diag([2.0, 2.0, 1.0]), 5.0)[:, 0].tolist()
     [0.0, 4.0, 8.0, 12.0, 16.0, 20.0]
     """
-    m = as_matrix(matrix)
-    # Parameter steps are chord lengths; arcs are a little longer, hence the 1.2.
-    step = spacing_px / (1.2 * max(max_scale(m) if scale is None else scale, 1e-12))
-    for _ in range(4):
-        dst = apply_matrix(m, spline_points(instance.xy, instance.straight, step))
-        if len(dst) < 2:
-            return dst
-        d = np.diff(dst, axis=0)
-        longest = float(np.hypot(d[:, 0], d[:, 1]).max())
-        if longest <= spacing_px * (1 + 1e-9):
-            break
-        step *= 0.9 * spacing_px / longest  # projective maps, or spline speed above 1
-    return dst
-
-
-def dense_curves(
-    instances: Sequence[Instance], matrix: npt.ArrayLike, spacing_px: float
-) -> list[FloatArray]:
-    """:func:`dense_curve` of several instances at once (the same points, vectorised).
-
-    The pieces of every curve (runs of spline segments, and straight segments) are
-    concatenated: their natural-spline systems form one block-tridiagonal system, solved
-    in a single sweep, and the parameter steps of every segment are evaluated and mapped
-    in one pass. A curve whose mapped points come out further apart than ``spacing_px``
-    (a projective matrix, or a spline faster than its chords) is redone by
-    :func:`dense_curve`'s refining loop.
-
-    >>> inst = Instance(np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 5.0], [25.0, 20.0]]))
-    >>> bent = Instance(inst.xy, (False, True, False, False))
-    >>> m = np.array([[2.0, 0.5, 1.0], [0.0, 1.5, 3.0], [0.0, 0.0, 1.0]])
-    >>> fast = dense_curves([inst, bent], m, 0.7)
-    >>> all(np.allclose(f, dense_curve(c, m, 0.7)) for f, c in zip(fast, [inst, bent]))
-    True
-    """
-    m = as_matrix(matrix)
-    scale = max_scale(m)
-    step = spacing_px / (1.2 * max(scale, 1e-12))
-    pieces: list[FloatArray] = []
-    piece_curve: list[int] = []
-    last_node: list[FloatArray] = []
-    for c, inst in enumerate(instances):
-        nodes, flags = dedupe_nodes(inst.xy, inst.straight)
-        if len(nodes) == 0:
-            return [dense_curve(i, m, spacing_px, scale=scale) for i in instances]
-        last_node.append(nodes[-1])
-        if len(nodes) > 1:
-            for piece in _pieces(nodes, flags):
-                pieces.append(piece)
-                piece_curve.append(c)
-    n_curves = len(instances)
-    if pieces:
-        xy = np.concatenate(pieces)
-        z = xy[:, 0] + 1j * xy[:, 1]
-        size = np.array([len(p) for p in pieces])
-        end = np.cumsum(size) - 1
-        # Segment i joins nodes i and i + 1 of one piece.
-        valid = np.ones(len(z) - 1, dtype=bool)
-        valid[end[:-1]] = False
-        dz = z[1:] - z[:-1]
-        h = np.where(valid, np.abs(dz), 1.0)
-        slope = dz / h
-        # Natural cubic spline: M = 0 at piece ends; interior node i of a piece gives
-        # h[i-1] M[i-1] + 2 (h[i-1] + h[i]) M[i] + h[i] M[i+1] = 6 (slope[i] - slope[i-1]).
-        interior = np.ones(len(z), dtype=bool)
-        interior[end] = False
-        interior[end - size + 1] = False
-        node = np.flatnonzero(interior)
-        mz = np.zeros(len(z), np.complex128)
-        if len(node):
-            diag = (2.0 * (h[node - 1] + h[node])).tolist()
-            rhs = (6.0 * (slope[node] - slope[node - 1])).tolist()
-            adjacent = np.diff(node) == 1
-            off = np.where(adjacent, h[node[:-1]], 0.0).tolist()  # between unknowns k, k+1
-            mz[node] = solve_tridiagonal(diag, off, rhs)
-        seg = np.flatnonzero(valid)
-        hs = h[seg]
-        m0 = mz[seg]
-        m1 = mz[seg + 1]
-        start = z[seg]
-        coef1 = slope[seg] - hs * (2.0 * m0 + m1) / 6.0
-        coef2 = m0 / 2.0
-        coef3 = (m1 - m0) / (6.0 * hs)
-        count = np.maximum(np.ceil(hs / step).astype(np.int64), 1)
-        seg_curve = np.repeat(np.asarray(piece_curve), size - 1)
-        n_seg = np.bincount(seg_curve, minlength=n_curves)
-    else:
-        start = coef1 = coef2 = coef3 = np.zeros(0, np.complex128)
-        hs = np.zeros(0)
-        count = np.zeros(0, np.int64)
-        n_seg = np.zeros(n_curves, np.int64)
-    # After each curve's segments, its last node (a zero-length "segment" of one step).
-    at = np.cumsum(n_seg)
-    ends = np.asarray(last_node)
-    start = np.insert(start, at, ends[:, 0] + 1j * ends[:, 1])
-    coef1 = np.insert(coef1, at, 0j)
-    coef2 = np.insert(coef2, at, 0j)
-    coef3 = np.insert(coef3, at, 0j)
-    hs = np.insert(hs, at, 0.0)
-    count = np.insert(count, at, 1)
-    first = np.cumsum(count) - count
-    u = np.arange(int(first[-1] + count[-1]), dtype=np.float64)
-    u -= np.repeat(first, count)
-    u *= np.repeat(hs / count, count)
-    zz = np.repeat(coef3, count)
-    zz *= u
-    zz += np.repeat(coef2, count)
-    zz *= u
-    zz += np.repeat(coef1, count)
-    zz *= u
-    zz += np.repeat(start, count)
-    x = zz.real
-    y = zz.imag
-    dst = np.empty((len(zz), 2))
-    dst[:, 0] = m[0, 0] * x + m[0, 1] * y + m[0, 2]
-    dst[:, 1] = m[1, 0] * x + m[1, 1] * y + m[1, 2]
-    if not is_affine(m):
-        dst /= (m[2, 0] * x + m[2, 1] * y + m[2, 2])[:, None]
-    points = np.add.reduceat(count, np.concatenate([[0], at[:-1] + np.arange(1, n_curves)]))
-    bounds = np.concatenate([[0], np.cumsum(points)])
-    d = np.diff(dst, axis=0)
-    gap = np.hypot(d[:, 0], d[:, 1])
-    out = []
-    for c, inst in enumerate(instances):
-        lo, hi = int(bounds[c]), int(bounds[c + 1])
-        if hi - lo >= 2 and float(gap[lo : hi - 1].max()) > spacing_px * (1 + 1e-9):
-            out.append(dense_curve(inst, m, spacing_px, scale=scale))
-        else:
-            out.append(dst[lo:hi])
-    return out
+    return geometry_dense_curve(instance.xy, instance.straight, matrix, spacing_px, scale=scale)
 
 
 def _valid_instances(label: Label, kind: str) -> tuple[Instance, ...] | None:
@@ -340,10 +189,17 @@ def encode(
             )
         )
     if curve_ch:
-        curve_xy = dense_curves(curve_inst, m, fine_spacing)
+        curve_xy = dense_curves([(i.xy, i.straight) for i in curve_inst], m, fine_spacing)
         # Every (s / finest)-th dense point keeps the spacing <= curve_spacing target px.
         finest = min(cfg.strides)
-        polys = [_every(p, max(1, s // finest)) / s for s in cfg.strides for p in curve_xy]
+        # Corners (nodes where a straight segment meets the rest) stay vertices at every
+        # stride: dropping one cuts the corner, ~0.015 target px at stride 4.
+        keep = [_corner_samples(p, inst, m) for p, inst in zip(curve_xy, curve_inst, strict=True)]
+        polys = [
+            _every(p, max(1, s // finest), k) / s
+            for s in cfg.strides
+            for p, k in zip(curve_xy, keep, strict=True)
+        ]
         parts.append(
             curve_values(
                 *_per_stride(curve_ch, starts, shapes),
@@ -383,14 +239,39 @@ def _per_stride(
     )
 
 
-def _every(points: FloatArray, n: int) -> FloatArray:
-    """Every n-th point, always keeping the last one."""
+def _every(points: FloatArray, n: int, also: npt.NDArray[np.intp] | None = None) -> FloatArray:
+    """Every n-th point, always keeping the last one and the points at indices ``also``."""
     if n == 1 or len(points) <= 2:
         return points
+    if also is not None and len(also):
+        mask = np.zeros(len(points), dtype=bool)
+        mask[::n] = True
+        mask[-1] = True
+        mask[also] = True
+        return points[mask]
     keep = points[::n]
     if (len(points) - 1) % n:
         keep = np.concatenate([keep, points[-1:]])
     return keep
+
+
+def _corner_samples(
+    dense: FloatArray, instance: Instance, matrix: FloatArray
+) -> npt.NDArray[np.intp] | None:
+    """Indices in ``dense`` (the instance's dense curve, input px) of its corner nodes.
+
+    A corner is an interior node next to a straight segment: the curve is only C0 there.
+    Every node is among the dense points, so each corner is the dense point nearest to it.
+    """
+    flags = instance.straight
+    if flags is None or not any(flags):
+        return None
+    corner = [i for i in range(1, len(flags) - 1) if flags[i - 1] or flags[i]]
+    if not corner:
+        return None
+    at = apply_matrix(matrix, instance.xy[corner])
+    d2 = (dense[None, :, 0] - at[:, None, 0]) ** 2 + (dense[None, :, 1] - at[:, None, 1]) ** 2
+    return np.argmin(d2, axis=1)
 
 
 def decode(

@@ -89,13 +89,14 @@ def refine_peak(heatmap: F32, row: int, col: int) -> tuple[float, float]:
     else:  # not a proper maximum: fall back to per-axis parabolas where they curve down
         dx = -gx / hxx if hxx < 0 else 0.0
         dy = -gy / hyy if hyy < 0 else 0.0
-    # At an interior maximum the vertex lies within half a pixel of the argmax; where the
-    # stencil was moved in from the edge, up to 1.5 px from the stencil centre.
-    lx = 0.5 if c == col else 1.5
-    ly = 0.5 if r == row else 1.5
-    x = c + float(np.clip(dx, -lx, lx))
-    y = r + float(np.clip(dy, -ly, ly))
-    return x, y
+    # The vertex lies within half a pixel of the argmax, except past an argmax on the map's
+    # edge: there the maximum can lie beyond the last pixel centre, by up to (s - 0.5) / s
+    # < 1 heatmap px for a point inside the input (e.g. input x = 607.4 of 608 at stride 4
+    # is heatmap 151.85 on a 152-wide map). Allowing 1 px outward there keeps edge points
+    # unbiased; the caller clamps to the input image.
+    x = min(max(c + dx, col - (1.0 if col == 0 else 0.5)), col + (1.0 if col == w - 1 else 0.5))
+    y = min(max(r + dy, row - (1.0 if row == 0 else 0.5)), row + (1.0 if row == h - 1 else 0.5))
+    return float(x), float(y)
 
 
 def decode_point(

@@ -2,8 +2,8 @@
 
 The oracle evaluates every target pixel: full-grid Gaussians for points, and for curves
 the distance from every pixel to every segment of a dense polyline sampled per stride
-(finer than the encoder's, by the one-curve :func:`~echomark.heatmaps.codec.dense_curve`
-rather than the encoder's batched ``dense_curves``). It shares only that sampling, the
+(finer than the encoder's, by the one-curve :func:`~echomark.geometry.dense_curve` rather
+than the encoder's batched :func:`~echomark.geometry.dense_curves`). It shares only that sampling, the
 label-state rule (:func:`~echomark.heatmaps.codec.supervision`) and the matrix convention
 with the fast encoder, none of its rendering.
 """

@@ -257,6 +257,9 @@ def split_pieces(
     short[idx] = np.minimum(length[idx], length[idx - 1])
     corner = interior & (turn * min_radius > short)
     cum = np.cumsum(np.where(corner, 0.0, turn))
+    # Turning counts from each polyline's start, so that where one polyline is cut does
+    # not depend on the polylines before it (each channel's target is its own).
+    cum -= np.repeat(cum[c_lo], sizes_in)
     band = np.floor(cum / max_turn)
     wrap = np.zeros(n, dtype=bool)
     wrap[1:] = band[1:] != band[:-1]

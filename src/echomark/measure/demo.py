@@ -11,12 +11,13 @@ from __future__ import annotations
 import csv
 import math
 import os
-import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from echomark.cache.keys import ImageKey
 from echomark.cache.physical import calibration_from_mapping, read_physical_csv
@@ -25,45 +26,10 @@ from echomark.errors import ImageKeyError, InputError
 from echomark.fileio import atomic_write_text
 from echomark.labels.io import read_labels
 from echomark.labels.schema import LabelFile
+from echomark.labels.vocabulary import Measurement, Phase, parse, spec
 from echomark.measure.agreement import agreement, bland_altman_plot
-from echomark.measure.pipeline import UNITS, MeasureResult, RowKind, measure_labels
-
-#: Truth names (normalised: lower case, no spaces/underscores/hyphens) → per-frame measurement.
-#: The per-frame value of an ED-labelled frame is what a diastolic name means frame by frame.
-FRAME_ALIASES = {
-    "ivs": "IVS",
-    "ivsd": "IVS",
-    "ivss": "IVS",
-    "lvid": "LVID",
-    "lvidd": "LVID",
-    "lvids": "LVID",
-    "lvpw": "LVPW",
-    "lvpwd": "LVPW",
-    "lvpws": "LVPW",
-    "lvlength": "LV_length",
-    "lvlengthd": "LV_length",
-    "lvlengths": "LV_length",
-    "length": "LV_length",
-    "lvarea": "LV_area",
-    "lvaread": "LV_area",
-    "lvareas": "LV_area",
-    "lveda": "LV_area",
-    "lvesa": "LV_area",
-    "area": "LV_area",
-    "lvvolume": "LV_volume",
-    "volume": "LV_volume",
-    "lvvolumeal": "LV_volume_al",
-    "volumeal": "LV_volume_al",
-    "edval": "LV_volume_al",
-    "esval": "LV_volume_al",
-    "lvedval": "LV_volume_al",
-    "lvesval": "LV_volume_al",
-    "lvendolength": "LV_endo_length",
-    "endolength": "LV_endo_length",
-}
-
-#: Truth rows that describe the video rather than measure it (units), never compared.
-_METADATA_UNITS = frozenset({"index", "ms", "s", "bpm"})
+from echomark.measure.pipeline import MeasureResult, RowKind, measure_labels
+from echomark.synth.dataset import TRUTH_DESCRIPTIONS
 
 #: Factors to convert a truth unit into echomark's unit, keyed by (from, to).
 _UNIT_FACTORS = {
@@ -77,11 +43,8 @@ _UNIT_FACTORS = {
     ("mm3", "ml"): 0.001,
     ("%", "%"): 1.0,
     ("pct", "%"): 1.0,
+    ("bpm", "/min"): 1.0,
 }
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "", name.strip().lower())
 
 
 def convert_unit(value: float, unit: str, to: str) -> float:
@@ -175,10 +138,21 @@ def _image_name(row: TruthRow) -> str | None:
     return None
 
 
+_BIPLANE = frozenset(
+    {Measurement.LVEDV_biplane_disks, Measurement.LVESV_biplane_disks, Measurement.EF_biplane}
+)
+
+
 def match_truth(
     result: MeasureResult, truth: list[TruthRow], *, images: set[str] | None = None
 ) -> tuple[dict[str, tuple[list[float], list[float], str]], list[str]]:
-    """Pair measured values with truth values.
+    """Pair measured values with truth values, by exact vocabulary name.
+
+    A per-frame truth (phase ``frame``) is compared with the same frame's value; any other
+    truth (ED, ES or per-beat values, heart rate) with the mean over the video's beats (a
+    biplane truth with its study's value, on the A4C video), all beats whatever their quality
+    status (this compares a model with the truth; clinical
+    summaries use ok values only).
 
     Args:
         result: The measurements.
@@ -187,31 +161,45 @@ def match_truth(
             not expected to have a value and are not reported as unmatched.
 
     Returns:
-        ``{truth measurement name: (measured, truth, unit)}`` and messages for truth rows
-        that had no counterpart.
+        ``{measurement: (measured, truth, unit)}`` and messages for truth rows that had no
+        counterpart.
+
+    Raises:
+        InputError: A truth row names a measurement outside the vocabulary.
     """
     frame_vals = {(r.image, r.measurement): r.value for r in result.rows if r.kind is RowKind.FRAME}
-    mean_vals = {(r.video, r.measurement): r.value for r in result.rows if r.kind is RowKind.MEAN}
+    per_beat: dict[tuple[str, Measurement], list[float]] = defaultdict(list)
+    for r in result.rows:
+        if (r.kind is RowKind.BEAT and math.isfinite(r.value)) or (
+            r.kind is RowKind.MEAN and r.measurement is Measurement.heart_rate
+        ):
+            per_beat[(r.video, r.measurement)].append(r.value)
+        elif r.kind is RowKind.STUDY and math.isfinite(r.value):
+            # a study's truth is repeated on both its videos: compare it once, on the A4C
+            per_beat[(r.video.split("+")[0], r.measurement)].append(r.value)
     pairs: dict[str, tuple[list[float], list[float], str]] = {}
     missing: dict[str, int] = defaultdict(int)
     for t in truth:
-        if t.unit.strip().lower() in _METADATA_UNITS:
+        if t.measurement in TRUTH_DESCRIPTIONS:
             continue
-        image = _image_name(t)
-        if image is not None:
-            if images is not None and image not in images:
+        name = parse(t.measurement)
+        measured: float | None
+        if name in _BIPLANE and t.view == "A2C":
+            continue  # a study's truth is on both its videos; compared once, on the A4C
+        if spec(name).phase is Phase.FRAME:
+            image = _image_name(t)
+            if image is None or (images is not None and image not in images):
                 continue
-            name = FRAME_ALIASES.get(_norm(t.measurement))
-            measured = frame_vals.get((image, name)) if name else None
+            measured = frame_vals.get((image, name))
         else:
-            name = next((n for n in UNITS if _norm(n) == _norm(t.measurement)), None)
-            measured = mean_vals.get((t.video, name)) if name else None
-        if name is None or measured is None:
-            missing[t.measurement] += 1
+            beats = per_beat.get((t.video, name))
+            measured = float(np.mean(beats)) if beats else None
+        if measured is None or not math.isfinite(measured):
+            missing[name.value] += 1
             continue
-        unit = UNITS[name]
+        unit = spec(name).unit
         value = convert_unit(t.value, t.unit, unit) if t.unit else t.value
-        m, tr, _ = pairs.setdefault(t.measurement, ([], [], unit))
+        m, tr, _ = pairs.setdefault(name.value, ([], [], unit))
         m.append(measured)
         tr.append(value)
     notes = [f"{n}: {k} truth rows without a measured value" for n, k in sorted(missing.items())]
@@ -222,7 +210,7 @@ def frame_times_from_truth(truth: list[TruthRow]) -> dict[str, float]:
     """Per-video frame time (s) from ``frame_time`` truth rows (unit ms or s)."""
     out = {}
     for t in truth:
-        if _norm(t.measurement) in ("frametime", "frametimems") and t.video and t.value > 0:
+        if t.measurement == "frame_time" and t.video and t.value > 0:
             out[t.video] = t.value / (1.0 if t.unit.strip().lower() == "s" else 1000.0)
     return out
 
@@ -234,16 +222,13 @@ MAX_PANELS = 9
 def _plot_names(pairs: Mapping[str, Any]) -> list[str]:
     """Measurements worth a panel, at most :data:`MAX_PANELS`.
 
-    Per-frame names themselves (not their ED/ES copies, which repeat a subset of the same
-    frames) and per-video ones; a measurement with fewer than two pairs has no spread to
-    plot and gets no panel.
+    Per-beat values first (EF, FS, GLS, volumes: what a reader uses), then per-frame ones;
+    a measurement with fewer than two pairs has no spread to plot and gets no panel.
     """
-    frame_names = {_norm(v) for v in FRAME_ALIASES.values()}
-    main = [
-        n for n in sorted(pairs)
-        if (_norm(n) in frame_names or _norm(n) not in FRAME_ALIASES) and len(pairs[n][0]) >= 2
-    ]  # fmt: skip
-    return (main or sorted(pairs))[:MAX_PANELS]
+    order = {Phase.CYCLE: 0, Phase.ED: 1, Phase.ES: 2, Phase.FRAME: 3}
+    names = [n for n in pairs if len(pairs[n][0]) >= 2]
+    names.sort(key=lambda n: (order[spec(n).phase], n))
+    return (names or sorted(pairs))[:MAX_PANELS]
 
 
 class AgreementSummary(dict[str, Any]):
@@ -300,6 +285,20 @@ def _frame_times(data_dir: Path) -> dict[str, float]:
                         out[video.strip()] = float(ft) / 1000.0
                 except ValueError:
                     continue
+    return out
+
+
+def _studies(data_dir: Path) -> dict[str, str]:
+    """Video code -> study from a synthetic dataset's ``studies.csv`` (study, A4C, A2C)."""
+    path = data_dir / "studies.csv"
+    if not path.is_file():
+        return {}
+    out = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            for view in ("A4C", "A2C"):
+                if row.get(view):
+                    out[row[view].strip()] = (row.get("study") or "").strip()
     return out
 
 
@@ -365,7 +364,15 @@ def demo_agreement(
     views = {t.video: t.view for t in truth if t.video and t.view}
     if frame_time_s is None:
         frame_time_s = frame_times_from_truth(truth) or None
-    result = measure_labels(lf, cal_of, views=views, frame_time_s=frame_time_s, min_conf=min_conf)
+    studies = _studies(base) if base is not None else {}
+    result = measure_labels(
+        lf,
+        cal_of,
+        views=views,
+        frame_time_s=frame_time_s,
+        studies=studies or None,
+        min_conf=min_conf,
+    )
     predicted = {n for k in lf.images if (n := _key_name(k)) is not None}
     pairs, notes = match_truth(result, truth, images=predicted)
     stats = {

@@ -1,9 +1,12 @@
-"""Measure a whole label or prediction file: per-frame values, ED/ES per beat, beat means.
+"""Measure a whole label or prediction file: per-frame values, beats, biplane, quality status.
 
-A video's frames are grouped by their image keys. Per-frame measurements come from each
-image's labels; with a frame time, each video's LV size series (LVID for PLAX, volume, area or
-length for apical views) gives end-diastole and end-systole, and the ED/ES measurements,
-derived indices and their mean over beats are added.
+A video's frames are grouped by their image keys. Every frame is measured for the video's
+view (decided from all labels' confidences, or given); the LV size series gives ED and ES
+among the measured frames (no frame time needed; a frame time adds heart rate and timing
+checks); each beat's ED/ES values and indices follow, then the mean over the beats that
+passed the quality gate. A4C and A2C videos of one study also give biplane volumes. Every
+value carries a :class:`~echomark.measure.qc.Status` with reasons; names come from the
+vocabulary (:mod:`echomark.labels.vocabulary`).
 """
 
 from __future__ import annotations
@@ -11,34 +14,62 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from echomark.cache.keys import ImageKey
 from echomark.calibration import Calibration
 from echomark.errors import ImageKeyError
-from echomark.labels.schema import ImageLabels, LabelFile, LabelState
+from echomark.labels.registry import View
+from echomark.labels.schema import ImageLabels, LabelFile
+from echomark.labels.vocabulary import VOLUME_VIEWS, Measurement, Phase, apical, at_phase, spec
 from echomark.measure._labels import DEFAULT_MIN_CONF
 from echomark.measure.a4c import (
     LV_APEX,
     LV_ENDO,
     MV_HINGES,
     area_length_volume_ml,
+    disk_diameters,
     ejection_fraction_pct,
     gls_pct,
     lv_apical_frame,
+    lv_geometry,
 )
 from echomark.measure.plax import (
-    PLAX_POINTS,
+    IVS_BOTTOM,
+    IVS_TOP,
+    PW_BOTTOM,
+    PW_TOP,
     fractional_shortening_pct,
     lv_mass_g,
     plax_dimensions,
     relative_wall_thickness,
 )
-from echomark.measure.series import Phases, find_phases, value_at
+from echomark.measure.qc import (
+    OK,
+    QcConfig,
+    Status,
+    Verdict,
+    ViewDecision,
+    area_length_verdict,
+    combine,
+    confidence_verdict,
+    decide_view,
+    depth_verdict,
+    flag,
+    input_verdict,
+    inside_verdict,
+    interval_verdict,
+    limits_verdict,
+)
+from echomark.measure.series import Beat, CyclePhase, Phases, find_phases, heart_rate_bpm, value_at
+
+M = Measurement
+FloatArray = npt.NDArray[np.float64]
 
 
 class RowKind(str, Enum):
@@ -49,50 +80,20 @@ class RowKind(str, Enum):
     BEAT = "beat"
     """A value at ED or ES of one beat, or derived from one beat."""
     MEAN = "mean"
-    """The mean over a video's beats."""
+    """The mean over a video's beats that passed the quality gate (or a per-video value)."""
+    STUDY = "study"
+    """A value from two videos of one study (biplane)."""
 
 
-#: Measurement name -> unit. Per-frame names first, then ED/ES and derived ones.
-UNITS: dict[str, str] = {
-    "IVS": "mm",
-    "LVID": "mm",
-    "LVPW": "mm",
-    "LV_length": "mm",
-    "LV_area": "cm2",
-    "LV_volume": "mL",
-    "LV_volume_al": "mL",
-    "LV_endo_length": "mm",
-    "IVSd": "mm",
-    "LVIDd": "mm",
-    "LVPWd": "mm",
-    "IVSs": "mm",
-    "LVIDs": "mm",
-    "LVPWs": "mm",
-    "RWT": "1",
-    "LV_mass": "g",
-    "FS": "%",
-    "LV_length_d": "mm",
-    "LV_length_s": "mm",
-    "LVEDA": "cm2",
-    "LVESA": "cm2",
-    "LVEDV": "mL",
-    "LVESV": "mL",
-    "EF": "%",
-    "LVEDV_al": "mL",
-    "LVESV_al": "mL",
-    "EF_al": "%",
-    "GLS": "%",
+PLAX_VIEW = View.PLAX.value
+
+#: Labels each PLAX frame measurement uses (for the confidence check).
+_PLAX_USES = {
+    M.IVS: (IVS_TOP, IVS_BOTTOM),
+    M.LVID: (IVS_BOTTOM, PW_TOP),
+    M.LVPW: (PW_TOP, PW_BOTTOM),
 }
-
-PLAX_FRAME = ("IVS", "LVID", "LVPW")
-APICAL_FRAME = ("LV_length", "LV_area", "LV_volume", "LV_volume_al", "LV_endo_length")
-
-#: Fewest measured frames for ED/ES detection (fewer: per-frame values only).
-MIN_SERIES_FRAMES = 6
-
-PLAX_VIEW = "PLAX"
-APICAL_VIEW = "apical"
-_APICAL_VIEWS = {"A4C", "A2C", "A3C", "A5C", APICAL_VIEW}
+_APICAL_USES = (LV_ENDO, *LV_APEX, *(n for pair in MV_HINGES for n in pair))
 
 
 @dataclass(frozen=True)
@@ -100,15 +101,20 @@ class MeasurementRow:
     """One measurement in long form.
 
     Attributes:
-        video: Video code ``<class>-<64hex>``.
-        image: Image key for frame rows, ``""`` for beat and mean rows.
-        view: ``PLAX``, ``A4C``… or ``apical`` when inferred from the labels.
+        video: Video code ``<class>-<64hex>`` (both codes ``a+b`` for study rows).
+        image: Image key for frame rows, ``""`` otherwise.
+        view: ``PLAX``, ``A4C``, ``A2C`` or ``biplane``.
         frame: Frame number (for ED/ES values the phase frame), None for means.
         beat: Beat number within the video (0-based), None for frame and mean rows.
-        kind: Frame, beat or mean.
-        measurement: Name (see :data:`UNITS`).
+        kind: Frame, beat, mean or study.
+        measurement: Vocabulary name.
         value: Value in ``unit``.
-        unit: Unit.
+        unit: The vocabulary's unit.
+        status: Quality status.
+        reasons: Why it is flagged or rejected.
+        interpolated: The value was interpolated between measured frames (or derived from
+            such a value).
+        study: Study the video belongs to, if known.
     """
 
     video: str
@@ -117,29 +123,82 @@ class MeasurementRow:
     frame: int | None
     beat: int | None
     kind: RowKind
-    measurement: str
+    measurement: Measurement
     value: float
     unit: str
+    status: Status = Status.OK
+    reasons: tuple[str, ...] = ()
+    interpolated: bool = False
+    study: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN → None, enum → value)."""
-        d = asdict(self)
-        d["kind"] = self.kind.value
-        if not math.isfinite(self.value):
-            d["value"] = None
-        return d
+        """JSON-ready dict (NaN → None, enums → values)."""
+        return {
+            "video": self.video,
+            "image": self.image,
+            "view": self.view,
+            "frame": self.frame,
+            "beat": self.beat,
+            "kind": self.kind.value,
+            "measurement": self.measurement.value,
+            "value": self.value if math.isfinite(self.value) else None,
+            "unit": self.unit,
+            "status": self.status.value,
+            "reasons": list(self.reasons),
+            "interpolated": self.interpolated,
+            "study": self.study,
+        }
+
+
+def _row(
+    video: str,
+    image: str,
+    view: str,
+    frame: int | None,
+    beat: int | None,
+    kind: RowKind,
+    name: Measurement,
+    value: float,
+    verdict: Verdict,
+    interpolated: bool = False,
+    study: str = "",
+) -> MeasurementRow:
+    if not math.isfinite(value):
+        verdict = verdict + Verdict(Status.REJECTED, ("not measurable",))
+    verdict = verdict + limits_verdict(name, value)
+    return MeasurementRow(
+        video, image, view, frame, beat, kind, name, value, spec(name).unit,
+        verdict.status, verdict.reasons, interpolated, study,
+    )  # fmt: skip
 
 
 @dataclass
 class VideoSeries:
-    """The per-frame series of one video, the phases found in it and its spacing (for reports)."""
+    """One video's per-frame series, phases, frame statuses and geometry (for reports).
+
+    Attributes:
+        video: Video code.
+        view: The view measured.
+        calibration: Spacing used.
+        series: Per-frame measurement -> ``{frame: value}``.
+        driver: The series ED/ES were found on.
+        phases: The phases (None when none could be searched).
+        frame_status: Worst status of each frame's values.
+        decision: How the view was decided.
+        frame_time_s: Seconds between frames, when known.
+        disks: Apical frames' disk diameters and length ``{frame: (diameters, L)}`` (mm).
+    """
 
     video: str
     view: str
     calibration: Calibration
-    values: dict[str, Phases]
-    driver: str | None
-    phases: Phases | None
+    series: dict[Measurement, dict[int, float]] = field(default_factory=dict)
+    driver: Measurement | None = None
+    phases: Phases | None = None
+    frame_status: dict[int, Status] = field(default_factory=dict)
+    decision: ViewDecision | None = None
+    frame_time_s: float | None = None
+    disks: dict[int, tuple[FloatArray, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,9 +209,8 @@ class MeasureResult:
         rows: Long-form measurements.
         series: Per video: its series and phases.
         problems: Items that should have been measured but were skipped (bad key, no
-            calibration), one message each.
-        notes: Videos with nothing to measure (no LV landmarks, a view without LV
-            measurements); not errors.
+            calibration, conflicting views), one message each.
+        notes: Videos with nothing to measure, and why; not errors.
     """
 
     rows: list[MeasurementRow] = field(default_factory=list)
@@ -160,105 +218,160 @@ class MeasureResult:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def values(self, measurement: str, kind: RowKind | None = None) -> list[float]:
-        """All values of one measurement (optionally of one kind)."""
+    def values(
+        self, measurement: Measurement, kind: RowKind | None = None, *, ok_only: bool = False
+    ) -> list[float]:
+        """All values of one measurement (optionally of one kind, optionally ok only)."""
         return [
             r.value
             for r in self.rows
-            if r.measurement == measurement and (kind is None or r.kind is kind)
+            if r.measurement is measurement
+            and (kind is None or r.kind is kind)
+            and (not ok_only or r.status is Status.OK)
         ]
 
+    @property
+    def any_ok(self) -> bool:
+        """Whether any value passed the quality gate."""
+        return any(r.status is Status.OK for r in self.rows)
 
-def _present(labels: ImageLabels, name: str) -> bool:
-    label = labels.get(name)
-    return label is not None and label.state in (LabelState.POINT, LabelState.CURVE)
-
-
-def infer_view(labels: ImageLabels) -> str | None:
-    """``PLAX`` if any PLAX LV landmark is drawn, ``apical`` if LV apical labels are, else None."""
-    if any(_present(labels, n) for n in PLAX_POINTS):
-        return PLAX_VIEW
-    apical = (LV_ENDO, *LV_APEX, *(n for pair in MV_HINGES for n in pair))
-    if any(_present(labels, n) for n in apical):
-        return APICAL_VIEW
-    return None
+    @property
+    def flagged(self) -> int:
+        """Number of values flagged or rejected."""
+        return sum(r.status is not Status.OK for r in self.rows)
 
 
 def measure_frame(
     labels: ImageLabels, cal: Calibration, view: str, *, min_conf: float = DEFAULT_MIN_CONF
-) -> dict[str, float]:
+) -> dict[Measurement, float]:
     """Per-frame measurements of one image for its view (NaN where landmarks are missing).
 
     Args:
         labels: The image's labels.
         cal: Pixel spacing.
-        view: ``PLAX`` or an apical view.
+        view: ``PLAX``, ``A4C`` or ``A2C``.
         min_conf: Confidence floor for predictions.
 
     Returns:
-        ``{measurement: value}`` in the units of :data:`UNITS`.
+        ``{measurement: value}`` in the vocabulary's units; empty for other views.
     """
     if view == PLAX_VIEW:
         d = plax_dimensions(labels, cal, min_conf=min_conf)
-        return {"IVS": d.ivs_mm, "LVID": d.lvid_mm, "LVPW": d.lvpw_mm}
-    if view in _APICAL_VIEWS:
+        return {M.IVS: d.ivs_mm, M.LVID: d.lvid_mm, M.LVPW: d.lvpw_mm}
+    if view in {v.value for v in VOLUME_VIEWS}:
+        v = View(view)
         f = lv_apical_frame(labels, cal, min_conf=min_conf)
         return {
-            "LV_length": f.length_mm,
-            "LV_area": f.area_cm2,
-            "LV_volume": f.volume_ml,
-            "LV_volume_al": area_length_volume_ml(f.area_cm2, f.length_mm),
-            "LV_endo_length": f.endo_length_mm,
+            apical("LV_length_{v}", v): f.length_mm,
+            apical("LV_area_{v}", v): f.area_cm2,
+            apical("LV_volume_{v}_disks", v): f.volume_ml,
+            apical("LV_volume_{v}_area_length", v): area_length_volume_ml(f.area_cm2, f.length_mm),
+            apical("LV_endocardial_length_{v}", v): f.endo_length_mm,
         }
     return {}
 
 
-def _driver(view: str, series: Mapping[str, np.ndarray]) -> str | None:
+def _frame_verdicts(
+    labels: ImageLabels,
+    values: Mapping[Measurement, float],
+    view: str,
+    qc: QcConfig,
+    depth_mm: float | None,
+    image_hw: tuple[int, int] | None = None,
+) -> dict[Measurement, Verdict]:
+    """Quality verdicts of one frame's values (limits are added per row)."""
+    base = input_verdict(labels, qc)
+    if view == PLAX_VIEW:
+        total = sum(values[m] for m in (M.IVS, M.LVID, M.LVPW))
+        depth = depth_verdict(total, depth_mm)
+        return {
+            m: base
+            + depth
+            + confidence_verdict(labels, _PLAX_USES[m], qc)
+            + inside_verdict(labels, _PLAX_USES[m], image_hw)
+            for m in values
+        }
+    v = View(view)
+    conf = confidence_verdict(labels, _APICAL_USES, qc) + inside_verdict(
+        labels, _APICAL_USES, image_hw
+    )
+    shape = area_length_verdict(
+        values[apical("LV_area_{v}", v)], values[apical("LV_length_{v}", v)]
+    )
+    return {m: base + conf + shape for m in values}
+
+
+def _driver(view: str, series: Mapping[Measurement, Mapping[int, float]]) -> Measurement | None:
     """Which series times the cardiac cycle.
 
-    The preferred LV size (LVID for PLAX; volume, area, then length for apical views) unless
-    another is measured on clearly more frames (the curve may be unusable where the apex
-    is), since gaps blur the timing.
+    LVID (PLAX); volume, area or length (apical): the preferred one unless another is
+    measured on clearly more frames.
     """
-    order = ("LVID",) if view == PLAX_VIEW else ("LV_volume", "LV_area", "LV_length")
-    counts = {n: int(np.isfinite(series[n]).sum()) for n in order if n in series}
+    if view == PLAX_VIEW:
+        order: tuple[Measurement, ...] = (M.LVID,)
+    else:
+        v = View(view)
+        order = tuple(apical(k, v) for k in ("LV_volume_{v}_disks", "LV_area_{v}", "LV_length_{v}"))
+    counts = {n: sum(math.isfinite(x) for x in series[n].values()) for n in order if n in series}
     best = max(counts.values(), default=0)
-    if best < MIN_SERIES_FRAMES:
+    if best == 0:
         return None
     return next(n for n in order if counts.get(n, 0) >= 0.8 * best)
 
 
-def _beat_values(view: str, at: Callable[[str, int], float], ed: int, es: int) -> dict[str, float]:
-    """ED/ES values and derived indices of one beat; ``at(name, index)`` reads a series."""
+def _beat_values(
+    view: str, at: Callable[[Measurement, int], tuple[float, bool, Verdict]], beat: Beat
+) -> dict[Measurement, tuple[float, bool, Verdict, int | None]]:
+    """ED/ES values and derived indices of one beat: ``(value, interpolated, verdict, frame)``."""
+    out: dict[Measurement, tuple[float, bool, Verdict, int | None]] = {}
+
+    def phase_value(series: Measurement, phase: Phase) -> tuple[float, bool, Verdict]:
+        frame = beat.ed if phase is Phase.ED else beat.es
+        value, interp, verdict = at(series, frame)
+        out[at_phase(series, phase)] = (value, interp, verdict, frame)
+        return value, interp, verdict
+
+    def derived(
+        name: Measurement, value: float, *parts: tuple[float, bool, Verdict], frame: int | None
+    ) -> None:
+        out[name] = (
+            value,
+            any(p[1] for p in parts),
+            combine(p[2] for p in parts),
+            frame,
+        )
+
     if view == PLAX_VIEW:
-        ivsd, lvidd, lvpwd = at("IVS", ed), at("LVID", ed), at("LVPW", ed)
-        lvids = at("LVID", es)
-        return {
-            "IVSd": ivsd,
-            "LVIDd": lvidd,
-            "LVPWd": lvpwd,
-            "IVSs": at("IVS", es),
-            "LVIDs": lvids,
-            "LVPWs": at("LVPW", es),
-            "RWT": relative_wall_thickness(lvidd, lvpwd),
-            "LV_mass": lv_mass_g(ivsd, lvidd, lvpwd),
-            "FS": fractional_shortening_pct(lvidd, lvids),
-        }
-    edv, esv = at("LV_volume", ed), at("LV_volume", es)
-    edv_al, esv_al = at("LV_volume_al", ed), at("LV_volume_al", es)
-    return {
-        "LV_length_d": at("LV_length", ed),
-        "LV_length_s": at("LV_length", es),
-        "LVEDA": at("LV_area", ed),
-        "LVESA": at("LV_area", es),
-        "LVEDV": edv,
-        "LVESV": esv,
-        "EF": ejection_fraction_pct(edv, esv),
-        "LVEDV_al": edv_al,
-        "LVESV_al": esv_al,
-        "EF_al": ejection_fraction_pct(edv_al, esv_al),
-        "GLS": gls_pct(at("LV_endo_length", ed), at("LV_endo_length", es)),
-    }
+        ivsd = phase_value(M.IVS, Phase.ED)
+        lvidd = phase_value(M.LVID, Phase.ED)
+        lvpwd = phase_value(M.LVPW, Phase.ED)
+        phase_value(M.IVS, Phase.ES)
+        lvids = phase_value(M.LVID, Phase.ES)
+        phase_value(M.LVPW, Phase.ES)
+        derived(M.FS, fractional_shortening_pct(lvidd[0], lvids[0]), lvidd, lvids, frame=None)
+        derived(M.RWT, relative_wall_thickness(lvidd[0], lvpwd[0]), lvidd, lvpwd, frame=beat.ed)
+        derived(
+            M.LV_mass_linear,
+            lv_mass_g(ivsd[0], lvidd[0], lvpwd[0]),
+            ivsd, lvidd, lvpwd,
+            frame=beat.ed,
+        )  # fmt: skip
+        return out
+    v = View(view)
+    for kind in ("LV_length_{v}", "LV_area_{v}"):
+        phase_value(apical(kind, v), Phase.ED)
+        phase_value(apical(kind, v), Phase.ES)
+    for method in ("disks", "area_length"):
+        series = apical(f"LV_volume_{{v}}_{method}", v)
+        d = phase_value(series, Phase.ED)
+        s = phase_value(series, Phase.ES)
+        derived(
+            apical(f"EF_{{v}}_{method}", v), ejection_fraction_pct(d[0], s[0]), d, s, frame=None
+        )
+    endo = apical("LV_endocardial_length_{v}", v)
+    ld, ls = at(endo, beat.ed), at(endo, beat.es)
+    derived(apical("GLS_{v}_endocardial_contour", v), gls_pct(ld[0], ls[0]), ld, ls, frame=None)
+    return out
 
 
 def measure_video(
@@ -267,66 +380,115 @@ def measure_video(
     cal: Calibration,
     view: str,
     *,
-    frame_time_s: float | None,
+    frame_time_s: float | None = None,
+    phases: Mapping[int, CyclePhase] | None = None,
     min_conf: float = DEFAULT_MIN_CONF,
+    qc: QcConfig | None = None,
+    decision: ViewDecision | None = None,
+    depth_mm: float | None = None,
+    image_hw: tuple[int, int] | None = None,
+    study: str = "",
 ) -> tuple[list[MeasurementRow], VideoSeries]:
-    """Measure one video: every frame, then ED/ES per beat and the beat means.
+    """Measure one video: every frame, then ED/ES per beat and the mean of the ok beats.
 
     Args:
         video: Video code.
         frames: Frame number -> (image key, labels).
         cal: Pixel spacing of the video.
-        view: ``PLAX`` or an apical view.
-        frame_time_s: Seconds between frames; None skips the ED/ES analysis.
-        min_conf: Confidence floor for predictions.
+        view: ``PLAX``, ``A4C`` or ``A2C``.
+        frame_time_s: Seconds between frames, for heart rate and the ED→ES timing check;
+            ED/ES are found without it.
+        phases: Known ED/ES frames (used instead of searching).
+        min_conf: Confidence floor for predictions (below it a label counts as absent).
+        qc: Quality-gate thresholds (defaults when None).
+        decision: How the view was decided (its verdict applies to every value).
+        depth_mm: Imaged depth, for the PLAX wall-sum check.
+        image_hw: Frame size ``(rows, cols)``: landmarks outside it reject their values.
+        study: Study the video belongs to (recorded on its rows).
 
     Returns:
-        The rows and the series (for plotting).
+        The rows and the series.
     """
+    cfg = qc or QcConfig()
+    view_verdict = decision.verdict if decision is not None else OK
     rows: list[MeasurementRow] = []
-    order = sorted(frames)
-    per_frame: dict[str, list[float]] = defaultdict(list)
-    for fr in order:
+    series: dict[Measurement, dict[int, float]] = defaultdict(dict)
+    verdicts: dict[tuple[Measurement, int], Verdict] = {}
+    vs = VideoSeries(video, view, cal, decision=decision, frame_time_s=frame_time_s)
+    for fr in sorted(frames):
         key, labels = frames[fr]
-        for name, value in measure_frame(labels, cal, view, min_conf=min_conf).items():
-            per_frame[name].append(value)
-            rows.append(
-                MeasurementRow(video, key, view, fr, None, RowKind.FRAME, name, value, UNITS[name])
-            )
-    arrays = {n: np.asarray(v, dtype=np.float64) for n, v in per_frame.items()}
-    vs = VideoSeries(video, view, cal, {}, None, None)
-    driver = _driver(view, arrays)
-    if frame_time_s is None or driver is None:
+        values = measure_frame(labels, cal, view, min_conf=min_conf)
+        checks = _frame_verdicts(labels, values, view, cfg, depth_mm, image_hw)
+        worst = OK
+        for name, value in values.items():
+            row = _row(video, key, view, fr, None, RowKind.FRAME, name, value,
+                       view_verdict + checks[name], study=study)  # fmt: skip
+            rows.append(row)
+            series[name][fr] = value
+            verdicts[(name, fr)] = Verdict(row.status, row.reasons)
+            if math.isfinite(value):
+                worst = worst + Verdict(row.status)
+        vs.frame_status[fr] = worst.status
+        if view != PLAX_VIEW:
+            g = lv_geometry(labels, cal, min_conf=min_conf)
+            if g.contour_mm is not None and g.base_mm is not None and g.apex_mm is not None:
+                vs.disks[fr] = disk_diameters(g.contour_mm, g.base_mm, g.apex_mm)
+    vs.series = dict(series)
+    driver = _driver(view, vs.series)
+    vs.driver = driver
+    if driver is None:
         return rows, vs
-    ph = {n: find_phases(a, order, frame_time_s) for n, a in arrays.items()}
-    main = ph[driver]
-    vs.values, vs.driver, vs.phases = ph, driver, main
+    ph = find_phases(vs.series[driver], frame_time_s=frame_time_s, given=phases)
+    vs.phases = ph
 
-    def at(name: str, index: int) -> float:
-        p = ph.get(name)
-        return math.nan if p is None else value_at(p, index)
+    def at(name: Measurement, frame: int) -> tuple[float, bool, Verdict]:
+        s = vs.series.get(name, {})
+        value, interp = value_at(s, frame)
+        if not interp:
+            return value, False, verdicts.get((name, frame), OK)
+        around = [verdicts.get((name, f), OK) for f in s if abs(f - frame) <= 3]
+        return value, True, combine(around)
 
-    beat_rows: dict[str, list[float]] = defaultdict(list)
-    for b, (ed, es) in enumerate(main.beats):
-        for name, value in _beat_values(view, at, ed, es).items():
-            phase_frame = int(main.frames[es if name in _ES_NAMES else ed])
-            rows.append(
-                MeasurementRow(
-                    video, "", view, phase_frame, b, RowKind.BEAT, name, value, UNITS[name]
-                )
-            )
-            beat_rows[name].append(value)
-    for name, values in beat_rows.items():
-        finite = [v for v in values if math.isfinite(v)]
-        mean = float(np.mean(finite)) if finite else math.nan
-        rows.append(
-            MeasurementRow(video, "", view, None, None, RowKind.MEAN, name, mean, UNITS[name])
-        )
+    hr = heart_rate_bpm(ph.ed, frame_time_s, ph.es) if frame_time_s else math.nan
+    beat_values: dict[Measurement, list[MeasurementRow]] = defaultdict(list)
+    for b, beat in enumerate(ph.beats):
+        timing = OK
+        interval = math.nan
+        if frame_time_s and not beat.es_first:
+            interval = (beat.es - beat.ed) * frame_time_s * 1000.0
+            timing = interval_verdict(interval, hr)
+        for name, (value, interp, verdict, frame) in _beat_values(view, at, beat).items():
+            row = _row(video, "", view, frame, b, RowKind.BEAT, name, value,
+                       view_verdict + verdict + timing, interp, study)  # fmt: skip
+            rows.append(row)
+            beat_values[name].append(row)
+        if math.isfinite(interval):
+            row = _row(video, "", view, beat.ed, b, RowKind.BEAT, M.ED_to_ES_interval,
+                       interval, timing, study=study)  # fmt: skip
+            rows.append(row)
+            beat_values[M.ED_to_ES_interval].append(row)
+    for name, brs in beat_values.items():
+        rows.append(_mean_row(video, view, name, brs, study))
+    if math.isfinite(hr):
+        rows.append(_row(video, "", view, None, None, RowKind.MEAN, M.heart_rate, hr, OK,
+                         study=study))  # fmt: skip
     return rows, vs
 
 
-#: Beat measurements taken at end-systole (the others are at end-diastole or per beat).
-_ES_NAMES = frozenset({"IVSs", "LVIDs", "LVPWs", "LV_length_s", "LVESA", "LVESV", "LVESV_al"})
+def _mean_row(
+    video: str, view: str, name: Measurement, beats: list[MeasurementRow], study: str
+) -> MeasurementRow:
+    """The mean over ok beats; with none ok, NaN carrying the beats' reasons."""
+    ok = [r.value for r in beats if r.status is Status.OK and math.isfinite(r.value)]
+    if ok:
+        return _row(video, "", view, None, None, RowKind.MEAN, name, float(np.mean(ok)), OK,
+                    any(r.interpolated for r in beats if r.status is Status.OK), study)  # fmt: skip
+    why = combine(Verdict(r.status, r.reasons) for r in beats)
+    return MeasurementRow(
+        video, "", view, None, None, RowKind.MEAN, name, math.nan, spec(name).unit,
+        Status.REJECTED if why.status is Status.OK else why.status,
+        ("no beat passed the quality gate", *why.reasons), False, study,
+    )  # fmt: skip
 
 
 def calibration_lookup(
@@ -347,31 +509,48 @@ def calibration_lookup(
     return calibration
 
 
+def _per_video(value: Any, video: str) -> Any:
+    return value.get(video) if isinstance(value, Mapping) else value
+
+
 def measure_labels(
     label_file: LabelFile | Mapping[str, ImageLabels],
     calibration: Callable[[str], Calibration | None] | Mapping[str, Calibration] | Calibration,
     *,
     views: Mapping[str, str] | None = None,
     frame_time_s: float | Mapping[str, float] | None = None,
+    phases: Mapping[str, Mapping[int, CyclePhase]] | None = None,
+    studies: Mapping[str, str] | None = None,
+    depth_mm: Mapping[str, float] | None = None,
+    image_hw: Mapping[str, tuple[int, int]] | None = None,
     min_conf: float = DEFAULT_MIN_CONF,
+    qc: QcConfig | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> MeasureResult:
     """Measure every video of a label or prediction file.
 
-    Images whose key cannot be parsed, videos without calibration and images whose view
-    cannot be told are skipped and reported in :attr:`MeasureResult.problems`.
+    Images whose key cannot be parsed, videos without calibration and videos whose view
+    cannot be told are skipped and reported in :attr:`MeasureResult.problems` or ``notes``.
 
     Args:
         label_file: Labels (expert or predicted), keyed by image key.
         calibration: One calibration for all, a mapping video code → calibration, or a
             function returning one (None when unknown).
-        views: Video code → view (e.g. from ``view_index.csv``); otherwise inferred from
-            which labels are drawn.
-        frame_time_s: Seconds between frames, for all videos or per video code; None (or a
-            video missing from the mapping) gives per-frame values only.
+        views: Video code → view (e.g. from ``view_index.csv``); otherwise decided from the
+            labels' confidences (:func:`~echomark.measure.qc.decide_view`).
+        frame_time_s: Seconds between frames, for all videos or per video code; adds heart
+            rate and the ED→ES timing check (ED/ES are found without it).
+        phases: Video code → known ``{frame: ED|ES}``.
+        studies: Video code → study; an A4C and an A2C video of one study give biplane
+            volumes.
+        depth_mm: Video code → imaged depth (mm), for the PLAX wall-sum check.
+        image_hw: Video code → frame size (rows, cols), for the landmarks-inside check.
         min_conf: Confidence floor for predictions.
+        qc: Quality-gate thresholds.
+        progress: Called with each video code before it is measured.
 
     Returns:
-        The rows, series and problems.
+        The rows, series, problems and notes.
     """
     images = label_file.images if isinstance(label_file, LabelFile) else label_file
     cal_of = calibration_lookup(calibration)
@@ -387,26 +566,122 @@ def measure_labels(
         by_video[str(key.video)][key.frame] = (name, labels)
 
     for video in sorted(by_video):
+        if progress is not None:
+            progress(video)
         frames = by_video[video]
-        view = (views or {}).get(video)
-        if view is None:
-            found = {v for _, lab in frames.values() if (v := infer_view(lab)) is not None}
-            if len(found) != 1:
-                if found:
-                    result.problems.append(f"{video}: skipped: mixed views {sorted(found)}")
-                else:
-                    result.notes.append(f"{video}: not measured: no LV landmarks")
-                continue
-            view = found.pop()
-        if view not in _APICAL_VIEWS and view != PLAX_VIEW:
+        given = (views or {}).get(video)
+        decision = decide_view([lab for _, lab in frames.values()], given)
+        if decision.view is None:
+            result.notes.append(f"{video}: not measured: {decision.note}")
+            continue
+        view = decision.view
+        if view not in {v.value for v in VOLUME_VIEWS} and view != PLAX_VIEW:
             result.notes.append(f"{video}: not measured: view {view} has no LV measurements")
             continue
         cal = cal_of(video)
         if cal is None:
             result.problems.append(f"{video}: skipped: no calibration for this video")
             continue
-        ft = frame_time_s.get(video) if isinstance(frame_time_s, Mapping) else frame_time_s
-        rows, vs = measure_video(video, frames, cal, view, frame_time_s=ft, min_conf=min_conf)
+        rows, vs = measure_video(
+            video,
+            frames,
+            cal,
+            view,
+            frame_time_s=_per_video(frame_time_s, video),
+            phases=(phases or {}).get(video),
+            min_conf=min_conf,
+            qc=qc,
+            decision=decision,
+            depth_mm=(depth_mm or {}).get(video),
+            image_hw=(image_hw or {}).get(video),
+            study=(studies or {}).get(video, ""),
+        )
         result.rows.extend(rows)
         result.series[video] = vs
+    if studies:
+        result.rows.extend(biplane_rows(result, studies))
     return result
+
+
+def biplane_volume_ml(
+    d_a4c: npt.ArrayLike, length_a4c_mm: float, d_a2c: npt.ArrayLike, length_a2c_mm: float
+) -> float:
+    """Biplane method of disks: ``π/4 · Σ aᵢ·bᵢ · L/n`` with L the longer of the two lengths.
+
+    >>> round(biplane_volume_ml([40.0] * 20, 80.0, [40.0] * 20, 78.0), 3)
+    100.531
+    """
+    a = np.asarray(d_a4c, dtype=np.float64)
+    b = np.asarray(d_a2c, dtype=np.float64)
+    length = max(length_a4c_mm, length_a2c_mm)
+    if len(a) != len(b) or not length > 0:
+        return math.nan
+    return float(np.pi / 4.0 * np.sum(a * b) * length / len(a) / 1000.0)
+
+
+#: The two lengths of a biplane pair may differ by at most this fraction (ASE: ~10 %).
+MAX_BIPLANE_LENGTH_DIFF = 0.1
+
+
+def biplane_rows(result: MeasureResult, studies: Mapping[str, str]) -> list[MeasurementRow]:
+    """Biplane EDV, ESV and EF of every study with an A4C and an A2C video.
+
+    Each view contributes the disks of its first beat whose ED and ES volumes passed the
+    quality gate (else its first beat, with that beat's reasons). The A4C and A2C lengths
+    differing by more than :data:`MAX_BIPLANE_LENGTH_DIFF` flags the values (foreshortening).
+    """
+    by_study: dict[str, dict[str, str]] = defaultdict(dict)
+    for video, vs in result.series.items():
+        study = studies.get(video)
+        if study and vs.view in (View.A4C.value, View.A2C.value):
+            by_study[study].setdefault(vs.view, video)
+    rows: list[MeasurementRow] = []
+    for study, pair in sorted(by_study.items()):
+        if set(pair) != {View.A4C.value, View.A2C.value}:
+            continue
+        picked = {view: _biplane_beat(result, video) for view, video in pair.items()}
+        if any(p is None for p in picked.values()):
+            continue
+        a4c, a2c = picked[View.A4C.value], picked[View.A2C.value]
+        assert a4c is not None and a2c is not None
+        code = f"{pair[View.A4C.value]}+{pair[View.A2C.value]}"
+        ed_a, es_a, verdict_a = a4c
+        ed_b, es_b, verdict_b = a2c
+        vols = {}
+        for name, (da, la), (db, lb) in (
+            (M.LVEDV_biplane_disks, ed_a, ed_b),
+            (M.LVESV_biplane_disks, es_a, es_b),
+        ):
+            v = verdict_a + verdict_b
+            if abs(la - lb) > MAX_BIPLANE_LENGTH_DIFF * max(la, lb):
+                v = v + flag(f"A4C and A2C lengths differ: {la:.0f} vs {lb:.0f} mm")
+            vols[name] = (biplane_volume_ml(da, la, db, lb), v)
+            rows.append(_row(code, "", "biplane", None, None, RowKind.STUDY, name,
+                             vols[name][0], v, study=study))  # fmt: skip
+        (edv, v1), (esv, v2) = vols[M.LVEDV_biplane_disks], vols[M.LVESV_biplane_disks]
+        rows.append(_row(code, "", "biplane", None, None, RowKind.STUDY, M.EF_biplane,
+                         ejection_fraction_pct(edv, esv), v1 + v2, study=study))  # fmt: skip
+    return rows
+
+
+def _biplane_beat(
+    result: MeasureResult, video: str
+) -> tuple[tuple[FloatArray, float], tuple[FloatArray, float], Verdict] | None:
+    """ED and ES disks of a video's first good beat, with that beat's verdict."""
+    vs = result.series[video]
+    if vs.phases is None or not vs.phases.beats:
+        return None
+    v = View(vs.view)
+    names = (apical("LVEDV_{v}_disks", v), apical("LVESV_{v}_disks", v))
+    beat_rows = [r for r in result.rows if r.video == video and r.kind is RowKind.BEAT]
+    candidates = []
+    for b, beat in enumerate(vs.phases.beats):
+        if beat.ed not in vs.disks or beat.es not in vs.disks:
+            continue
+        rs = [r for r in beat_rows if r.beat == b and r.measurement in names]
+        verdict = combine(Verdict(r.status, r.reasons) for r in rs)
+        candidates.append((verdict.status is not Status.OK, b, beat, verdict))
+    if not candidates:
+        return None
+    _, _, beat, verdict = min(candidates, key=lambda c: (c[0], c[1]))
+    return vs.disks[beat.ed], vs.disks[beat.es], verdict

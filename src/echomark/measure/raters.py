@@ -15,12 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from echomark.labels.vocabulary import Measurement, parse, spec
 from echomark.measure.agreement import Agreement, agreement, consensus, icc, raters_vs_consensus
-from echomark.measure.pipeline import UNITS, MeasureResult, RowKind
+from echomark.measure.pipeline import MeasureResult, RowKind
 
 
 def ratings_matrix(
-    results: Mapping[str, MeasureResult], measurement: str, kind: RowKind = RowKind.FRAME
+    results: Mapping[str, MeasureResult],
+    measurement: Measurement | str,
+    kind: RowKind = RowKind.FRAME,
 ) -> tuple[list[str], list[str], npt.NDArray[np.float64]]:
     """Line up one measurement across raters.
 
@@ -33,11 +36,12 @@ def ratings_matrix(
         ``(targets, raters, values)`` with values of shape (targets, raters), NaN where a
         rater has no value; targets sorted.
     """
+    wanted = parse(measurement)
     raters = list(results)
     table: dict[str, dict[str, float]] = {}
     for name in raters:
         for r in results[name].rows:
-            if r.measurement != measurement or r.kind is not kind:
+            if r.measurement is not wanted or r.kind is not kind:
                 continue
             target = r.image if kind is RowKind.FRAME else r.video
             table.setdefault(target, {})[name] = r.value
@@ -70,7 +74,7 @@ class RaterStudy:
 
 def rater_study(
     raters: Mapping[str, MeasureResult],
-    measurement: str,
+    measurement: Measurement | str,
     *,
     model: MeasureResult | None = None,
     kind: RowKind = RowKind.FRAME,
@@ -92,7 +96,7 @@ def rater_study(
     if len(raters) < 2:
         raise ValueError("a rater study needs at least two raters")
     targets, names, values = ratings_matrix(raters, measurement, kind)
-    unit = UNITS.get(measurement, "")
+    unit = spec(measurement).unit
     per_rater = dict(zip(names, raters_vs_consensus(values, unit=unit), strict=True))
     model_stats = None
     if model is not None:
@@ -100,4 +104,4 @@ def rater_study(
         lookup = dict(zip(m_targets, mv[:, 0], strict=True))
         test = np.array([lookup.get(t, math.nan) for t in targets])
         model_stats = agreement(test, consensus(values), unit=unit)
-    return RaterStudy(measurement, len(targets), per_rater, model_stats, icc(values))
+    return RaterStudy(parse(measurement).value, len(targets), per_rater, model_stats, icc(values))

@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,23 @@ from echomark.measure.pipeline import (
     VideoSeries,
 )
 from echomark.measure.plax import PLAX_POINTS
+from echomark.measure.qc import Status
 
-CSV_COLUMNS = ("video", "image", "view", "frame", "beat", "kind", "measurement", "value", "unit")
+CSV_COLUMNS = (
+    "video",
+    "image",
+    "view",
+    "frame",
+    "beat",
+    "kind",
+    "measurement",
+    "value",
+    "unit",
+    "status",
+    "reasons",
+    "interpolated",
+    "study",
+)
 
 #: Most videos drawn in one HTML report (the CSV and JSON always hold everything).
 MAX_REPORT_VIDEOS = 50
@@ -46,7 +62,7 @@ def _fmt(value: float) -> str:
 
 
 def rows_to_csv(rows: Sequence[MeasurementRow]) -> str:
-    """Long-form CSV text of measurement rows (empty cells for missing values)."""
+    """Long-form CSV text of measurement rows: every value with its status and reasons."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
@@ -59,25 +75,37 @@ def rows_to_csv(rows: Sequence[MeasurementRow]) -> str:
                 "" if r.frame is None else r.frame,
                 "" if r.beat is None else r.beat,
                 r.kind.value,
-                r.measurement,
+                r.measurement.value,
                 "" if not math.isfinite(r.value) else repr(round(r.value, 6)),
                 r.unit,
+                r.status.value,
+                "; ".join(r.reasons),
+                int(r.interpolated),
+                r.study,
             ]
         )
     return buf.getvalue()
 
 
 def result_to_json(result: MeasureResult) -> dict[str, Any]:
-    """JSON-ready summary: rows, problems, per-video phases and calibration sources."""
+    """JSON-ready summary: rows, problems, per-video view evidence, phases and calibration."""
     videos: dict[str, Any] = {}
     for video, vs in result.series.items():
-        entry: dict[str, Any] = {"view": vs.view, "driver": vs.driver}
+        entry: dict[str, Any] = {
+            "view": vs.view,
+            "driver": None if vs.driver is None else vs.driver.value,
+            "frame_time_s": vs.frame_time_s,
+        }
+        if vs.decision is not None:
+            entry["view_evidence"] = {k: round(v, 4) for k, v in vs.decision.scores.items()}
         if vs.phases is not None:
-            entry["ed_frames"] = [int(vs.phases.frames[i]) for i in vs.phases.ed]
-            entry["es_frames"] = [int(vs.phases.frames[i]) for i in vs.phases.es]
+            entry["ed_frames"] = list(vs.phases.ed)
+            entry["es_frames"] = list(vs.phases.es)
             entry["beats"] = [
-                [int(vs.phases.frames[a]), int(vs.phases.frames[b])] for a, b in vs.phases.beats
+                {"ed": b.ed, "es": b.es, "es_first": b.es_first, "given": b.given}
+                for b in vs.phases.beats
             ]
+            entry["refused"] = list(vs.phases.refused)
         c = vs.calibration
         entry["calibration"] = {
             "dx_mm_per_px": c.dx_mm_per_px,
@@ -114,33 +142,50 @@ def _plt() -> Any:
     return plt
 
 
-#: Series drawn in the report (the CSV and JSON hold them all).
-_SERIES_PLOTTED = ("IVS", "LVID", "LVPW", "LV_volume", "LV_length", "LV_endo_length")
+#: Per-frame series drawn (by name prefix; the CSV and JSON hold them all).
+_SERIES_PLOTTED = ("IVS", "LVID", "LVPW", "LV_volume_A4C_disks", "LV_volume_A2C_disks",
+                   "LV_length_A", "LV_endocardial_length_A")  # fmt: skip
 
 
 def series_png(vs: VideoSeries) -> bytes | None:
-    """A plot of a video's per-frame series with ED/ES marked (None without series)."""
-    if not vs.values:
+    """A video's per-frame series with ED/ES marked and flagged frames shaded (None if empty).
+
+    The x axis is time when the frame time is known, else the frame number.
+    """
+    names = [n for n in vs.series if n.value.startswith(_SERIES_PLOTTED)] or list(vs.series)[:3]
+    if not names:
         return None
     plt = _plt()
-    names = [n for n in _SERIES_PLOTTED if n in vs.values] or list(vs.values)[:3]
-    fig, axes = plt.subplots(len(names), 1, figsize=(7.5, 1.6 * len(names) + 0.4), sharex=True)
+    ft = vs.frame_time_s
+    scale = ft if ft else 1.0
+    fig, axes = plt.subplots(len(names), 1, figsize=(7.5, 1.6 * len(names) + 0.5), sharex=True)
     axes = np.atleast_1d(axes)
     for ax, name in zip(axes, names, strict=True):
-        ph = vs.values[name]
-        ax.plot(ph.times_s, ph.raw, ".", color="0.5", markersize=3, label="measured")
-        ax.plot(ph.times_s, ph.smoothed, "-", color="#1f77b4", linewidth=1, label="smoothed")
+        frames = sorted(vs.series[name])
+        x = np.asarray(frames, dtype=np.float64) * scale
+        y = np.asarray([vs.series[name][f] for f in frames], dtype=np.float64)
+        ax.plot(x, y, "-o", color="#1f77b4", linewidth=1, markersize=2.5)
+        for f in frames:
+            st = vs.frame_status.get(f, Status.OK)
+            if st is not Status.OK:
+                colour = "#ffb000" if st is Status.FLAGGED else "#d62728"
+                ax.axvspan((f - 0.5) * scale, (f + 0.5) * scale, color=colour, alpha=0.2, lw=0)
         if vs.phases is not None:
-            for i in vs.phases.ed:
-                ax.axvline(ph.times_s[i], color="#d62728", linewidth=0.8)
-            for i in vs.phases.es:
-                ax.axvline(ph.times_s[i], color="#2ca02c", linewidth=0.8, linestyle="--")
-        ax.set_ylabel(name, fontsize=8)
+            for f in vs.phases.ed:
+                ax.axvline(f * scale, color="#d62728", linewidth=0.9)
+            for f in vs.phases.es:
+                ax.axvline(f * scale, color="#2ca02c", linewidth=0.9, linestyle="--")
+        ax.set_ylabel(name.value, fontsize=7)
         ax.tick_params(labelsize=7)
-    axes[-1].set_xlabel("time (s); red = end-diastole, green dashed = end-systole", fontsize=8)
-    fig.suptitle(f"{vs.video[:16]}… {vs.view} (ED/ES from {vs.driver})", fontsize=9)
+    axes[-1].set_xlabel(
+        ("time (s)" if ft else "frame")
+        + "; red = ED, green dashed = ES; shaded: flagged (amber) / rejected (red) frames",
+        fontsize=8,
+    )
+    driver = vs.driver.value if vs.driver is not None else "none"
+    fig.suptitle(f"{vs.video[:16]}… {vs.view} (ED/ES from {driver})", fontsize=9)
     # tight_layout costs a second per figure on a busy CPU; fixed margins do
-    fig.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.12, hspace=0.15)
+    fig.subplots_adjust(left=0.12, right=0.98, top=0.9, bottom=0.12, hspace=0.15)
     return _fig_png(fig)
 
 
@@ -197,16 +242,20 @@ def _table(rows: Sequence[MeasurementRow], kinds: Sequence[RowKind]) -> str:
             r.kind.value,
             "" if r.beat is None else r.beat,
             "" if r.frame is None else r.frame,
-            r.measurement,
-            _fmt(r.value),
+            r.measurement.value,
+            _fmt(r.value) + (" (interpolated)" if r.interpolated else ""),
             r.unit,
+            r.status.value,
+            "; ".join(r.reasons),
         ]
         for r in rows
         if r.kind in kinds
     ]
     if not cells:
         return ""
-    return table(("kind", "beat", "frame", "measurement", "value", "unit"), cells)
+    return table(
+        ("kind", "beat", "frame", "measurement", "value", "unit", "status", "reasons"), cells
+    )
 
 
 def _overlay_keys(result: MeasureResult, video: str, rows: Sequence[MeasurementRow]) -> list[str]:
@@ -216,15 +265,38 @@ def _overlay_keys(result: MeasureResult, video: str, rows: Sequence[MeasurementR
     vs = result.series.get(video)
     keys: list[str] = []
     if vs is not None and vs.phases is not None and vs.phases.beats:
-        ed, es = vs.phases.beats[0]
-        keys = [
-            by_frame[f]
-            for f in (int(vs.phases.frames[ed]), int(vs.phases.frames[es]))
-            if f in by_frame
-        ]
+        b = vs.phases.beats[0]
+        keys = [by_frame[f] for f in (b.ed, b.es) if f in by_frame]
     if not keys:
         keys = list(dict.fromkeys(r.image for r in frame_rows))[:2]
     return keys
+
+
+def quality_banner(result: MeasureResult) -> str:
+    """HTML banner: how many values were flagged or rejected, and the commonest reasons.
+
+    Empty when everything passed.
+    """
+    bad = [r for r in result.rows if r.status is not Status.OK]
+    if not bad:
+        return ""
+    # count reasons by kind (numbers blanked), showing one example of each
+    counts: dict[str, int] = {}
+    example: dict[str, str] = {}
+    for r in bad:
+        for why in r.reasons or ("(no reason)",):
+            kind = re.sub(r"-?\d+(\.\d+)?", "#", why)
+            counts[kind] = counts.get(kind, 0) + 1
+            example.setdefault(kind, why)
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:8]
+    items = "".join(f"<li>{html.escape(example[k])} ({n} values)</li>" for k, n in top)
+    head = (
+        "No value passed the quality gate: nothing here should be used."
+        if not result.any_ok
+        else f"{len(bad)} of {len(result.rows)} values were flagged or rejected; summaries "
+        "(means) use ok values only."
+    )
+    return f"<div class='banner'><b>{html.escape(head)}</b><ul>{items}</ul></div>"
 
 
 def report_html(
@@ -256,11 +328,13 @@ def report_html(
         "<style>body{font-family:sans-serif;margin:1.5em;max-width:1100px}"
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;"
         "padding:2px 6px;font-size:12px;text-align:right}img{max-width:100%;margin:4px}"
-        ".prob{color:#a00}</style></head><body>",
+        ".prob{color:#a00}.banner{background:#fff3cd;border:2px solid #d39e00;padding:.5em 1em;"
+        "margin:1em 0}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{len(by_video)} videos, {len(result.rows)} measurements, "
         f"{len(result.problems)} problems. Lengths in mm, areas in cm², volumes in mL.</p>",
     ]
+    parts.append(quality_banner(result))
     if result.problems:
         items = "".join(f"<li>{html.escape(p)}</li>" for p in result.problems[:200])
         parts.append(f"<h2>Problems</h2><ul class='prob'>{items}</ul>")
@@ -277,9 +351,10 @@ def report_html(
             break
         view = rows[0].view
         parts.append(f"<h2>{html.escape(video)} ({html.escape(view)})</h2>")
-        summary = _table(rows, (RowKind.MEAN, RowKind.BEAT))
-        parts.append(summary or "<p>No ED/ES analysis (too few frames or no frame time).</p>")
+        summary = _table(rows, (RowKind.MEAN, RowKind.BEAT, RowKind.STUDY))
         vs = result.series.get(video)
+        why = "; ".join(vs.phases.refused) if vs is not None and vs.phases is not None else ""
+        parts.append(summary or f"<p>No beat: {html.escape(why or 'no LV size series')}.</p>")
         png = series_png(vs) if vs is not None else None
         if png is not None:
             parts.append(img_tag(png, f"series {video}"))
@@ -287,7 +362,7 @@ def report_html(
             for key in _overlay_keys(result, video, rows):
                 if key in images and key in labels:
                     frame_vals = ", ".join(
-                        f"{r.measurement} {_fmt(r.value)} {r.unit}"
+                        f"{r.measurement.value} {_fmt(r.value)} {r.unit}"
                         for r in rows
                         if r.image == key and math.isfinite(r.value)
                     )

@@ -2,17 +2,20 @@
 
 from echomark.models.hrnet import (
     HEAD_BIAS,
+    OUTPUT_STRIDES,
     VARIANTS,
     BlockKind,
     HRNet,
     HRNetSpec,
     StageSpec,
     build_model,
+    output_strides,
 )
 from echomark.models.info import ModelInfo, count_flops, count_parameters, model_info
 
 __all__ = [
     "HEAD_BIAS",
+    "OUTPUT_STRIDES",
     "VARIANTS",
     "BlockKind",
     "HRNet",
@@ -23,4 +26,5 @@ __all__ = [
     "count_flops",
     "count_parameters",
     "model_info",
+    "output_strides",
 ]

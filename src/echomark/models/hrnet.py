@@ -125,6 +125,10 @@ VARIANTS: dict[str, HRNetSpec] = {
     "w48": HRNetSpec(64, BlockKind.BOTTLENECK, 64, 4, _std_stages(48), deconv_width=48),
 }
 
+#: Strides of the network's outputs, in output order (coarsest first). The same for every
+#: variant: the stem's two stride-2 convs give stride 4, the transposed conv stride 2.
+OUTPUT_STRIDES: tuple[int, ...] = (4, 2)
+
 #: Bias of the output convs: sigmoid(-4.6) ~ 0.01, so an untrained net predicts "almost
 #: nothing" everywhere, matching sparse targets and keeping early masked-MSE gradients sane.
 HEAD_BIAS = -4.6
@@ -405,6 +409,23 @@ def _init_weights(model: HRNet) -> None:
     nn.init.constant_(model.head4.bias, HEAD_BIAS)  # stride 2 inherits it through the upsampling
 
 
+def output_strides(variant: str) -> tuple[int, ...]:
+    """Heatmap strides of a variant's outputs, in output order (what the codec must use).
+
+    Raises:
+        ConfigError: Unknown variant (field ``model.variant``).
+
+    >>> output_strides("w32")
+    (4, 2)
+    """
+    if variant not in VARIANTS:
+        raise ConfigError(
+            f"unknown model variant {variant!r}; choose from {', '.join(VARIANTS)}",
+            field="model.variant",
+        )
+    return OUTPUT_STRIDES
+
+
 def build_model(variant: str, in_channels: int, num_outputs: int) -> nn.Module:
     """Build an HRNet by variant name.
 
@@ -423,11 +444,7 @@ def build_model(variant: str, in_channels: int, num_outputs: int) -> nn.Module:
     >>> [tuple(t.shape) for t in m(torch.zeros(1, 1, 64, 96))]
     [(1, 2, 16, 24), (1, 2, 32, 48)]
     """
-    if variant not in VARIANTS:
-        raise ConfigError(
-            f"unknown model variant {variant!r}; choose from {', '.join(VARIANTS)}",
-            field="model.variant",
-        )
+    output_strides(variant)  # checks the name
     if in_channels < 1 or num_outputs < 1:
         raise ConfigError(
             f"in_channels ({in_channels}) and num_outputs ({num_outputs}) must be >= 1",

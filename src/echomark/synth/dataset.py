@@ -40,6 +40,8 @@ from echomark.labels.io import dumps_labels
 from echomark.labels.registry import View
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.splits import split_file_name
+from echomark.labels.vocabulary import VOLUME_VIEWS, Measurement, Phase, apical, sampled_at
+from echomark.labels.vocabulary import spec as vocabulary_spec
 from echomark.synth.cine import (
     SynthCine,
     blur_one,
@@ -50,6 +52,7 @@ from echomark.synth.cine import (
     study_truth,
 )
 from echomark.synth.config import DatasetConfig
+from echomark.synth.phantom import A4cState
 
 #: Development splits written for class 01 (``all`` = their union).
 SPLITS = ("train", "tune", "ival")
@@ -144,59 +147,120 @@ def _fmt(value: float) -> str:
     return f"{value:.6f}"
 
 
-def _cycle_name(name: str, view: View, diastole: bool) -> str:
-    """The ED or ES name of a per-frame measurement: IVSd, LVIDs; EDV_al; LV_length_d."""
-    if view is View.PLAX:
-        return name + ("d" if diastole else "s")
-    if name.startswith("LV_volume_"):
-        return ("EDV_" if diastole else "ESV_") + name.rsplit("_", 1)[1]
-    return f"{name}_{'d' if diastole else 's'}"
+#: Phantom truth key -> (apical vocabulary name template, factor to the vocabulary unit).
+_APICAL_TRUTH = {
+    "LV_length": ("LV_length_{v}", 1.0),
+    "LV_area": ("LV_area_{v}", 0.01),  # mm² -> cm²
+    "LV_volume_al": ("LV_volume_{v}_area_length", 1.0),
+    "LV_volume_mod": ("LV_volume_{v}_disks", 1.0),
+}
+
+#: truth.csv names that are not vocabulary measurements: descriptions of the video and the
+#: exact 3-D cavity volume, which no echomark method measures (compare biplane with it).
+TRUTH_DESCRIPTIONS = frozenset(
+    {"ED_frame", "ES_frame", "frame_time", "LV_volume_true", "EDV_true", "ESV_true", "EF_true"}
+)
+
+#: Study truth key (``study_truth``) -> vocabulary name.
+_STUDY_TRUTH = {
+    "EDV_biplane": Measurement.LVEDV_biplane_disks,
+    "ESV_biplane": Measurement.LVESV_biplane_disks,
+    "EF_biplane": Measurement.EF_biplane,
+}
+
+
+def _frame_truth(cine: SynthCine, f: int) -> tuple[dict[Measurement, float], float | None]:
+    """One frame's truth under vocabulary names and units, and its true 3-D volume (mL).
+
+    A3C has no vocabulary measurements (no ASE volume method uses it): only its 3-D volume.
+    """
+    meas = cine.truth[f]
+    true_volume = meas["LV_volume_true"][0] if "LV_volume_true" in meas else None
+    if cine.view is View.PLAX:
+        return {Measurement(n): v for n, (v, _unit) in meas.items()}, None
+    if cine.view not in VOLUME_VIEWS:
+        return {}, true_volume
+    out = {
+        apical(_APICAL_TRUTH[n][0], cine.view): v * _APICAL_TRUTH[n][1]
+        for n, (v, _unit) in meas.items()
+        if n in _APICAL_TRUTH
+    }
+    state = cine.spec.state(f)
+    assert isinstance(state, A4cState)
+    endo = state.curves(2000)["curve-lv-endo"]  # heart frame, cm
+    out[apical("LV_endocardial_length_{v}", cine.view)] = 10.0 * float(
+        np.sum(np.hypot(*np.diff(endo, axis=0).T))
+    )
+    return out, true_volume
 
 
 def _truth_rows(
     cine: SynthCine, code: VideoCode, study: dict[str, tuple[float, str]] | None = None
 ) -> list[list[str]]:
-    """Long-form truth rows of one video (per frame, ED/ES names, per video).
+    """Long-form truth rows of one video under vocabulary names (per frame, ED/ES, per beat).
 
-    ``study`` adds the biplane study's values (EDV/ESV/EF true and biplane) as per-video
-    rows, identical in both videos of the study.
+    The names in :data:`TRUTH_DESCRIPTIONS` describe the video or give the exact 3-D volume;
+    every other name is a vocabulary measurement. ``study`` adds the biplane study's values
+    as per-video rows, identical in both videos of the study.
     """
     view = cine.view.value
     rows: list[list[str]] = []
     ed, es = cine.ed_frame, cine.es_frame
-    for f, meas in enumerate(cine.truth):
+    truth = [_frame_truth(cine, f) for f in range(len(cine.truth))]
+    frames = [t[0] for t in truth]
+    cycle = {True: sampled_at(Phase.ED), False: sampled_at(Phase.ES)}
+    for f, (meas, true_volume) in enumerate(truth):
         key = code.frame(f).name
-        for name, (value, unit) in meas.items():
+        for name, value in meas.items():
             names = [name]
-            if f in (ed, es):
-                names.append(_cycle_name(name, cine.view, f == ed))
-            rows.extend([key, str(code), view, str(f), n, _fmt(value), unit] for n in names)
+            if f in (ed, es) and name in cycle[f == ed]:
+                names.append(cycle[f == ed][name])
+            rows.extend(
+                [key, str(code), view, str(f), n.value, _fmt(value), vocabulary_spec(n).unit]
+                for n in names
+            )
+        if true_volume is not None:
+            labels = ["LV_volume_true"] + (
+                ["EDV_true" if f == ed else "ESV_true"] if f in (ed, es) else []
+            )
+            rows.extend([key, str(code), view, str(f), n, _fmt(true_volume), "mL"] for n in labels)
     spec = cine.spec
     video_rows: list[tuple[str, float, str]] = [
         ("ED_frame", float(ed), "index"),
         ("ES_frame", float(es), "index"),
         ("frame_time", spec.frame_time_ms, "ms"),
-        ("heart_rate", spec.heart_rate_bpm, "bpm"),
+        (Measurement.heart_rate.value, spec.heart_rate_bpm, "/min"),
     ]
+
+    def change(d: float, s: float) -> float:
+        return 100.0 * (d - s) / d
+
     if cine.view is View.PLAX:
-        d, s = cine.truth[ed]["LVID"][0], cine.truth[es]["LVID"][0]
-        video_rows.append(("FS", 100.0 * (d - s) / d, "%"))
-    else:
-        for method in ("al", "mod", "true"):
-            if f"LV_volume_{method}" not in cine.truth[ed]:
-                continue
-            d, s = (
-                cine.truth[ed][f"LV_volume_{method}"][0],
-                cine.truth[es][f"LV_volume_{method}"][0],
-            )
-            video_rows.append((f"EF_{method}", 100.0 * (d - s) / d, "%"))
+        lvid = Measurement.LVID
+        video_rows.append((Measurement.FS.value, change(frames[ed][lvid], frames[es][lvid]), "%"))
+    elif cine.view in VOLUME_VIEWS:
+        v = cine.view
+        for series, derived in (
+            ("LV_volume_{v}_disks", "EF_{v}_disks"),
+            ("LV_volume_{v}_area_length", "EF_{v}_area_length"),
+        ):
+            m = apical(series, v)
+            video_rows.append((apical(derived, v).value, change(frames[ed][m], frames[es][m]), "%"))
+        endo = apical("LV_endocardial_length_{v}", v)
+        gls = -change(frames[ed][endo], frames[es][endo])
+        video_rows.append((apical("GLS_{v}_endocardial_contour", v).value, gls, "%"))
+    true_ed, true_es = truth[ed][1], truth[es][1]
+    if true_ed is not None and true_es is not None:
+        video_rows.append(("EF_true", change(true_ed, true_es), "%"))
     if study is not None:
         # EDV_true/ESV_true/EF_true are already rows (from the per-frame 3-D volume)
         video_rows.extend(
-            (name, value, unit) for name, (value, unit) in study.items() if "biplane" in name
+            (_STUDY_TRUTH[name].value, value, vocabulary_spec(_STUDY_TRUTH[name]).unit)
+            for name, (value, _unit) in study.items()
+            if name in _STUDY_TRUTH
         )
-    for name, value, unit in video_rows:
-        rows.append(["", str(code), view, "", name, _fmt(value), unit])
+    for label, value, unit in video_rows:
+        rows.append(["", str(code), view, "", label, _fmt(value), unit])
     return rows
 
 

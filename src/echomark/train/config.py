@@ -22,6 +22,7 @@ import yaml
 from echomark.data.config import DataConfig
 from echomark.errors import ConfigError
 from echomark.fileio import atomic_write_text
+from echomark.models.hrnet import output_strides
 
 
 class OptimizerName(str, Enum):
@@ -89,7 +90,8 @@ class ModelConfig:
     """Network choice.
 
     Attributes:
-        variant: Key of :data:`echomark.models.VARIANTS`.
+        variant: Key of :data:`echomark.models.VARIANTS`; it fixes the heatmap strides
+            (``dataset.codec.strides`` must equal :func:`echomark.models.output_strides`).
     """
 
     variant: str = "w32"
@@ -211,6 +213,15 @@ class TrainConfig:
                 raise ConfigError(f"must be >= 1, got {getattr(self, name)}", field=name)
         if self.workers < 0 or self.threads < 0 or self.seed < 0:
             raise ConfigError("workers, threads and seed must be >= 0")
+        # The codec must target exactly the strides the network outputs, in its order;
+        # otherwise the first loss fails (or, with matching counts, compares wrong sizes).
+        model_strides = output_strides(self.model.variant)
+        if tuple(self.dataset.codec.strides) != model_strides:
+            raise ConfigError(
+                f"codec strides {list(self.dataset.codec.strides)} do not match model variant "
+                f"{self.model.variant!r}, which outputs strides {list(model_strides)}",
+                field="dataset.codec.strides",
+            )
         if len(self.loss.stride_weights) != len(self.dataset.codec.strides):
             raise ConfigError(
                 f"{len(self.loss.stride_weights)} stride weights for "

@@ -1,0 +1,1 @@
+"""Remote DICOM sources (DICOMweb, DIMSE) that feed instances to curation."""

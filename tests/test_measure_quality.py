@@ -1,0 +1,227 @@
+"""The quality gate on inputs a synthetic-only model must not be trusted with.
+
+A real SonoSite A4C cine, pure speckle, a black cine and a PLAX cine measured as A4C: no
+value outside its hard limits is ever reported ``ok``, and the report says why.
+"""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from echomark.cli.main import main
+from echomark.labels.schema import LabelFile
+from echomark.labels.vocabulary import Measurement, spec
+from echomark.measure.pipeline import RowKind, measure_labels
+from echomark.measure.qc import (
+    QcConfig,
+    Status,
+    area_length_verdict,
+    calibrate,
+    decide_view,
+    interval_verdict,
+    read_qc_config,
+)
+
+torch = pytest.importorskip("torch")
+cv2 = pytest.importorskip("cv2")
+
+
+def _gate_holds(out: Path) -> list[dict[str, str]]:
+    """Every ok value lies inside its hard limits; every value outside them says why."""
+    rows = list(csv.DictReader((out / "measurements.csv").open()))
+    assert rows
+    for r in rows:
+        value = float(r["value"]) if r["value"] else math.nan
+        lo, hi = spec(r["measurement"]).limits
+        inside = math.isfinite(value) and lo <= value <= hi
+        if r["status"] == "ok":
+            assert inside, r
+            assert r["kind"] != "frame" or r["reasons"] == ""
+        else:
+            assert r["reasons"], r  # a flagged or rejected value always says why
+        if math.isfinite(value) and not inside:
+            assert r["status"] == "rejected" and "hard limits" in r["reasons"], r
+    return rows
+
+
+def _banner(out: Path) -> str:
+    html = (out / "report.html").read_text()
+    assert "class='banner'" in html
+    return html
+
+
+@pytest.fixture(scope="module")
+def seeing_model(tmp_path_factory) -> Path:
+    """A tiny random network that "sees" landmarks everywhere, some at low confidence."""
+    from predict_helpers import tiny_checkpoint
+
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    return tiny_checkpoint(path, head_bias=-1.2, head_std=0.3)
+
+
+def _write_avi(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    assert writer.isOpened()
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    return path
+
+
+def test_real_sonosite_cine_with_a_synthetic_only_model(tmp_path, seeing_model, capsys):
+    import hashlib
+
+    from pydicom.data import get_testdata_file
+
+    dcm = get_testdata_file("color3d_jpeg_baseline.dcm")
+    video = "00-" + hashlib.sha256(Path(dcm).read_bytes()).hexdigest()
+    views = tmp_path / "views.csv"
+    views.write_text(f"FileHash,view\n{video},A4C\n")  # the view given, as in the issue
+    out = tmp_path / "sono"
+    rc = main(["measure", dcm, "--checkpoint", str(seeing_model), "--frames", "0:16",
+               "--views", str(views), "--no-ocr", "--out", str(out), "--json"])  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    rows = _gate_holds(out)
+    assert rc in (0, 1, 3)
+    # nothing the network says about this cine is trusted
+    assert not any(r["status"] == "ok" for r in rows if r["kind"] != "frame")
+    assert rc == 3 and summary["means"] == []
+    html = _banner(out)
+    assert "No value passed the quality gate" in html
+    assert any("low label confidence" in r["reasons"] or "unlike the training" in r["reasons"]
+               for r in rows)  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["speckle", "black"])
+def test_speckle_and_black_cines(tmp_path, seeing_model, capsys, kind):
+    rng = np.random.default_rng(0)
+    if kind == "speckle":
+        frames = [rng.rayleigh(40.0, (96, 128)).clip(0, 255).astype(np.uint8) for _ in range(8)]
+    else:
+        frames = [np.zeros((96, 128), np.uint8) for _ in range(8)]
+    avi = _write_avi(tmp_path / f"{kind}.avi", frames)
+    views = tmp_path / "views.csv"
+    import hashlib
+
+    video = "00-" + hashlib.sha256(avi.read_bytes()).hexdigest()
+    views.write_text(f"FileHash,view\n{video},A4C\n")
+    out = tmp_path / "out"
+    rc = main(["measure", str(avi), "--checkpoint", str(seeing_model), "--mm-per-px", "0.3",
+               "--views", str(views), "--no-ocr", "--out", str(out)])  # fmt: skip
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    rows = _gate_holds(out)
+    assert not any(r["status"] == "ok" and r["kind"] != "frame" for r in rows)
+    assert rc == 3 and last.startswith("no measurement passed the quality gate")
+    _banner(out)
+
+
+def test_plax_cine_measured_as_a4c_is_rejected(tmp_path):
+    synth = pytest.importorskip("echomark.synth.cine")
+    from echomark.calibration import Calibration
+
+    cine = synth.make_cine("PLAX", 3, n_frames=20, render=False)
+    video = "01-" + "e" * 64
+    lf = LabelFile(images={f"{video}-{f:04d}.png": lab for f, lab in cine.labels.items()})
+    cal = Calibration.from_cm_per_px(*cine.spacing_cm_per_px)
+    res = measure_labels(lf, cal, views={video: "A4C"})
+    assert res.rows and not res.any_ok
+    assert all(r.status is Status.REJECTED for r in res.rows)
+    assert any(
+        "view given as A4C but the labels show PLAX" in x for r in res.rows for x in r.reasons
+    )
+    # without the view it is measured as what it is
+    res = measure_labels(lf, cal)
+    assert {r.view for r in res.rows} == {"PLAX"} and res.any_ok
+
+
+def test_view_from_all_evidence_not_one_faint_point():
+    synth = pytest.importorskip("echomark.synth.cine")
+    from echomark.labels.schema import Label
+
+    cine = synth.make_cine("A4C", 1, n_frames=6, render=False)
+    frames = []
+    for lab in cine.labels.values():
+        lab = dict(lab)
+        lab["lv-ivs-top"] = Label.point(10.0, 10.0, conf=0.17)  # a faint PLAX point
+        frames.append(lab)
+    d = decide_view(frames)
+    assert d.view == "A4C" and d.verdict.status is Status.OK
+    strong = [{**f, **{n: Label.point(5.0, 5.0, conf=0.9) for n in
+                       ("lv-ivs-top", "lv-ivs-bottom", "lv-pw-top", "lv-pw-bottom")}}
+              for f in frames]  # fmt: skip
+    assert "views conflict" in decide_view(strong).verdict.reasons[0]
+
+
+def test_checks_and_calibrated_thresholds(tmp_path):
+    assert interval_verdict(1600.0, 60.0).status is Status.FLAGGED  # the 1.6 s "systole"
+    assert interval_verdict(300.0, 75.0).status is Status.OK
+    assert interval_verdict(500.0, 110.0).status is Status.FLAGGED  # too long for the rate
+    assert area_length_verdict(0.0003, 7.0).status is Status.FLAGGED
+    cfg = calibrate({"lv-apex-endo": [0.9, 0.7, 0.2]}, {"lv-apex-endo": [1, 2, 40]}, [0.6, 0.8])
+    assert cfg.threshold("lv-apex-endo") == 0.7 and cfg.threshold("other") == 0.5
+    path = tmp_path / "qc.json"
+    path.write_text(cfg.to_json())
+    back = read_qc_config(path)
+    assert back.conf_thresholds == {"lv-apex-endo": 0.7} and back.source == "tune split"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"conf_thresholds": {"x": 2}}')
+    from echomark.errors import InputError
+
+    with pytest.raises(InputError, match="outside"):
+        read_qc_config(bad)
+    # a threshold table flags a value whose label is below its threshold
+    synth = pytest.importorskip("echomark.synth.cine")
+    from echomark.calibration import Calibration
+    from echomark.labels.schema import Label
+
+    cine = synth.make_cine("PLAX", 0, n_frames=30, render=False)
+    video = "01-" + "f" * 64
+    images = {}
+    for f, lab in cine.labels.items():
+        lab = dict(lab)
+        p = lab["lv-ivs-top"]
+        if p.instances:
+            lab["lv-ivs-top"] = Label.point(*p.instances[0].xy[0], conf=0.4)
+        images[f"{video}-{f:04d}.png"] = lab
+    cal = Calibration.from_cm_per_px(*cine.spacing_cm_per_px)
+    res = measure_labels(LabelFile(images=images), cal, qc=QcConfig({"lv-ivs-top": 0.6}))
+    ivs = [r for r in res.rows if r.measurement is Measurement.IVS and math.isfinite(r.value)]
+    assert ivs and all(r.status is Status.FLAGGED for r in ivs)
+    lvid = [r for r in res.rows if r.measurement is Measurement.LVID and math.isfinite(r.value)]
+    assert lvid and all(r.status is Status.OK for r in lvid)  # LVID does not use that label
+    # summaries use ok values only: no IVSd mean, LVIDd mean present
+    means = {r.measurement: r for r in res.rows if r.kind is RowKind.MEAN}
+    assert math.isnan(means[Measurement.IVSd].value)
+    assert means[Measurement.IVSd].reasons[0] == "no beat passed the quality gate"
+    assert math.isfinite(means[Measurement.LVIDd].value)
+
+
+def test_calibrate_qc_from_tune_predictions(tmp_path):
+    synth = pytest.importorskip("echomark.synth.cine")
+    from echomark.labels.io import write_labels
+    from echomark.labels.schema import Label, LabelFormat
+
+    cine = synth.make_cine("PLAX", 5, n_frames=20, render=False)
+    video = "01-" + "a" * 64
+    truth, pred = {}, {}
+    for f, lab in cine.labels.items():
+        key = f"{video}-{f:04d}.png"
+        truth[key] = lab
+        p = lab["lv-ivs-top"]
+        if p.instances:
+            x, y = p.instances[0].xy[0]
+            good = f % 2 == 0  # confident and right, or unsure and 20 px off
+            pred[key] = {"lv-ivs-top": Label.point(x, y + (0.5 if good else 20.0),
+                                                   conf=0.9 if good else 0.3)}  # fmt: skip
+    write_labels(LabelFile(images=truth), tmp_path / "truth.json")
+    write_labels(LabelFile(images=pred), tmp_path / "pred.json", format=LabelFormat.V2)
+    rc = main(["measure", str(tmp_path / "pred.json"), "--calibrate-qc",
+               str(tmp_path / "truth.json"), "--out", str(tmp_path / "model")])  # fmt: skip
+    assert rc == 0
+    cfg = read_qc_config(tmp_path / "model" / "qc.json")
+    assert cfg.threshold("lv-ivs-top") == pytest.approx(0.9)
