@@ -14,12 +14,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         COMMAND,
         help="train a keypoint/curve heatmap network",
         description="Train an HRNet on png-cache images and label JSON. The config is a YAML "
-        "file or the name of one shipped with echomark (demo, w32-gpu); --set a.b=value "
-        "overrides single keys. The resolved config, metrics.csv, last.pt and best.pt go to "
-        "out_dir. For several GPUs or hosts start it with torchrun (e.g. torchrun --standalone --nproc_per_node=4 -m echomark train ...).",
+        "file or the name of one shipped with echomark (demo, w32-gpu, synthetic-transfer); "
+        "--set a.b=value overrides single keys. The resolved config, metrics.csv, last.pt and "
+        "best.pt go to out_dir, each checkpoint with the quality-gate thresholds calibrated on "
+        "its tune pass (last.qc.json, best.qc.json; echomark measure uses them). For several "
+        "GPUs or hosts start it with torchrun (e.g. torchrun --standalone --nproc_per_node=4 -m echomark train ...).",
     )
     p.add_argument(
-        "--config", "-c", help="YAML config file, or a shipped config name (demo, w32-gpu)"
+        "--config",
+        "-c",
+        help="YAML config file, or a shipped config name (demo, w32-gpu, synthetic-transfer)",
     )
     p.add_argument(
         "--set",

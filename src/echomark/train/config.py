@@ -57,7 +57,7 @@ class BestMetric(str, Enum):
     """Masked MSE on the tune split."""
 
     POINT_ERROR = "point_error_px"
-    """Median point error in source pixels (falls back to the loss when undefined)."""
+    """Median point error in source pixels (falls back to the loss when undefined, ranked after every epoch where it is defined)."""
 
     SCORE = "score"
     """Median point error + median curve distance + 10 x presence error rate (px-like)."""
