@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import pkgutil
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from echomark import __version__
-from echomark.errors import EchomarkError
+from echomark.errors import EchomarkError, missing_extra_message
 
 #: Verbs in the order ``--help`` lists them (pipeline order); others follow alphabetically.
 _ORDER = (
     "synth", "curate", "labels", "cache", "train", "predict", "evaluate",
     "measure", "export", "model-info", "view", "serve", "demo",
 )  # fmt: skip
+
+
+def _check_requires(mod_names: Sequence[str]) -> None:
+    """Raise ModuleNotFoundError for the first of ``mod_names`` that cannot be imported.
+
+    Looks the modules up without importing them, so a verb that needs torch fails at once
+    instead of after minutes of work.
+    """
+    for name in mod_names:
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 def _verb_modules() -> list[ModuleType]:
@@ -57,12 +69,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``echomark`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code.
 
     Exit codes: 0 success, 1 the job ran but found problems (e.g. failed checks),
-    2 bad input or usage, 130 interrupted.
+    2 bad input or usage, or an optional dependency missing (one line naming the pip extra),
+    130 interrupted.
     """
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
+        _check_requires(getattr(args, "requires", ()))
         return int(args.func(args) or 0)
+    except ModuleNotFoundError as exc:
+        message = missing_extra_message(exc.name or "")
+        if message is None:
+            raise
+        print(f"echomark {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except EchomarkError as exc:
         print(f"echomark {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -13,12 +13,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         COMMAND,
         help="train a keypoint/curve heatmap network",
-        description="Train an HRNet on png-cache images and label JSON. The config is YAML "
-        "(see configs/demo.yaml); --set a.b=value overrides single keys. The resolved config, "
-        "metrics.csv, last.pt and best.pt go to out_dir. For several GPUs or hosts start it "
-        "with torchrun (e.g. torchrun --standalone --nproc_per_node=4 -m echomark train ...).",
+        description="Train an HRNet on png-cache images and label JSON. The config is a YAML "
+        "file or the name of one shipped with echomark (demo, w32-gpu); --set a.b=value "
+        "overrides single keys. The resolved config, metrics.csv, last.pt and best.pt go to "
+        "out_dir. For several GPUs or hosts start it with torchrun (e.g. torchrun --standalone --nproc_per_node=4 -m echomark train ...).",
     )
-    p.add_argument("--config", "-c", help="YAML config file")
+    p.add_argument(
+        "--config", "-c", help="YAML config file, or a shipped config name (demo, w32-gpu)"
+    )
     p.add_argument(
         "--set",
         dest="overrides",
@@ -31,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="CKPT", help="continue from a last.pt checkpoint")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or epoch lines")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, requires=("torch",))
 
 
 def run(args: argparse.Namespace) -> int:
