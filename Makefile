@@ -1,4 +1,4 @@
-# echomark: one venv, pinned dependencies, two entry points (demo, test).
+# echomark: one venv at the exact versions of constraints.txt, two entry points (demo, test).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +7,7 @@ DEMO_OUT ?= demo-out
 
 .PHONY: demo test lint typecheck check bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	bash scripts/make-venv.sh $(PYTHON) $(VENV)
 	touch $(STAMP)
 

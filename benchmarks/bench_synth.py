@@ -1,7 +1,8 @@
-"""Benchmark: synthetic cine rendering and the default ``echomark synth`` dataset, one core.
+"""Benchmark: synthetic cine rendering (classic and B-mode looks) and the default dataset.
 
-Reports render time per frame (480 x 640, both views), PNG encoding time per frame and the
-wall time of the default dataset (24 + 6 videos x 30 frames) written to a temporary folder.
+Reports, on one core, render time per frame (480 x 640; classic: PLAX and A4C, bmode: all
+four views with varied anatomy) as ms/frame and frames/s, PNG encoding time per frame and
+the wall time of the default dataset (24 + 6 videos x 30 frames) in a temporary folder.
 
 Run: ``.venv/bin/python benchmarks/bench_synth.py [--skip-dataset]``
 """
@@ -21,6 +22,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from echomark.cache.png import encode_png  # noqa: E402
+from echomark.synth.bmode import BmodeRenderer  # noqa: E402
 from echomark.synth.cine import Renderer, sample_video  # noqa: E402
 from echomark.synth.dataset import write_dataset  # noqa: E402
 
@@ -31,27 +33,34 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=30, help="frames per view to time")
     parser.add_argument("--skip-dataset", action="store_true", help="only time rendering")
     args = parser.parse_args()
-    render_s = encode_s = 0.0
-    n = 0
-    for view in ("PLAX", "A4C"):
-        rng = np.random.default_rng(1)
-        spec = sample_video(view, rng, n_frames=args.frames, size=(480, 640))
-        renderer = Renderer(spec, rng)
-        renderer.frame(0)  # warm the shared speckle field
-        for i in range(args.frames):
-            t0 = time.perf_counter()
-            img = renderer.frame(i)
-            t1 = time.perf_counter()
-            encode_png(img)
-            encode_s += time.perf_counter() - t1
-            render_s += t1 - t0
-            n += 1
-    ms = 1000.0 * render_s / n
-    print(f"render {ms:.1f} ms/frame, PNG encode {1000.0 * encode_s / n:.1f} ms/frame (480x640)")
-    print(
-        "BENCH "
-        + json.dumps({"name": "synth_render_480x640", "value": round(ms, 2), "unit": "ms/frame"})
-    )
+    encode_s = 0.0
+    n_encoded = 0
+    for look, views, varied in (
+        ("classic", ("PLAX", "A4C"), False),
+        ("bmode", ("PLAX", "A4C", "A2C", "A3C"), True),
+    ):
+        render_s = 0.0
+        n = 0
+        for view in views:
+            rng = np.random.default_rng(1)
+            spec = sample_video(view, rng, n_frames=args.frames, size=(480, 640), varied=varied)
+            renderer = BmodeRenderer(spec, rng) if look == "bmode" else Renderer(spec, rng)
+            renderer.frame(0)  # warm caches (shared speckle field)
+            for i in range(args.frames):
+                t0 = time.perf_counter()
+                img = renderer.frame(i)
+                t1 = time.perf_counter()
+                render_s += t1 - t0
+                n += 1
+                if look == "classic":
+                    encode_png(img)
+                    encode_s += time.perf_counter() - t1
+                    n_encoded += 1
+        ms = 1000.0 * render_s / n
+        print(f"{look}: render {ms:.1f} ms/frame = {1000.0 / ms:.1f} frames/s (480x640)")
+        name = "synth_render_480x640" if look == "classic" else "synth_render_bmode_480x640"
+        print("BENCH " + json.dumps({"name": name, "value": round(ms, 2), "unit": "ms/frame"}))
+    print(f"PNG encode {1000.0 * encode_s / n_encoded:.1f} ms/frame (480x640)")
     if args.skip_dataset:
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,6 +1,7 @@
 """Make docs/contact-sheet.png: synthetic PLAX and A4C frames (ED, ES) with their labels.
 
-Usage: ``.venv/bin/python docs/make_contact_sheet.py [OUT.png] [--seed S]``
+Usage: ``.venv/bin/python docs/make_contact_sheet.py [OUT.png] [--seed S]``; the B-mode
+sheet: ``... docs/contact-sheet-bmode.png --look bmode --varied --views PLAX,A4C,A2C,A3C``.
 """
 
 from __future__ import annotations
@@ -43,16 +44,18 @@ def draw_labels(grey: np.ndarray, labels: ImageLabels, scale: float) -> Image.Im
     return img
 
 
-def _complete_seeds(view: str, start: int, n: int) -> list[int]:
+def _complete_seeds(view: str, start: int, n: int, varied: bool = False) -> list[int]:
     """The first n seeds from ``start`` whose ED and ES frames have every curve drawn."""
     reg = load_registry()
     wanted = [c for c in CURVE_NODES if view in {v.value for v in reg[c].views}]
     out: list[int] = []
     seed = start
     while len(out) < n:
-        probe = make_cine(view, seed, n_frames=30, render=False, label_frames=[])
+        probe = make_cine(view, seed, n_frames=30, render=False, label_frames=[], varied=varied)
         frames = [probe.ed_frame, probe.es_frame]
-        labels = make_cine(view, seed, n_frames=30, render=False, label_frames=frames).labels
+        labels = make_cine(
+            view, seed, n_frames=30, render=False, label_frames=frames, varied=varied
+        ).labels
         if all(lab[c].state is LabelState.CURVE for lab in labels.values() for c in wanted):
             out.append(seed)
         seed += 1
@@ -67,12 +70,16 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-view", type=int, default=2, help="videos per view")
+    parser.add_argument("--views", default="PLAX,A4C", help="comma list of views (rows)")
+    parser.add_argument("--look", default="classic", help="classic or bmode")
+    parser.add_argument("--varied", action="store_true", help="wide anatomy and scan ranges")
     args = parser.parse_args()
     tiles: list[list[Image.Image]] = []
-    for v_i, view in enumerate(("PLAX", "A4C")):
+    for v_i, view in enumerate(args.views.split(",")):
         row: list[Image.Image] = []
-        for seed in _complete_seeds(view, args.seed * 100 + 10 * v_i, args.per_view):
-            cine = make_cine(view, seed, n_frames=30)
+        seeds = _complete_seeds(view, args.seed * 100 + 10 * v_i, args.per_view, args.varied)
+        for seed in seeds:
+            cine = make_cine(view, seed, n_frames=30, look=args.look, varied=args.varied)
             for phase, f in (("ED", cine.ed_frame), ("ES", cine.es_frame)):
                 grey = cine.frames[f]
                 scale = TILE_W / grey.shape[1]

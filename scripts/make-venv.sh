@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create the project venv on a fresh Debian/Ubuntu machine: installs python3-venv via apt
-# when the interpreter cannot make venvs, then pins torch (CPU build) and installs echomark;
-# also Debian's chromium for the annotator's browser tests.
+# when the interpreter cannot make venvs, then installs torch (CPU build) and echomark with every
+# extra, at the exact versions of constraints.txt; also Debian's chromium for the annotator's
+# browser tests.
 set -euo pipefail
 PYTHON=${1:-python3.11}
 VENV=${2:-.venv}
@@ -20,9 +21,13 @@ if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-# The CPU build of torch first, so nothing later can pull a multi-GB CUDA build.
-"$VENV/bin/python" -m pip install -q "torch==2.13.0"
-"$VENV/bin/python" -m pip install -q -e ".[dev,ocr,gdcm,web,pacs,dask,sr]"
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+CONSTRAINTS="$HERE/constraints.txt"
+# torch first (2.13.0 from constraints.txt; the CPU build where pip finds it, e.g. a local
+# wheel or --extra-index-url https://download.pytorch.org/whl/cpu), so that nothing later
+# pulls a multi-GB CUDA build.
+"$VENV/bin/python" -m pip install -q -c "$CONSTRAINTS" torch
+"$VENV/bin/python" -m pip install -q -c "$CONSTRAINTS" -e "$HERE[all,dev]"
 # The annotator's browser tests drive Debian's chromium through Playwright (never a browser
 # download): install it when missing.
 bash "$(dirname "$0")/install-chromium.sh"

@@ -24,9 +24,11 @@ def _release(folder: Path, **kw) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def full(tmp_path_factory) -> Path:
-    return _release(tmp_path_factory.mktemp("full"), labelled_per_video=30, blur_fraction=0.0)
+@pytest.fixture(scope="module", params=[False, True], ids=["default", "varied"])
+def full(request, tmp_path_factory) -> Path:
+    """Every frame labelled, no blur; default anatomy, and the wide (varied) anatomy."""
+    folder = tmp_path_factory.mktemp("full")
+    return _release(folder, labelled_per_video=30, blur_fraction=0.0, varied=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,9 @@ def _beat_truth(series: dict[int, float], frame: int, largest: bool) -> float:
     return max(near) if largest else min(near)
 
 
-def test_every_video_of_a_fully_labelled_release_is_within_tolerance(full: Path) -> None:
+def test_every_video_of_a_fully_labelled_release_is_within_tolerance(
+    full: Path, request: pytest.FixtureRequest
+) -> None:
     res, views = _measure(full)
     per_frame, _ = _truth(full)
     checks = {
@@ -70,7 +74,6 @@ def test_every_video_of_a_fully_labelled_release_is_within_tolerance(full: Path)
                  M.EF_A4C_disks, 1.5, 1.0),),
     }  # fmt: skip
     worst: dict[str, float] = defaultdict(float)
-    no_contour = 0
     for video, view in views.items():
         beats = defaultdict(dict)
         for r in res.rows:
@@ -79,23 +82,12 @@ def test_every_video_of_a_fully_labelled_release_is_within_tolerance(full: Path)
         assert beats, f"{video} {view}: no beat"
         for series_name, ed_name, es_name, index_name, tol, index_tol in checks[view]:
             truth = per_frame[(video, series_name)]
+            # the generator keeps every labelled LV contour inside the sector: every frame
+            # of every video has its value, so every beat must have one too
             measured = res.series[video].series[Measurement(series_name)]
-            if not any(math.isfinite(v) for v in measured.values()):
-                # the synthetic contour leaves the sector in every frame (drawn "blurred"):
-                # no volume can be measured, and none is reported
-                assert all(not math.isfinite(b[ed_name].value) for b in beats.values())
-                no_contour += 1
-                continue
+            assert len(measured) == 30 and all(math.isfinite(v) for v in measured.values())
             for b in beats.values():
                 ed, es, idx = b[ed_name], b[es_name], b[index_name]
-                if not math.isfinite(ed.value) or not math.isfinite(es.value):
-                    # the contour left the sector on that frame: nothing is invented
-                    assert not math.isfinite(measured.get(ed.frame, math.nan)) or not (
-                        math.isfinite(measured.get(es.frame, math.nan))
-                    )
-                    assert not math.isfinite(idx.value) and idx.status.value == "rejected"
-                    no_contour += 1
-                    continue
                 t_ed = _beat_truth(truth, ed.frame, largest=True)
                 t_es = _beat_truth(truth, es.frame, largest=False)
                 t_idx = 100.0 * (t_ed - t_es) / t_ed
@@ -105,10 +97,12 @@ def test_every_video_of_a_fully_labelled_release_is_within_tolerance(full: Path)
                     err = abs(got - want)
                     worst[name.value] = max(worst[name.value], err)
                     assert err <= limit, (video, view, name, got, want)
-                assert ed.status.value == "ok" and idx.status.value == "ok", (ed, idx)
-    # measured on this release: LVIDd/s 0.03 mm, FS 0.12, EDV 0.2 mL, EF 0.1 point
-    assert worst["LVIDd"] < 0.1 and worst["LVEDV_A4C_disks"] < 0.5
-    assert no_contour <= 6  # beats of the 12 A4C videos (3 on this release)
+                for row in (ed, es, idx):
+                    assert row.status.value == "ok", row
+    # measured on the default release: LVIDd/s 0.07 mm, FS 0.13, EDV 0.26 mL, EF 0.26 point;
+    # on the varied one (dilated LVs): LVIDd/s 0.08 mm, FS 0.34, EDV 0.69 mL, EF 0.15 point
+    varied = request.node.callspec.params["full"]
+    assert worst["LVIDd"] < 0.1 and worst["LVEDV_A4C_disks"] < (1.0 if varied else 0.5)
 
 
 def test_sparse_labels_value_for_every_video_with_ed_and_es_labelled(sparse: Path) -> None:

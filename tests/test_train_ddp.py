@@ -55,11 +55,14 @@ def test_two_process_gloo_ddp_on_cpu_keeps_ranks_equal(tmp_path) -> None:
     assert d0 == d1  # same parameters and the same all-reduced tune loss on both ranks
     out = tmp_path / "out"
     assert (out / "last.pt").is_file() and (out / "metrics.csv").is_file()
-    # rank 0 alone writes: exactly one config and no stray temp files
+    # rank 0 alone writes: exactly one config, the QC thresholds calibrated on the merged
+    # tune pass beside each checkpoint, and no stray temp files
     assert sorted(p.name for p in out.iterdir()) == [
         "best.pt",
+        "best.qc.json",
         "config.yaml",
         "last.pt",
+        "last.qc.json",
         "metrics.csv",
     ]
 

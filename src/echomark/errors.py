@@ -78,5 +78,37 @@ class MissingFrameError(CacheError):
     """A well-formed image key whose frame is not in the png-cache."""
 
 
+#: Optional dependency (top-level module) -> the pip extra of echomark that installs it.
+EXTRA_OF_MODULE = {
+    "torch": "torch",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+    "rapidocr": "ocr",
+    "gdcm": "gdcm",
+    "starlette": "web",
+    "uvicorn": "web",
+    "dicomweb_client": "pacs",
+    "pynetdicom": "pacs",
+    "dask": "dask",
+    "distributed": "dask",
+    "highdicom": "sr",
+}
+
+
+def missing_extra_message(module: str) -> str | None:
+    """How to install the extra that provides ``module``; None when it is not optional.
+
+    >>> missing_extra_message("torch.nn")
+    "needs torch, which is not installed: pip install 'echomark[torch]'"
+    >>> missing_extra_message("numpy") is None
+    True
+    """
+    top = module.split(".")[0]
+    extra = EXTRA_OF_MODULE.get(top)
+    if extra is None:
+        return None
+    return f"needs {top}, which is not installed: pip install 'echomark[{extra}]'"
+
+
 class OutputBusyError(EchomarkError):
     """Another process holds the lock of an output folder."""

@@ -109,6 +109,8 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
     from echomark.errors import OutputBusyError
 
     path = lock_path(folder)
+    # Folders made only to hold the lock go again on release if the job left them empty.
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
@@ -135,6 +137,11 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.close(fd)
+        for folder_made in made:  # innermost first
+            try:
+                folder_made.rmdir()
+            except OSError:  # not empty (the job wrote there) or already gone
+                break
 
 
 def check_out_folder(folder: str | os.PathLike[str], *, overwrite: bool = False) -> Path:

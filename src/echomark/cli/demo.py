@@ -22,13 +22,15 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--quick", action="store_true", help="tiny smoke run (<1 min, no accuracy)")
     p.add_argument("--seed", type=int, default=0, help="seed of data and training")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    p.add_argument("--config", help="training config (default: configs/demo.yaml)")
+    p.add_argument(
+        "--config", help="training config: a YAML file or a shipped config name (default: demo)"
+    )
     p.add_argument("--videos", type=int, help="synthetic videos (default: the generator's)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the config's)")
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="training config override"
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, requires=("torch",))
 
 
 def run(args: argparse.Namespace) -> int:

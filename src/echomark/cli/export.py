@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--check", action="store_true", help="compare onnxruntime with PyTorch on a random input"
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, requires=("torch",))
 
 
 def run(args: argparse.Namespace) -> int:

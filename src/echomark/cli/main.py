@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -20,12 +21,24 @@ from echomark.cli._boundary import (
     logging_for,
     quiet_broken_pipe,
 )
+from echomark.errors import missing_extra_message
 
 #: Verbs in the order ``--help`` lists them (pipeline order); others follow alphabetically.
 _ORDER = (
     "synth", "curate", "labels", "cache", "train", "predict", "evaluate",
     "measure", "export", "model-info", "view", "serve", "demo",
 )  # fmt: skip
+
+
+def _check_requires(mod_names: Sequence[str]) -> None:
+    """Raise ModuleNotFoundError for the first of ``mod_names`` that cannot be imported.
+
+    Looks the modules up without importing them, so a verb that needs torch fails at once
+    instead of after minutes of work.
+    """
+    for name in mod_names:
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Every failure a user can cause ends as one line on stderr, ``echomark VERB: error:
     what (which file): what to do``, and an :class:`~echomark.cli._boundary.ExitCode`;
     ``--debug`` prints the traceback first. A closed output pipe ends quietly.
+    An optional dependency that is missing is one line naming the pip extra (exit 2).
     """
     parser = build_parser()
     try:
@@ -117,7 +131,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbosity = int(args.verbose or 0) - int(args.quiet or 0)
     with logging_for(prog, verbosity):
         try:
+            _check_requires(getattr(args, "requires", ()))
             return int(args.func(args) or 0)
+        except ModuleNotFoundError as exc:
+            message = missing_extra_message(exc.name or "")
+            if message is None:
+                code, message = describe(exc)
+            else:
+                code = ExitCode.INPUT
+            if args.debug:
+                print(format_traceback(exc), file=sys.stderr, end="")
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            return code
         except BrokenPipeError:
             quiet_broken_pipe()
             return ExitCode.BROKEN_PIPE

@@ -73,7 +73,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--qc",
         help="quality-gate thresholds JSON (per-label confidence, input peak floor); default: "
-        "qc.json beside the checkpoint, else the documented defaults",
+        "qc.json beside the checkpoint, else the thresholds training saved with it "
+        "(best.pt -> best.qc.json), else the documented defaults",
     )
     p.add_argument(
         "--calibrate-qc",
@@ -82,7 +83,11 @@ def add_parser(subparsers: Any) -> None:
         "tune split) against TRUTH (labels, --split tune) and write OUT/qc.json",
     )
     p.add_argument("--images", help="png-cache (zip or folder) for frame overlays and videos")
-    p.add_argument("--checkpoint", help="model checkpoint, to measure DICOM or video files")
+    p.add_argument(
+        "--checkpoint",
+        help="model checkpoint: predicts DICOM or video files; with any input, the quality-gate "
+        "thresholds saved with it are used (see --qc)",
+    )
     p.add_argument(
         "--min-conf",
         type=bounded_float(0, 1),

@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--outputs", type=int, default=40, help="heatmap channels K (default: 40)")
     p.add_argument("--size", type=int, default=608, help="square input size in px (default: 608)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, requires=("torch",))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -50,7 +50,7 @@ def add_parser(subparsers: Any) -> None:
         help="secret every request must carry (env ECHOMARK_TOKEN); required for a "
         "non-loopback --host",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, requires=("starlette", "uvicorn"))
 
 
 def _layers(specs: list[str]) -> dict[str, str]:

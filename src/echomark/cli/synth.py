@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from echomark.errors import InputError
-from echomark.synth.config import VIEW_NAMES, DatasetConfig
+from echomark.synth.config import VIEW_NAMES, DatasetConfig, Look
 
 COMMAND = "synth"
 
@@ -89,6 +89,19 @@ def add_parser(subparsers: Any) -> None:
         help="pair every A4C video with an A2C video of the same heart (biplane study; "
         "adds studies.csv and exact 3-D LV volumes to truth.csv)",
     )
+    p.add_argument(
+        "--look",
+        choices=[x.value for x in Look],
+        default=d.look,
+        help="image formation: classic (fast, the demo's) or bmode (beams, point-spread, "
+        "drop-out, clutter, burnt-in text/ECG); labels are the same (default %(default)s)",
+    )
+    p.add_argument(
+        "--varied",
+        action="store_true",
+        help="wide anatomy and scan ranges: dilated, hypertrophied, small and foreshortened "
+        "LVs, heart rate 45-140 bpm, depth 11-21 cm, sector 60-92 deg",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run)
 
@@ -109,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         blur_fraction=args.blur_fraction,
         views=args.views,
         biplane=args.biplane,
+        look=args.look,
+        varied=args.varied,
     )
     from echomark.fileio import folder_lock
     from echomark.synth.dataset import write_dataset

@@ -13,12 +13,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         COMMAND,
         help="train a keypoint/curve heatmap network",
-        description="Train an HRNet on png-cache images and label JSON. The config is YAML "
-        "(see configs/demo.yaml); --set a.b=value overrides single keys. The resolved config, "
-        "metrics.csv, last.pt and best.pt go to out_dir. For several GPUs or hosts start it "
-        "with torchrun (e.g. torchrun --standalone --nproc_per_node=4 -m echomark train ...).",
+        description="Train an HRNet on png-cache images and label JSON. The config is a YAML "
+        "file or the name of one shipped with echomark (demo, w32-gpu, synthetic-transfer); "
+        "--set a.b=value overrides single keys. The resolved config, metrics.csv, last.pt and "
+        "best.pt go to out_dir, each checkpoint with the quality-gate thresholds calibrated on "
+        "its tune pass (last.qc.json, best.qc.json; echomark measure uses them). For several "
+        "GPUs or hosts start it with torchrun (e.g. torchrun --standalone --nproc_per_node=4 -m echomark train ...).",
     )
-    p.add_argument("--config", "-c", help="YAML config file")
+    p.add_argument(
+        "--config",
+        "-c",
+        help="YAML config file, or a shipped config name (demo, w32-gpu, synthetic-transfer)",
+    )
     p.add_argument(
         "--set",
         dest="overrides",
@@ -41,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="list every --set key with its type and default, and exit",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, requires=("torch",))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -51,6 +51,10 @@ class AugmentConfig:
         erase_aspect: Range of the rectangle's height/width ratio (log-uniform).
         drop_neighbours_p: Probability of zeroing every neighbour frame (multi-frame only).
         drop_centre_p: Probability of zeroing the labelled frame (multi-frame only).
+        blur_p: Probability of a Gaussian blur of the warped input (not in the reference;
+            0 draws nothing, so other draws are unchanged): for training on synthetic
+            images, whose sharpness differs from real scanners'.
+        blur_sigma: The blur's sigma is ``U(0.3, blur_sigma)`` input pixels.
     """
 
     affine_p: float = 1.0
@@ -71,6 +75,8 @@ class AugmentConfig:
     erase_aspect: tuple[float, float] = (0.3, 3.3)
     drop_neighbours_p: float = 0.2
     drop_centre_p: float = 0.05
+    blur_p: float = 0.0
+    blur_sigma: float = 1.5
 
     def __post_init__(self) -> None:
         for name in (
@@ -81,6 +87,7 @@ class AugmentConfig:
             "erase_p",
             "drop_neighbours_p",
             "drop_centre_p",
+            "blur_p",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -98,6 +105,8 @@ class AugmentConfig:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"must be >= 0, got {getattr(self, name)}", field=name)
+        if self.blur_sigma < 0.3:
+            raise ConfigError(f"must be >= 0.3, got {self.blur_sigma}", field="blur_sigma")
         if not 0.0 <= self.erase_area[0] <= self.erase_area[1] <= 1.0:
             raise ConfigError(f"need 0 <= lo <= hi <= 1, got {self.erase_area}", field="erase_area")
         if not 0.0 < self.erase_aspect[0] <= self.erase_aspect[1]:

@@ -342,6 +342,7 @@ class EchoDataset(Dataset[Sample]):
                     ]
         image = tr.warp_frames(frames, matrix, cfg.input_hw, cfg.in_channels)
         if rng is not None:
+            image = tr.random_blur(image, rng, aug)
             box = tr.random_erase_box(rng, cfg.input_hw, aug)
             if box is not None:
                 y0, y1, x0, x1 = box

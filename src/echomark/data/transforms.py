@@ -408,6 +408,25 @@ def random_intensity_lut(rng: np.random.Generator, config: AugmentConfig) -> UIn
     return intensity_lut(gamma, gain, bias)
 
 
+def random_blur(image: UInt8Array, rng: np.random.Generator, config: AugmentConfig) -> UInt8Array:
+    """Gaussian-blur a (H, W, C) input with probability ``blur_p`` (sigma ``U(0.3, max)``).
+
+    Draws nothing from ``rng`` when ``blur_p`` is 0, so configurations without blur see the
+    same random stream as before it existed.
+
+    >>> img = np.zeros((9, 9, 1), np.uint8); img[4, 4, 0] = 255
+    >>> cfg = AugmentConfig(blur_p=1.0, blur_sigma=1.0)
+    >>> out = random_blur(img, np.random.default_rng(0), cfg)
+    >>> out.shape, int(out[4, 4, 0]) < 255, int(out[4, 5, 0]) > 0
+    ((9, 9, 1), True, True)
+    """
+    if config.blur_p <= 0.0 or rng.random() >= config.blur_p:
+        return image
+    sigma = float(rng.uniform(0.3, config.blur_sigma))
+    out = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    return np.asarray(out, dtype=np.uint8).reshape(image.shape)
+
+
 def random_erase_box(
     rng: np.random.Generator, hw: Sequence[int], config: AugmentConfig
 ) -> tuple[int, int, int, int] | None:

@@ -211,12 +211,14 @@ class MeasureResult:
         problems: Items that should have been measured but were skipped (bad key, no
             calibration, conflicting views), one message each.
         notes: Videos with nothing to measure, and why; not errors.
+        qc_source: Where the quality-gate thresholds came from.
     """
 
     rows: list[MeasurementRow] = field(default_factory=list)
     series: dict[str, VideoSeries] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    qc_source: str = ""
 
     def values(
         self, measurement: Measurement, kind: RowKind | None = None, *, ok_only: bool = False
@@ -555,7 +557,7 @@ def measure_labels(
     images = label_file.images if isinstance(label_file, LabelFile) else label_file
     cal_of = calibration_lookup(calibration)
 
-    result = MeasureResult()
+    result = MeasureResult(qc_source=(qc or QcConfig()).source)
     by_video: dict[str, dict[int, tuple[str, ImageLabels]]] = defaultdict(dict)
     for name, labels in images.items():
         try:

@@ -5,7 +5,9 @@ physiological limits, internal consistency (ED→ES interval, LV length vs area,
 vs the imaged depth), view consistency (per-view evidence from every label's confidence) and
 whether the frames look like what the model was trained on (median label peak against the
 tune split). The thresholds live in a :class:`QcConfig`, calibrated on the tune split with
-:func:`calibrate` and saved as JSON (``--qc``); without one the documented defaults apply.
+:func:`calibrate`: training saves them beside each checkpoint (:func:`qc_beside`), and
+``measure --calibrate-qc`` writes them from saved predictions (``--qc``); without either the
+documented defaults apply.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 import numpy as np
 
@@ -125,6 +128,15 @@ class QcConfig:
         )
 
 
+def qc_beside(checkpoint: str | os.PathLike[str]) -> Path:
+    """The thresholds file training saves with a checkpoint: ``best.pt`` -> ``best.qc.json``.
+
+    >>> qc_beside("runs/a/best.pt").as_posix()
+    'runs/a/best.qc.json'
+    """
+    return Path(checkpoint).with_suffix(".qc.json")
+
+
 def read_qc_config(path: str | os.PathLike[str]) -> QcConfig:
     """Read a QC JSON file written by :meth:`QcConfig.to_json`.
 
@@ -137,6 +149,17 @@ def read_qc_config(path: str | os.PathLike[str]) -> QcConfig:
             data = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"not a QC JSON file: {exc}", file=src) from None
+    return qc_config_from_dict(data, src)
+
+
+def qc_config_from_dict(data: object, src: str) -> QcConfig:
+    """A :class:`QcConfig` from the parsed JSON of :meth:`QcConfig.to_json`.
+
+    For thresholds embedded in another file (e.g. a model card); ``src`` names it in errors.
+
+    Raises:
+        InputError: Not an object, or a threshold that is not a number in [0, 1].
+    """
     if not isinstance(data, dict):
         raise InputError("not a QC JSON object", file=src)
     try:

@@ -119,6 +119,7 @@ def result_to_json(result: MeasureResult) -> dict[str, Any]:
         "videos": videos,
         "problems": list(result.problems),
         "notes": list(result.notes),
+        "qc_source": result.qc_source,
     }
 
 
@@ -333,6 +334,7 @@ def report_html(
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{len(by_video)} videos, {len(result.rows)} measurements, "
         f"{len(result.problems)} problems. Lengths in mm, areas in cm², volumes in mL.</p>",
+        f"<p>Quality-gate thresholds: {html.escape(result.qc_source or 'echomark defaults')}.</p>",
     ]
     parts.append(quality_banner(result))
     if result.problems:

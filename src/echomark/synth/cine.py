@@ -22,6 +22,8 @@ from echomark.geometry.curves import polyline_length
 from echomark.labels.io import format_1dp
 from echomark.labels.registry import LabelSpec, View, channels_for_views, load_registry
 from echomark.labels.schema import ImageLabels, Label, LabelState
+from echomark.synth.bmode import BmodeRenderer
+from echomark.synth.config import Look
 from echomark.synth.phantom import (
     A4cAnatomy,
     A4cState,
@@ -168,6 +170,7 @@ def sample_video(
     external: bool = False,
     anatomy: A4cAnatomy | None = None,
     timing_from: VideoSpec | None = None,
+    varied: bool = False,
 ) -> VideoSpec:
     """Draw one video's anatomy, scanner set-up, pose and timing.
 
@@ -181,6 +184,10 @@ def sample_video(
             second view); it is shown in ``view``'s plane.
         timing_from: Copy frame count, frame time, heart rate and cycle phase from this
             video (ECG-gated partner views see the same instants).
+        varied: Wide ranges: an LV phenotype (normal, dilated with poor function,
+            hypertrophied, small, foreshortened), heart rate 45-140 bpm, imaging depth
+            11-21 cm, sector half-angle 30-46 deg, view tilt up to 16 deg (apical) or
+            0-30 deg (PLAX).
     """
     v = _as_view(view)
     if n_frames < 1:
@@ -188,25 +195,32 @@ def sample_video(
     if size is not None and min(size) < 32:
         raise InputError(f"image size {size} is too small (32 px minimum)", field="size")
     anat: PlaxAnatomy | A4cAnatomy
+    # wide ranges only when asked, so the default draws (and the default dataset) stay put
+    half_angle = (30.0, 46.0) if varied else (38.0, 45.0)
     if v is View.PLAX:
         anat = PlaxAnatomy.sample(rng)
-        geo = ScanGeometry.sample(rng, depth_range_cm=(13.0, 17.5), size=size)
-        angle = math.radians(float(rng.uniform(-22.0, -6.0)))
+        if varied:
+            anat = anat.phenotype(rng)
+        depth = (11.0, 19.0) if varied else (13.0, 17.5)
+        geo = ScanGeometry.sample(rng, depth_range_cm=depth, size=size, half_angle_deg=half_angle)
+        plax_tilt = (-30.0, 0.0) if varied else (-22.0, -6.0)
+        angle = math.radians(float(rng.uniform(*plax_tilt)))
         # stack the layers from the chest wall down to the LV centre line at u = 0
         top = float(rng.uniform(1.2, 2.2))
         ty = top + anat.rv_wall + anat.rv_d + anat.ivs_d + 0.5 * anat.lvid_d
         tx = float(rng.uniform(-1.6, -0.2))
-    elif v is View.A4C and anatomy is None:
-        anat = A4cAnatomy.sample(rng)
-        geo = ScanGeometry.sample(rng, depth_range_cm=(14.5, 18.5), size=size)
-        angle = math.radians(float(rng.uniform(-8.0, 8.0)))
-        tx = float(rng.uniform(0.5, 1.3))
-        ty = float(rng.uniform(2.2, 3.2))
     else:
-        base = A4cAnatomy.sample(rng) if anatomy is None else anatomy
-        anat = base.with_plane(v, rng)
-        geo = ScanGeometry.sample(rng, depth_range_cm=(14.5, 18.5), size=size)
-        angle = math.radians(float(rng.uniform(-8.0, 8.0)))
+        if anatomy is not None:
+            heart = anatomy
+        else:
+            heart = A4cAnatomy.sample(rng)
+            if varied:
+                heart = heart.phenotype(rng)
+        anat = heart if v is View.A4C and anatomy is None else heart.with_plane(v, rng)
+        depth = (12.0, 21.0) if varied else (14.5, 18.5)
+        geo = ScanGeometry.sample(rng, depth_range_cm=depth, size=size, half_angle_deg=half_angle)
+        tilt = 16.0 if varied else 8.0
+        angle = math.radians(float(rng.uniform(-tilt, tilt)))
         # no RV beside the LV outside A4C: the LV sits nearer the sector centre line
         tx = float(rng.uniform(0.5, 1.3)) if v is View.A4C else float(rng.uniform(-0.5, 0.6))
         ty = float(rng.uniform(2.2, 3.2))
@@ -215,7 +229,10 @@ def sample_video(
     span_ms = n_frames * frame_time
     hr_lo = max(52.0, 1.08 * 60000.0 / span_ms)
     hr_lo = min(hr_lo, 120.0)  # short test cines cover part of a cycle only
-    hr = float(rng.uniform(hr_lo, max(hr_lo, 105.0))) if n_frames > 1 else 70.0
+    hr_hi = 140.0 if varied else 105.0
+    if varied:
+        hr_lo = min(max(45.0, 1.08 * 60000.0 / span_ms), 120.0)
+    hr = float(rng.uniform(hr_lo, max(hr_lo, hr_hi))) if n_frames > 1 else 70.0
     pose = Pose(
         angle_rad=angle,
         tx_cm=tx,
@@ -228,7 +245,7 @@ def sample_video(
     if timing_from is not None:
         n_frames, frame_time = timing_from.n_frames, timing_from.frame_time_ms
         hr, phase0, systole = timing_from.heart_rate_bpm, timing_from.phase0, timing_from.systole
-    return VideoSpec(
+    spec = VideoSpec(
         view=v,
         anatomy=anat,
         geometry=geo,
@@ -239,6 +256,83 @@ def sample_video(
         heart_rate_bpm=hr,
         phase0=phase0,
         systole=systole,
+    )
+    return fit_lv_in_sector(spec)
+
+
+#: Placements tried, nearest first, when a labelled LV structure leaves the sector: the
+#: part of the drawn lateral offset kept (towards the sector centre line), and how much
+#: deeper (cm, negative: shallower); then the same again with the imaging depth increased
+#: (zoomed out) by each factor.
+_FIT_LATERAL_KEEP = (1.0, 0.5, 0.0)
+_FIT_DEEPER_CM = tuple(0.25 * k for k in range(-12, 25))
+_FIT_ZOOM_OUT = (1.0, 1.1, 1.2, 1.35, 1.5, 1.7, 2.0)
+
+
+#: The PLAX LV landmarks (IVS, LVID and LVPW calipers) that must be inside the sector.
+_PLAX_LV_POINTS = ("lv-ivs-top", "lv-ivs-bottom", "lv-pw-top", "lv-pw-bottom")
+
+
+def _lv_uv(spec: VideoSpec, frame: int) -> F64:
+    """Heart-frame points (N, 2; cm) of a frame's labelled LV.
+
+    The apical endocardial contour as the labels trace it, or the PLAX caliper landmarks.
+    """
+    state = spec.state(frame)
+    if isinstance(state, PlaxState):
+        pts = state.points()
+        return np.array([pts[name] for name in _PLAX_LV_POINTS], dtype=np.float64)
+    return state.curves()["curve-lv-endo"]
+
+
+def _lv_outside(spec: VideoSpec, uv: Sequence[F64]) -> bool:
+    """Whether the LV (heart-frame ``uv`` per frame) leaves the sector on any frame."""
+    geo = spec.geometry
+    for f, curve in enumerate(uv):
+        xy = spec.to_px(f, curve)
+        if not geo.inside(xy[:, 0], xy[:, 1], _VISIBLE_MARGIN_PX).all():
+            return True
+    return False
+
+
+def fit_lv_in_sector(spec: VideoSpec) -> VideoSpec:
+    """Place the heart so that its labelled LV lies inside the sector on every frame.
+
+    The labelled LV is the apical endocardial contour, or the PLAX IVS/LVID/LVPW caliper
+    landmarks (the PLAX wall curves are cut by the sector by design). A contour that leaves
+    the sector cannot be traced, nor a landmark outside it placed, and the LV could not be
+    measured. A drawn placement that fits is kept (no random draw is spent, so those
+    videos are unchanged). Otherwise the heart moves towards the sector centre line and
+    deeper, by the smallest shift that fits; if none fits, the imaging depth grows (a wider
+    field of view at the same image size) until one does. The anatomy is never changed,
+    so every phenotype keeps its size.
+
+    Raises:
+        InputError: When nothing fits even at twice the drawn depth.
+    """
+    uv = [_lv_uv(spec, f) for f in range(spec.n_frames)]
+    if not _lv_outside(spec, uv):
+        return spec
+    pose, geo = spec.pose, spec.geometry
+    shifts = sorted(
+        ((keep, deeper) for keep in _FIT_LATERAL_KEEP for deeper in _FIT_DEEPER_CM),
+        key=lambda t: (math.hypot((1.0 - t[0]) * pose.tx_cm, t[1]), t[1] < 0),
+    )
+    for zoom in _FIT_ZOOM_OUT:
+        wider = replace(
+            geo,
+            depth_cm=zoom * geo.depth_cm,
+            dx_cm_per_px=zoom * geo.dx_cm_per_px,
+            dy_cm_per_px=zoom * geo.dy_cm_per_px,
+        )
+        for keep, deeper in shifts:
+            moved = replace(pose, tx_cm=keep * pose.tx_cm, ty_cm=pose.ty_cm + deeper)
+            placed = replace(spec, geometry=wider, pose=moved)
+            if not _lv_outside(placed, uv):
+                return placed
+    raise InputError(
+        f"the {spec.view.value} LV does not fit a sector of {geo.height}x{geo.width} px",
+        field="size",
     )
 
 
@@ -547,6 +641,7 @@ def render_cine(
     *,
     label_frames: Iterable[int] | None = None,
     render: bool = True,
+    look: Look | str = Look.CLASSIC,
 ) -> SynthCine:
     """Render, label and measure a drawn video (see :func:`make_cine`).
 
@@ -555,12 +650,17 @@ def render_cine(
         rng: Generator of the rendering randomness (one draw seeds the renderer).
         label_frames: Frames to label; default all.
         render: Render images (False gives zero frames).
+        look: ``classic`` or ``bmode`` image formation (same labels and truth).
     """
     geo = spec.geometry
     frames = np.zeros((spec.n_frames, geo.height, geo.width), dtype=np.uint8)
     render_rng = np.random.default_rng(rng.integers(2**63))
     if render:
-        renderer = Renderer(spec, render_rng)
+        renderer: Renderer | BmodeRenderer
+        if Look(look) is Look.BMODE:
+            renderer = BmodeRenderer(spec, render_rng)
+        else:
+            renderer = Renderer(spec, render_rng)
         for i in range(spec.n_frames):
             frames[i] = renderer.frame(i)
     wanted = range(spec.n_frames) if label_frames is None else label_frames
@@ -579,6 +679,8 @@ def make_cine(
     size: tuple[int, int] | None = None,
     external: bool = False,
     render: bool = True,
+    look: Look | str = Look.CLASSIC,
+    varied: bool = False,
 ) -> SynthCine:
     """Make one seeded synthetic cine with labels and exact truth.
 
@@ -590,14 +692,17 @@ def make_cine(
         size: ``(height, width)``; default drawn from 480-640 x 560-800.
         external: Use the external-validation scanner look.
         render: Render images (False gives zero frames: labels and truth only, fast).
+        look: ``classic`` (default) or ``bmode`` image formation.
+        varied: Draw anatomy, heart rate and scan set-up from the wide ranges (dilated,
+            hypertrophied, small and foreshortened LVs; see :func:`sample_video`).
 
     >>> cine = make_cine("A4C", 1, n_frames=4, size=(96, 128))
     >>> cine.frames.shape, cine.frames.dtype.name, sorted(cine.labels)
     ((4, 96, 128), 'uint8', [0, 1, 2, 3])
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    spec = sample_video(view, rng, n_frames=n_frames, size=size, external=external)
-    return render_cine(spec, rng, label_frames=label_frames, render=render)
+    spec = sample_video(view, rng, n_frames=n_frames, size=size, external=external, varied=varied)
+    return render_cine(spec, rng, label_frames=label_frames, render=render, look=look)
 
 
 @dataclass
@@ -648,14 +753,23 @@ def draw_study(
     n_frames: int = 30,
     size: tuple[int, int] | None = None,
     external: bool = False,
+    varied: bool = False,
 ) -> tuple[VideoSpec, VideoSpec, np.random.Generator, np.random.Generator]:
     """Draw a biplane study's two videos (no rendering) and their rendering generators."""
-    spec4 = sample_video(View.A4C, rng, n_frames=n_frames, size=size, external=external)
+    spec4 = sample_video(
+        View.A4C, rng, n_frames=n_frames, size=size, external=external, varied=varied
+    )
     assert isinstance(spec4.anatomy, A4cAnatomy)
     heart = spec4.anatomy.with_plane(View.A4C, rng)
     spec4 = replace(spec4, anatomy=heart)
     spec2 = sample_video(
-        View.A2C, rng, size=size, external=external, anatomy=heart, timing_from=spec4
+        View.A2C,
+        rng,
+        size=size,
+        external=external,
+        anatomy=heart,
+        timing_from=spec4,
+        varied=varied,
     )
     seeds = rng.integers(2**63, size=2)
     return spec4, spec2, np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
@@ -669,6 +783,8 @@ def make_study(
     size: tuple[int, int] | None = None,
     external: bool = False,
     render: bool = True,
+    look: Look | str = Look.CLASSIC,
+    varied: bool = False,
 ) -> SynthStudy:
     """Make a seeded biplane study (A4C + A2C of one heart) with exact volume truth.
 
@@ -679,7 +795,9 @@ def make_study(
     (True, '%')
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    spec4, spec2, rng4, rng2 = draw_study(rng, n_frames=n_frames, size=size, external=external)
-    cine4 = render_cine(spec4, rng4, label_frames=label_frames, render=render)
-    cine2 = render_cine(spec2, rng2, label_frames=label_frames, render=render)
+    spec4, spec2, rng4, rng2 = draw_study(
+        rng, n_frames=n_frames, size=size, external=external, varied=varied
+    )
+    cine4 = render_cine(spec4, rng4, label_frames=label_frames, render=render, look=look)
+    cine2 = render_cine(spec2, rng2, label_frames=label_frames, render=render, look=look)
     return SynthStudy(cine4, cine2, study_truth(spec4, spec2))

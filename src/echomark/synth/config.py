@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from echomark.errors import InputError
+
+
+class Look(str, Enum):
+    """How frames are formed from the phantom."""
+
+    CLASSIC = "classic"
+    """Echogenicity map times speckle on the pixel grid (fast; the demo's data)."""
+
+    BMODE = "bmode"
+    """Beam-wise B-mode formation: scatterers, point-spread, drop-out, clutter, overlays."""
+
 
 #: View names the generator draws (``echomark.synth.cine.SYNTH_VIEWS``, kept import-free).
 VIEW_NAMES = ("PLAX", "A4C", "A2C", "A3C")
@@ -27,6 +39,9 @@ class DatasetConfig:
         biplane: Pair every A4C video with an A2C video of the same 3-D heart (a biplane
             study, listed in ``studies.csv``; the A2C video is extra, not counted in
             ``n_videos``, and shares the A4C video's split).
+        look: Image formation, ``classic`` (default, the demo's) or ``bmode``; labels and
+            truth do not depend on it.
+        varied: Draw anatomy (LV phenotypes), heart rate and scan set-up from wide ranges.
     """
 
     n_videos: int = 24
@@ -39,6 +54,8 @@ class DatasetConfig:
     split_fractions: tuple[float, float, float] = (0.68, 0.16, 0.16)
     views: tuple[str, ...] = ("PLAX", "A4C")
     biplane: bool = False
+    look: str = Look.CLASSIC.value
+    varied: bool = False
 
     def __post_init__(self) -> None:
         """Reject impossible counts.
@@ -65,6 +82,11 @@ class DatasetConfig:
                 f"views must be distinct names from {', '.join(VIEW_NAMES)}, got "
                 f"{', '.join(self.views) or 'none'}",
                 field="views",
+            )
+        if self.look not in {x.value for x in Look}:
+            raise InputError(
+                f"look must be one of {', '.join(x.value for x in Look)}, got {self.look!r}",
+                field="look",
             )
         if self.biplane and "A4C" not in self.views:
             raise InputError("biplane studies pair A4C videos with A2C: add A4C to the views")

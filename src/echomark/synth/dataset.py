@@ -324,16 +324,22 @@ def write_dataset(
                     size=cfg.size,
                     external=external,
                     label_frames=[],
+                    look=cfg.look,
+                    varied=cfg.varied,
                 )
                 jobs.append(_Job(code, dataset_class, i, 1, make, None))
                 continue
             spec4, spec2, rng4, rng2 = draw_study(
-                rng, n_frames=cfg.frames_per_video, size=cfg.size, external=external
+                rng,
+                n_frames=cfg.frames_per_video,
+                size=cfg.size,
+                external=external,
+                varied=cfg.varied,
             )
             truth = study_truth(spec4, spec2)
             code2 = VideoCode(dataset_class, video_hex(cfg.seed, dataset_class, i, "A2C"))
             for stream, c, spec, r in ((1, code, spec4, rng4), (2, code2, spec2, rng2)):
-                make = functools.partial(render_cine, spec, r, label_frames=[])
+                make = functools.partial(render_cine, spec, r, label_frames=[], look=cfg.look)
                 jobs.append(_Job(c, dataset_class, i, stream, make, truth))
             pairs.append([study_id(dataset_class, i), str(code), str(code2)])
     split_of = dict(enumerate(_assign_splits(cfg.n_videos, cfg.split_fractions)))

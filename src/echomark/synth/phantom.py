@@ -270,6 +270,38 @@ class PlaxAnatomy:
             la_len=float(rng.uniform(3.4, 4.6)),
         )
 
+    def phenotype(self, rng: np.random.Generator) -> PlaxAnatomy:
+        """This heart changed into a drawn phenotype (normal 40 % of the time).
+
+        Dilated (20 %): LVIDd 25-50 % larger, fractional shortening cut to 35-75 %, walls
+        thinned; hypertrophied (25 %): septum and posterior wall 1.4-2.0 times thicker,
+        cavity 5-20 % smaller; small (15 %): cavity 10-25 % smaller.
+        """
+        kind = rng.choice(4, p=[0.4, 0.2, 0.25, 0.15])
+        u = rng.uniform(0.0, 1.0, size=3)
+        lerp = lambda lo, hi, k: lo + (hi - lo) * float(u[k])  # noqa: E731
+        if kind == 1:
+            thin = lerp(0.7, 0.9, 2)
+            return replace(
+                self,
+                lvid_d=self.lvid_d * lerp(1.25, 1.5, 0),
+                fs=self.fs * lerp(0.35, 0.75, 1),
+                ivs_d=self.ivs_d * thin,
+                lvpw_d=self.lvpw_d * thin,
+                apex_len=self.apex_len * 1.15,
+            )
+        if kind == 2:
+            thick = lerp(1.4, 2.0, 0)
+            return replace(
+                self,
+                lvid_d=self.lvid_d * lerp(0.8, 0.95, 1),
+                ivs_d=self.ivs_d * thick,
+                lvpw_d=self.lvpw_d * thick * lerp(0.85, 1.0, 2),
+            )
+        if kind == 3:
+            return replace(self, lvid_d=self.lvid_d * lerp(0.75, 0.9, 0))
+        return self
+
     def state(self, ph: CardiacPhase) -> PlaxState:
         """The anatomy at one instant."""
         c = ph.contraction
@@ -647,13 +679,19 @@ class LvOrthogonal:
     ao_angle: float
 
     @classmethod
-    def sample(cls, rng: np.random.Generator) -> LvOrthogonal:
-        """Draw the anterior/inferior walls and the A3C aortic root."""
+    def sample(cls, rng: np.random.Generator, a4c: A4cAnatomy) -> LvOrthogonal:
+        """Draw the anterior/inferior walls (relative to the A4C ones) and the aortic root.
+
+        Widths are 0.85-1.15 times the mean A4C width scale and thicknesses 0.85-1.15
+        times the mean A4C wall, so a dilated or hypertrophied LV is so in every plane.
+        """
+        w = 0.5 * (a4c.w_lat + a4c.w_sep)
+        t = 0.5 * (a4c.t_lat + a4c.t_sep)
         return cls(
-            w_ant=float(rng.uniform(1.85, 2.5)),
-            w_inf=float(rng.uniform(1.85, 2.45)),
-            t_ant=float(rng.uniform(0.85, 1.15)),
-            t_inf=float(rng.uniform(0.85, 1.2)),
+            w_ant=w * float(rng.uniform(0.88, 1.15)),
+            w_inf=w * float(rng.uniform(0.88, 1.12)),
+            t_ant=t * float(rng.uniform(0.85, 1.15)),
+            t_inf=t * float(rng.uniform(0.85, 1.15)),
             ao_d=float(rng.uniform(2.0, 2.8)),
             ao_angle=float(np.deg2rad(rng.uniform(25.0, 45.0))),
         )
@@ -688,6 +726,61 @@ class A4cAnatomy:
     view: View = View.A4C
     """The apical plane imaged: A4C, A2C or A3C (sections of the same 3-D LV)."""
 
+    def phenotype(self, rng: np.random.Generator) -> A4cAnatomy:
+        """This heart changed into a drawn phenotype (keeps it normal 40 % of the time).
+
+        * dilated (20 %): 10-30 % longer, 25-60 % wider, rounder, poor function (shortening
+          cut to 35-80 %), walls thinned;
+        * hypertrophied (15 %): walls 1.4-2.0 times thicker, cavity 5-25 % narrower;
+        * small (10 %): 10-25 % shorter, 10-20 % narrower;
+        * foreshortened (15 %): the plane misses the true apex: 15-30 % shorter, blunt cap,
+          thicker apical wall.
+        """
+        kind = rng.choice(5, p=[0.4, 0.2, 0.15, 0.1, 0.15])
+        u = rng.uniform(0.0, 1.0, size=4)
+        lerp = lambda lo, hi, k: lo + (hi - lo) * float(u[k])  # noqa: E731
+        if kind == 1:
+            wide = lerp(1.25, 1.6, 1)
+            return replace(
+                self,
+                lv_len=self.lv_len * lerp(1.1, 1.3, 0),
+                w_lat=self.w_lat * wide,
+                w_sep=self.w_sep * wide,
+                blunt=4,
+                width_short=self.width_short * lerp(0.35, 0.8, 2),
+                long_short=self.long_short * lerp(0.35, 0.8, 2),
+                t_lat=self.t_lat * lerp(0.7, 0.9, 3),
+                t_sep=self.t_sep * lerp(0.7, 0.9, 3),
+            )
+        if kind == 2:
+            thick = lerp(1.4, 2.0, 0)
+            narrow = lerp(0.75, 0.95, 1)
+            return replace(
+                self,
+                w_lat=self.w_lat * narrow,
+                w_sep=self.w_sep * narrow,
+                t_lat=self.t_lat * thick,
+                t_sep=self.t_sep * thick,
+                t_apex=self.t_apex * thick,
+            )
+        if kind == 3:
+            narrow = lerp(0.8, 0.9, 1)
+            return replace(
+                self,
+                lv_len=self.lv_len * lerp(0.75, 0.9, 0),
+                w_lat=self.w_lat * narrow,
+                w_sep=self.w_sep * narrow,
+            )
+        if kind == 4:
+            return replace(
+                self,
+                lv_len=self.lv_len * lerp(0.7, 0.85, 0),
+                blunt=4,
+                taper=self.taper * lerp(0.3, 0.8, 1),
+                t_apex=self.t_apex * lerp(1.1, 1.5, 2),
+            )
+        return self
+
     def with_plane(self, view: View, rng: np.random.Generator | None = None) -> A4cAnatomy:
         """The same heart imaged in another apical plane.
 
@@ -697,7 +790,7 @@ class A4cAnatomy:
         """
         orth = self.orth
         if orth is None and rng is not None:
-            orth = LvOrthogonal.sample(rng)
+            orth = LvOrthogonal.sample(rng, self)
         if orth is None and view is not View.A4C:
             raise ValueError(f"{view.value} needs the out-of-plane LV walls (pass rng)")
         return replace(self, orth=orth, view=view)

@@ -51,6 +51,7 @@ class ScanGeometry:
         *,
         depth_range_cm: tuple[float, float],
         size: tuple[int, int] | None = None,
+        half_angle_deg: tuple[float, float] = (38.0, 45.0),
     ) -> ScanGeometry:
         """Draw a scanner set-up: image size, apex, depth, sector width, spacing.
 
@@ -58,6 +59,7 @@ class ScanGeometry:
             rng: Random generator.
             depth_range_cm: Imaging depth range (cm).
             size: ``(height, width)``; default 480-640 rows, 1.25-1.4 times as wide (<= 800).
+            half_angle_deg: Range of the sector half-angle (limited by the image width).
         """
         if size is None:
             h = int(rng.choice([480, 512, 544, 576, 600, 640]))
@@ -73,7 +75,7 @@ class ScanGeometry:
         dx = dy * (1.0 + aniso)
         half_room = min(apex_x, w - 1 - apex_x) - 2.0
         max_half = math.asin(min(1.0, half_room * dx / depth))
-        half = min(math.radians(float(rng.uniform(38.0, 45.0))), max_half)
+        half = min(math.radians(float(rng.uniform(*half_angle_deg))), max_half)
         return cls(h, w, apex_x, apex_y, depth, half, dx, dy)
 
     def px_to_world(self, x: F64 | F32, y: F64 | F32) -> tuple[F64, F64]:

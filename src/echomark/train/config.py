@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,7 +58,7 @@ class BestMetric(str, Enum):
     """Masked MSE on the tune split."""
 
     POINT_ERROR = "point_error_px"
-    """Median point error in source pixels (falls back to the loss when undefined)."""
+    """Median point error in source pixels (falls back to the loss when undefined, ranked after every epoch where it is defined)."""
 
     SCORE = "score"
     """Median point error + median curve distance + 10 x presence error rate (px-like)."""
@@ -478,8 +480,47 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return base
 
 
+#: File suffix of config files; a shipped config is named by its file name without it.
+CONFIG_SUFFIX = ".yaml"
+
+
+def shipped_configs() -> list[str]:
+    """Names of the configs that ship inside the package (``demo``, ``w32-gpu``...)."""
+    folder = resources.files("echomark") / "configs"
+    return sorted(
+        entry.name.removesuffix(CONFIG_SUFFIX)
+        for entry in folder.iterdir()
+        if entry.name.endswith(CONFIG_SUFFIX)
+    )
+
+
+def config_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """The YAML file meant by ``name_or_path``: an existing file, else a shipped config's name.
+
+    A name is looked up among the package's configs (``demo`` or ``demo.yaml``), so
+    ``--config w32-gpu`` works from any folder after ``pip install``; a file of that name in
+    the working folder wins.
+
+    >>> config_path("demo").name
+    'demo.yaml'
+
+    Raises:
+        ConfigError: Neither a file nor a shipped config; the message lists the shipped ones.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    name = str(name_or_path).removesuffix(CONFIG_SUFFIX)
+    if path.parent == Path(".") and name in shipped_configs():
+        return Path(str(resources.files("echomark") / "configs" / f"{name}{CONFIG_SUFFIX}"))
+    raise ConfigError(
+        f"no such config file, and not a shipped config (shipped: {', '.join(shipped_configs())})",
+        file=str(name_or_path),
+    )
+
+
 def load_config(
-    path: str | Path | None = None,
+    path: str | os.PathLike[str] | None = None,
     overrides: Sequence[str] = (),
     *,
     base: Mapping[str, Any] | None = None,
@@ -487,7 +528,8 @@ def load_config(
     """Read a YAML config (optional), apply ``--set`` overrides and build a TrainConfig.
 
     Args:
-        path: YAML file with any subset of the TrainConfig tree.
+        path: YAML file with any subset of the TrainConfig tree, or the name of a shipped
+            config (see :func:`config_path`).
         overrides: ``a.b=value`` strings, applied after the file.
         base: Extra plain data merged before the file (used by tests and the demo).
 
@@ -498,6 +540,7 @@ def load_config(
     if base:
         _merge(data, base)
     if path is not None:
+        path = config_path(path)
         try:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:

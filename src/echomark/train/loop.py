@@ -1,7 +1,10 @@
 """The training loop: data, model, optimiser, per-epoch tune metrics, checkpoints, DDP.
 
 ``run_training`` is the one entry point (the CLI and the demo call it). The loop is a few
-named functions: :func:`train_one_epoch`, :func:`evaluate`, :func:`tune_metrics`.
+named functions: :func:`train_one_epoch`, :func:`evaluate` (:func:`tune_pass` then
+:func:`summarise_tune`) and :func:`calibrate_qc`. Each checkpoint written after a tune pass
+gets the quality-gate thresholds calibrated on that pass beside it (``best.qc.json``,
+``last.qc.json``), which ``echomark measure`` uses with that checkpoint.
 
 Reproducibility: before every epoch the python, numpy and torch generators are reseeded
 from ``(seed, epoch, rank)``, the data order comes from ``DistributedSampler(seed).set_epoch``
@@ -23,7 +26,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +41,7 @@ from echomark.evaluate.evaluation import compare_label
 from echomark.fileio import atomic_path, atomic_write_text
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import ImageLabels
+from echomark.measure.qc import QcConfig, calibrate, frame_peak, qc_beside
 from echomark.models.precision import autocast
 from echomark.progress import progress as progress_iter
 from echomark.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -379,6 +383,10 @@ class TuneOutcome:
     point_errors: list[float] = field(default_factory=list)
     curve_distances: list[float] = field(default_factory=list)
     presence: list[bool] = field(default_factory=list)
+    #: What the quality gate is calibrated from: label -> (confidence, error px) of each
+    #: prediction drawn where the truth draws it, and each image's median label peak.
+    qc_pairs: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    frame_peaks: list[float] = field(default_factory=list)
 
 
 def tune_loader(
@@ -419,6 +427,28 @@ def evaluate(
     Each process evaluates every ``world_size``-th image (no padding, no duplicates).
     ``loader`` is one made by :func:`tune_loader` for ``dataset`` (made here when None).
     """
+    return summarise_tune(
+        tune_pass(
+            model, dataset, config, device, info, channels=channels, kinds=kinds, loader=loader
+        )
+    )
+
+
+def tune_pass(
+    model: nn.Module,
+    dataset: LabelledDataset,
+    config: TrainConfig,
+    device: torch.device,
+    info: DistInfo,
+    *,
+    channels: Sequence[str],
+    kinds: Sequence[LabelKind],
+    loader: DataLoader[dict[str, Any]] | None = None,
+) -> list[TuneOutcome]:
+    """Every process's raw tune outcome (for :func:`summarise_tune` and :func:`calibrate_qc`).
+
+    Arguments as for :func:`evaluate`.
+    """
     if loader is None:
         loader = tune_loader(dataset, config, info)
     codec = config.dataset.codec
@@ -446,6 +476,9 @@ def evaluate(
                 matrix = batch["matrix"][i].numpy().astype(np.float64)
                 pred_src = decode_one([m[i] for m in maps], spec, matrix)
                 truth = dataset.labels_of(index)
+                peak = frame_peak(pred_src)
+                if peak is not None:
+                    out.frame_peaks.append(peak)
                 for name, kind in zip(channels, kind_names, strict=True):
                     rec = compare_label(
                         str(batch["key"][i]), name, truth.get(name), pred_src.get(name), kind=kind
@@ -456,8 +489,48 @@ def evaluate(
                         (out.point_errors if kind == "point" else out.curve_distances).append(
                             rec.error_px
                         )
+                        if rec.conf is not None:
+                            out.qc_pairs.setdefault(name, []).append((rec.conf, rec.error_px))
     model.train(was_training)
-    return summarise_tune(all_gather_objects(out, info))
+    return all_gather_objects(out, info)
+
+
+def calibrate_qc(parts: Sequence[TuneOutcome], source: str) -> QcConfig:
+    """Quality-gate thresholds from one tune pass.
+
+    The same calibration as ``echomark measure --calibrate-qc`` (:func:`calibrate`, 5 px
+    tolerance), from the predictions the tune pass has already decoded. A pass that drew no
+    label (an untrained model) gives the defaults, and says so in ``source``.
+
+    >>> part = TuneOutcome(qc_pairs={"a": [(0.9, 1.0), (0.3, 30.0)]}, frame_peaks=[0.6])
+    >>> calibrate_qc([part], "tune").threshold("a")
+    0.9
+    >>> calibrate_qc([TuneOutcome()], "tune").source
+    'tune (no label predicted: defaults)'
+    """
+    conf: dict[str, list[float]] = {}
+    errors: dict[str, list[float]] = {}
+    for p in parts:
+        for name, pairs in p.qc_pairs.items():
+            conf.setdefault(name, []).extend(c for c, _ in pairs)
+            errors.setdefault(name, []).extend(e for _, e in pairs)
+    peaks = [x for p in parts for x in p.frame_peaks]
+    if not conf and not peaks:
+        return QcConfig(source=f"{source} (no label predicted: defaults)")
+    return calibrate(conf, errors, peaks, source=source)
+
+
+def _write_qc(checkpoint: Path, qc: QcConfig | None) -> None:
+    """Save the thresholds beside a checkpoint just written (see :func:`qc_beside`).
+
+    None (no tune pass on this epoch) removes an older file, which would not match.
+    """
+    path = qc_beside(checkpoint)
+    if qc is None:
+        path.unlink(missing_ok=True)
+    else:
+        tagged = replace(qc, source=f"{qc.source} ({checkpoint.name})")
+        atomic_write_text(path, tagged.to_json() + "\n")
 
 
 def summarise_tune(parts: Sequence[TuneOutcome]) -> dict[str, float]:
@@ -498,13 +571,28 @@ def summarise_tune(parts: Sequence[TuneOutcome]) -> dict[str, float]:
     return m
 
 
+#: Added to the loss that stands in for an undefined score or point error (nothing
+#: predicted yet), so such an epoch never outranks one where the metric is defined.
+_UNDEFINED_RANK = 1e9
+
+
 def _selection_value(metrics: dict[str, float], which: BestMetric) -> float:
-    """Value (lower is better) used to choose ``best.pt``; NaN when undefined."""
+    """Value (lower is better) used to choose ``best.pt``; NaN when undefined.
+
+    Without a score or point error (the model drew nothing on the tune split) the tune loss
+    stands in, ranked after every epoch that has one: an untrained first epoch with a
+    lower-valued loss must not stay ``best.pt``.
+
+    >>> _selection_value({"score": 9.0, "tune_loss": 0.1}, BestMetric.SCORE)
+    9.0
+    >>> _selection_value({"score": math.nan, "tune_loss": 0.1}, BestMetric.SCORE) > 9.0
+    True
+    """
     if which is BestMetric.LOSS:
         return metrics.get("tune_loss", metrics.get("train_loss", math.nan))
     key = "point_error_px" if which is BestMetric.POINT_ERROR else "score"
     v = metrics.get(key, math.nan)
-    return v if math.isfinite(v) else metrics.get("tune_loss", math.nan)
+    return v if math.isfinite(v) else _UNDEFINED_RANK + metrics.get("tune_loss", math.nan)
 
 
 def state_digest(model: nn.Module) -> str:
@@ -810,19 +898,21 @@ def _run(
                 "train_loss": train_loss,
             }
             last_epoch = epoch + 1 == config.epochs
+            qc: QcConfig | None = None
             if data.tune is not None and ((epoch + 1) % config.tune_every == 0 or last_epoch):
-                row.update(
-                    evaluate(
-                        _unwrap(model),
-                        data.tune,
-                        config,
-                        device,
-                        info,
-                        channels=channels,
-                        kinds=kinds,
-                        loader=tune,
-                    )
+                parts = tune_pass(
+                    _unwrap(model),
+                    data.tune,
+                    config,
+                    device,
+                    info,
+                    channels=channels,
+                    kinds=kinds,
+                    loader=tune,
                 )
+                row.update(summarise_tune(parts))
+                if info.is_main:
+                    qc = calibrate_qc(parts, f"tune split, epoch {epoch + 1}")
             schedule.epoch_end(row.get("tune_loss", train_loss))
             row["epoch_s"] = time.perf_counter() - t0
             history.append(row)
@@ -850,10 +940,12 @@ def _run(
                     history=history,
                 )
                 save_checkpoint(ck, last_path)
+                _write_qc(last_path, qc)
                 if improved or not best_path.exists():
                     # The same payload: copy the file rather than serialise it a second time.
                     with atomic_path(best_path) as tmp:
                         shutil.copyfile(last_path, tmp)
+                    _write_qc(best_path, qc)
                 write_metrics_csv(out_dir / "metrics.csv", history)
                 board.log(row)
                 if progress:

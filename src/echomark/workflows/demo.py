@@ -26,13 +26,13 @@ from echomark.measure.demo import demo_agreement
 from echomark.predict.api import run_prediction
 from echomark.synth.dataset import DatasetConfig, write_dataset
 
-#: Training config of the demo, shipped with the package source tree.
-DEMO_CONFIG = "configs/demo.yaml"
+#: Training config of the demo: a config shipped inside the package (``echomark/configs/``).
+DEMO_CONFIG = "demo"
 
 
 #: Report section: the demo's stages as commands for the released zips.
 REAL_RELEASE = """<pre>
-echomark train --config configs/w32-gpu.yaml --set data.images=png-cache.zip \\
+echomark train --config w32-gpu --set data.images=png-cache.zip \\
     --set data.labels=labels.zip --out runs/w32
 echomark predict png-cache.zip --split ival --labels labels.zip \\
     --checkpoint runs/w32/best.pt --device auto --out pred-ival
@@ -73,7 +73,7 @@ class DemoSize:
 
 #: The default demo: the generator's video counts (24 + 6 external, 8 labelled frames each) at
 #: a fixed 240 x 320 frame size, which the 256 x 256 letterboxed input sees at 0.8 scale; 28
-#: epochs (whatever configs/demo.yaml says) to stay near 6 minutes on 2 cores, and a decoder
+#: epochs (whatever the demo config says) to stay near 6 minutes on 2 cores, and a decoder
 #: presence threshold of 0.3 instead of the codec's 0.1, which removes false-positive curves
 #: on the wrong view (presence accuracy 90 % -> 99 % in our runs).
 DEFAULT = DemoSize(size=(240, 320), epochs=28, presence_threshold=0.3)
@@ -106,16 +106,6 @@ class DemoResult:
     metrics_path: Path
     metrics: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def find_demo_config() -> Path | None:
-    """``configs/demo.yaml`` of the source tree (next to ``src/``), or of the working folder."""
-    here = Path(__file__).resolve()
-    for base in (*here.parents, Path.cwd()):
-        cand = base / DEMO_CONFIG
-        if cand.is_file():
-            return cand
-    return None
 
 
 def _say(stream: TextIO | None, text: str) -> None:
@@ -161,7 +151,7 @@ def run_demo(
     """Run the demo into ``out`` and return where the report is.
 
     Stages: ``synth`` (``echomark.synth.write_dataset``), ``train`` (``run_training`` with
-    ``configs/demo.yaml``), ``predict`` (ival split and the class-02 external set),
+    the shipped ``demo`` config), ``predict`` (ival split and the class-02 external set),
     ``evaluate`` (both), measurement agreement, and one combined report.
 
     Args:
@@ -169,12 +159,12 @@ def run_demo(
         size: Dataset size and training length.
         seed: Seed of the synthetic data and the training.
         device: Training and prediction device.
-        config: Training config file (default: ``configs/demo.yaml``).
+        config: Training config file or shipped config name (default: ``demo``).
         stream: Progress output.
     """
     # torch is an optional dependency: training is imported only when the demo runs.
     from echomark.train import run_training
-    from echomark.train.config import load_config
+    from echomark.train.config import config_path, load_config
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -192,9 +182,7 @@ def run_demo(
     seconds["synth"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    cfg_path = Path(config) if config is not None else find_demo_config()
-    if cfg_path is None:
-        raise ConfigError(f"cannot find {DEMO_CONFIG}; pass --config")
+    cfg_path = config_path(config if config is not None else DEMO_CONFIG)
     overrides = [
         f"data.images={images}",
         f"data.labels={labels}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.splits import read_split
 from echomark.measure.cine_outputs import write_cine_outputs
 from echomark.measure.pipeline import MeasureResult, measure_labels
-from echomark.measure.qc import QcConfig, read_qc_config
+from echomark.measure.qc import QcConfig, qc_beside, read_qc_config
 from echomark.measure.report import write_outputs
 from echomark.measure.series import CyclePhase
 from echomark.predict.api import PREDICTIONS_JSON
@@ -340,12 +341,7 @@ def run_measure(opts: MeasureOptions) -> MeasureRun:
         frame_times = dict.fromkeys(videos, opts.frame_time_ms / 1000.0) | frame_times
     if opts.studies:
         studies.update(read_studies_csv(opts.studies))
-    qc = QcConfig()
-    beside = Path(opts.checkpoint).parent / QC_JSON if opts.checkpoint else None
-    if opts.qc:
-        qc = read_qc_config(opts.qc)
-    elif beside is not None and beside.is_file():
-        qc = read_qc_config(beside)  # saved with the model
+    qc = find_qc_config(opts.qc, opts.checkpoint)
     # the image height in mm bounds the imaged depth (the PLAX wall-sum check)
     depth = {
         c.video: c.frames[min(c.frames)].shape[0] * calibration[c.video].dy_mm_per_px
@@ -426,6 +422,24 @@ class _FramesStore:
 
     def read(self, key: str) -> Any:
         return self.by_key[key]
+
+
+def find_qc_config(
+    qc: str | os.PathLike[str] | None, checkpoint: str | os.PathLike[str] | None
+) -> QcConfig:
+    """The quality-gate thresholds to measure with.
+
+    In order: the ``--qc`` file; ``qc.json`` beside the checkpoint (put there by the user,
+    e.g. from ``--calibrate-qc``); the thresholds training saved with that checkpoint
+    (``best.pt`` -> ``best.qc.json``); the documented defaults.
+    """
+    if qc:
+        return read_qc_config(qc)
+    if checkpoint:
+        for path in (Path(checkpoint).parent / QC_JSON, qc_beside(checkpoint)):
+            if path.is_file():
+                return read_qc_config(path)
+    return QcConfig()
 
 
 def calibrate_qc_file(

@@ -1,0 +1,171 @@
+"""The B-mode look and the varied anatomy: same exact labels, real-echo image traits."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from echomark.cli.main import main
+from echomark.errors import InputError
+from echomark.geometry.curves import point_to_polyline_distance, sample_curve
+from echomark.labels.schema import LabelState
+from echomark.synth.bmode import BmodeLook, BmodeRenderer, ecg_wave
+from echomark.synth.cine import make_cine, sample_video
+from echomark.synth.dataset import DatasetConfig, write_dataset
+
+SIZE = (240, 320)
+
+
+@pytest.fixture(scope="module")
+def a4c():  # type: ignore[no-untyped-def]
+    return make_cine("A4C", 3, n_frames=6, size=(360, 480), look="bmode", varied=True)
+
+
+def test_bmode_changes_pixels_only_not_labels_or_truth() -> None:
+    classic = make_cine("A4C", 21, n_frames=3, size=SIZE)
+    bmode = make_cine("A4C", 21, n_frames=3, size=SIZE, look="bmode")
+    assert classic.labels == bmode.labels and classic.truth == bmode.truth
+    assert (classic.ed_frame, classic.es_frame) == (bmode.ed_frame, bmode.es_frame)
+    assert not np.array_equal(classic.frames, bmode.frames)
+    again = make_cine("A4C", 21, n_frames=3, size=SIZE, look="bmode")
+    assert np.array_equal(bmode.frames, again.frames)
+
+
+def test_bmode_cavity_is_dark_inside_the_labelled_wall(a4c) -> None:  # type: ignore[no-untyped-def]
+    for f in (a4c.ed_frame, a4c.es_frame):
+        img = a4c.frames[f].astype(float)
+        dense = sample_curve(a4c.labels[f]["curve-lv-endo"].xy, spacing=2.0)
+        centre = dense.mean(axis=0)
+        inside, outside = [], []
+        for p in dense[5:-5]:
+            n = (p - centre) / np.linalg.norm(p - centre)
+            for sign, bucket in ((-1, inside), (1, outside)):
+                q = np.rint(p + sign * 8 * n).astype(int)
+                bucket.append(img[q[1], q[0]])
+        assert np.mean(outside) > np.mean(inside) + 20
+
+
+def _renderer(seed: int, **look: object) -> BmodeRenderer:
+    spec = sample_video("A4C", np.random.default_rng(seed), n_frames=8, size=(360, 480))
+    r = BmodeRenderer(spec, np.random.default_rng(seed))
+    if look:
+        import dataclasses
+
+        r.look = dataclasses.replace(r.look, **look)  # type: ignore[arg-type]
+    return r
+
+
+def test_speckle_is_longer_across_the_beam_than_along_it() -> None:
+    r = _renderer(4)
+    z = r._psf(r.clutter[0].copy())
+    env = np.abs(z)[r.n_r // 2 : r.n_r // 2 + 40]
+    env = env - env.mean()
+
+    def corr(a: np.ndarray, b: np.ndarray) -> float:
+        return float((a * b).mean() / np.sqrt((a * a).mean() * (b * b).mean()))
+
+    # one sample apart: along the beam (rows, 1.25 px) vs across (columns, one beam line)
+    axial = corr(env[1:, :], env[:-1, :])
+    d_cm = (r.dt * r.r[r.n_r // 2 + 20]) / r.dr  # a beam line in radial steps
+    lateral = corr(env[:, 1:], env[:, :-1])
+    assert lateral > 0.3 and d_cm > 0.5
+    # in cm, the lateral correlation length clearly exceeds the axial one
+    assert lateral ** (1 / d_cm) > axial
+
+
+def test_walls_along_the_beam_lose_echo() -> None:
+    """A vertical wall (parallel to the beam) is dimmer than a horizontal one."""
+    r = _renderer(5, dropout=0.9, levels=(1.0, 1.0, 1.0, 1.0))
+    e = np.full((r.n_r, r.n_t), 0.011, np.float32)
+    rows = slice(r.n_r // 3, 2 * r.n_r // 3)
+    cols = slice(r.n_t // 2 - 6, r.n_t // 2 + 6)
+    e[rows, cols] = 0.085  # runs along the beams
+    c0, c1 = 5, r.n_t // 2 - 20
+    mid = r.n_r // 2
+    e[mid - 6 : mid + 6, c0:c1] = 0.085  # crosses the beams
+    a = r._shade(e)
+    along = a[r.n_r // 3 + 20 : 2 * r.n_r // 3 - 20, r.n_t // 2 - 5].mean()
+    across = a[mid - 5, c0 + 10 : c1 - 10].mean()
+    assert along < 0.6 * across
+
+
+def test_overlays_text_ecg_and_footprint() -> None:
+    r = _renderer(6, ecg=True)
+    r.ecg_box = (40, 400, 320.0, 20.0, 3.0, 200)
+    a, b = r.frame(0), r.frame(4)
+    box = (slice(290, 345), slice(40, 400))
+    assert not np.array_equal(a[box], b[box])  # the trace sweeps with time
+    # the R peak is the ECG's largest deflection, at end-diastole
+    p = np.linspace(-0.5, 0.5, 1001)
+    assert abs(p[int(np.argmax(ecg_wave(p)))]) < 0.01
+    # nothing is drawn inside the probe footprint at the sector apex
+    geo = r.spec.geometry
+    if r.look.footprint_cm > 0.2:
+        y = int(geo.apex_y + 0.5 * r.look.footprint_cm / geo.dy_cm_per_px)
+        assert a[y, round(geo.apex_x)] == 0
+
+
+def test_looks_vary_and_stay_in_range() -> None:
+    rng = np.random.default_rng(0)
+    looks = [BmodeLook.sample(rng) for _ in range(200)]
+    for name, lo, hi in (("dynamic_range_db", 45, 70), ("gamma", 0.7, 1.5), ("dropout", 0.3, 0.95)):
+        values = [getattr(x, name) for x in looks]
+        assert lo <= min(values) and max(values) <= hi
+        assert max(values) - min(values) > 0.7 * (hi - lo)
+    assert 0.4 < np.mean([x.text for x in looks]) < 0.8
+    assert 0.1 < np.mean([x.shadow_db > 0 for x in looks]) < 0.6
+
+
+def test_varied_anatomy_reaches_beyond_the_normal_ranges() -> None:
+    edv, ivs, length, hr = [], [], [], []
+    for seed in range(60):
+        c = make_cine("A4C", seed, n_frames=30, render=False, label_frames=[], varied=True)
+        edv.append(c.truth[c.ed_frame]["LV_volume_mod"][0])
+        length.append(c.truth[c.ed_frame]["LV_length"][0])
+        hr.append(c.spec.heart_rate_bpm)
+        p = make_cine("PLAX", seed, n_frames=30, render=False, label_frames=[], varied=True)
+        ivs.append(p.truth[p.ed_frame]["IVS"][0])
+    assert max(edv) > 150.0 and min(edv) < 60.0  # dilated and small LVs
+    assert max(ivs) > 15.0  # hypertrophied septum (normal <= 11 mm)
+    assert min(length) < 60.0  # foreshortened
+    assert max(hr) > 110.0
+    # the default (not varied) ranges are untouched
+    plain = make_cine("A4C", 0, n_frames=30, render=False, label_frames=[])
+    assert 40.0 < plain.truth[plain.ed_frame]["LV_volume_mod"][0] < 160.0
+
+
+def test_bmode_dataset_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bm"
+    cfg = DatasetConfig(
+        n_videos=2, n_external=0, frames_per_video=2, labelled_per_video=1, size=(96, 128)
+    )
+    write_dataset(out, DatasetConfig(**{**cfg.__dict__, "look": "bmode", "varied": True}))
+    rows = list(csv.DictReader(io.StringIO((out / "truth.csv").read_text())))
+    assert rows and all(math.isfinite(float(r["value"])) for r in rows)
+    with pytest.raises(InputError, match="look"):
+        DatasetConfig(look="photo")
+    args = ["synth", "--out", str(tmp_path / "cli"), "--videos", "1", "--external", "0"]
+    args += ["--frames", "1", "--labelled", "1", "--size", "96x128", "--look", "bmode"]
+    assert main([*args, "--varied", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 1
+
+
+def test_varied_labels_stay_exact() -> None:
+    """Labels of varied anatomy still sit on the analytic boundary (0.1 px rounding only)."""
+    from echomark.synth.cine import true_labels
+
+    for seed in range(4):
+        spec = sample_video("A4C", np.random.default_rng(seed), n_frames=10, varied=True)
+        labels, fitted = true_labels(spec, 3)
+        if "curve-lv-endo" not in fitted:
+            assert labels["curve-lv-endo"].state is not LabelState.CURVE
+            continue
+        nodes = labels["curve-lv-endo"].xy
+        d = point_to_polyline_distance(nodes, fitted["curve-lv-endo"])
+        assert d.max() < 0.08  # the 0.1 px rounding of the nodes
