@@ -795,7 +795,7 @@ CASES: list[Case] = [
     ),
     Case("cache-ls-empty-folder", "cache ls {t}/empty", match="empty", setup=empty_dir),
     # ---- train
-    Case("train-config-missing", "train -c {t}/none.yaml --out {t}/r", match="cannot read config"),
+    Case("train-config-missing", "train -c {t}/none.yaml --out {t}/r", match="no such config file"),
     Case(
         "train-config-invalid-yaml",
         "train -c {t}/c.yaml --out {t}/r",
