@@ -311,10 +311,7 @@ class BmodeRenderer:
                 np.ones(1, np.float32),
                 borderType=cv2.BORDER_REFLECT,
             )
-        out = np.empty(z.shape, dtype=np.complex64)
-        out.real = two[..., 0]
-        out.imag = two[..., 1]
-        return out
+        return _from_two(two)
 
     def _window_fn(self, index: int) -> WindowFn:
         """Heart-frame box -> slices of the polar grid covering it at a frame."""
@@ -351,18 +348,18 @@ class BmodeRenderer:
         """Bilinear samples of the heart-frame scatterer texture (wraps round its edges)."""
         fu = (u - np.float32(_TEX_ORIGIN[0])) * np.float32(1.0 / _TEX_STEP)
         fv = (v - np.float32(_TEX_ORIGIN[1])) * np.float32(1.0 / _TEX_STEP)
-        two = cv2.remap(
-            self.texture,
-            np.ascontiguousarray(fu, dtype=np.float32),
-            np.ascontiguousarray(fv, dtype=np.float32),
-            interpolation=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_WRAP,
+        two = np.asarray(
+            cv2.remap(
+                self.texture,
+                np.ascontiguousarray(fu, dtype=np.float32),
+                np.ascontiguousarray(fv, dtype=np.float32),
+                interpolation=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_WRAP,
+            ),
+            dtype=np.float32,
         )
-        out = np.empty(u.shape, dtype=np.complex64)
-        out.real = two[..., 0]
-        out.imag = two[..., 1]
         # bilinear weights shrink the noise power; the per-depth norm restores it on average
-        return out
+        return _from_two(two)
 
     # ------------------------------------------------------------------ frames
     def frame(self, index: int) -> U8:
@@ -533,6 +530,14 @@ def _ecg_box(h: int, w: int, rng: np.random.Generator) -> tuple[int, int, float,
         float(rng.uniform(2.0, 4.0)),
         int(rng.integers(150, 240)),
     )
+
+
+def _from_two(two: F32) -> C64:
+    """A complex64 field from its (..., 2) float32 real/imaginary planes (as cv2 filters them)."""
+    out = np.empty(two.shape[:-1], dtype=np.complex64)
+    out.real = two[..., 0]
+    out.imag = two[..., 1]
+    return out
 
 
 def _complex_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> C64:
