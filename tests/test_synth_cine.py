@@ -7,12 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from echomark.geometry.curves import point_to_polyline_distance, sample_curve
+from echomark.geometry.curves import curve_distances, sample_curve
 from echomark.labels.registry import View, load_registry
 from echomark.labels.schema import Label, LabelState
 from echomark.synth import cine as synth_cine
 from echomark.synth.cine import channel_names, make_cine, sample_video, true_labels
 from echomark.synth.phantom import cardiac_phase
+from synth_helpers import inside_outside_means
 
 SIZE = (240, 320)
 
@@ -96,15 +97,8 @@ def test_plax_labels_lie_on_bright_septum_and_dark_cavity(plax: synth_cine.Synth
 def test_a4c_lv_curve_separates_dark_cavity_from_bright_wall(a4c: synth_cine.SynthCine) -> None:
     f = a4c.ed_frame
     img = a4c.frames[f].astype(float)
-    dense = sample_curve(a4c.labels[f]["curve-lv-endo"].xy, spacing=2.0)
-    centre = dense.mean(axis=0)
-    inside, outside = [], []
-    for p in dense[5:-5]:
-        n = (p - centre) / np.linalg.norm(p - centre)
-        for sign, bucket in ((-1, inside), (1, outside)):
-            q = np.rint(p + sign * 6 * n).astype(int)
-            bucket.append(img[q[1], q[0]])
-    assert np.mean(outside) > 3 * np.mean(inside) + 20
+    inside, outside = inside_outside_means(img, a4c.labels[f]["curve-lv-endo"].xy, 6)
+    assert outside > 3 * inside + 20
 
 
 def test_plax_truth_equals_label_distances(plax: synth_cine.SynthCine) -> None:
@@ -155,11 +149,7 @@ def test_curve_splines_track_the_true_boundary(view: str) -> None:
                 spline = sample_curve(labels[name].xy, spacing=1.0)
                 dense = dense[::2]
                 assert 5 <= len(labels[name].xy) <= 12
-                worst = max(
-                    worst,
-                    float(point_to_polyline_distance(spline, dense).max()),
-                    float(point_to_polyline_distance(dense, spline).max()),
-                )
+                worst = max(worst, curve_distances(spline, dense)[1])
     assert worst < 0.6
 
 
