@@ -286,11 +286,7 @@ class BmodeRenderer:
     # ------------------------------------------------------------------ maps
     def _noise_norm(self) -> F32:
         """Per-depth factor giving the filtered scatterer field unit mean power."""
-        ang, tx, ty = self.spec.pose.at(0.0)
-        c, s = np.float32(math.cos(ang)), np.float32(math.sin(ang))
-        dxw = self.xw - np.float32(tx)
-        dyw = self.yw - np.float32(ty)
-        zf = self._psf(self._scatterers(c * dxw + s * dyw, c * dyw - s * dxw))
+        zf = self._psf(self._scatterers(*self.spec.to_heart(0, self.xw, self.yw)))
         p = np.mean(zf.real**2 + zf.imag**2, axis=1)
         return (1.0 / np.sqrt(np.maximum(p, 1e-12))).astype(np.float32)[:, None]
 
@@ -365,12 +361,7 @@ class BmodeRenderer:
     def frame(self, index: int) -> U8:
         """The uint8 (H, W) image of frame ``index``."""
         spec, look = self.spec, self.look
-        ang, tx, ty = spec.pose.at(index * spec.frame_time_ms / 1000.0)
-        c, s = np.float32(math.cos(ang)), np.float32(math.sin(ang))
-        dxw = self.xw - np.float32(tx)
-        dyw = self.yw - np.float32(ty)
-        u = c * dxw + s * dyw
-        v = c * dyw - s * dxw
+        u, v = spec.to_heart(index, self.xw, self.yw)
         e = spec.state(index).echogenicity(u, v, self.edge_cm, self._window_fn(index))
         amp = self._shade(e)
         z = self._scatterers(u, v) * amp
