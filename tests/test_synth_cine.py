@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from echomark.geometry.curves import curve_distances, sample_curve
+from echomark.geometry.curves import sample_curve
 from echomark.labels.registry import View, load_registry
 from echomark.labels.schema import Label, LabelState
 from echomark.synth import cine as synth_cine
 from echomark.synth.cine import channel_names, make_cine, sample_video, true_labels
 from echomark.synth.phantom import cardiac_phase
-from synth_helpers import inside_outside_means
+from synth_helpers import inside_outside_means, spline_gap, true_curve_fits
 
 SIZE = (240, 320)
 
@@ -140,16 +140,11 @@ def test_a4c_truth_length_and_area_match_labels(a4c: synth_cine.SynthCine) -> No
 @pytest.mark.parametrize("view", ["PLAX", "A4C"])
 def test_curve_splines_track_the_true_boundary(view: str) -> None:
     worst = 0.0
-    for seed in range(3):
-        spec = sample_video(view, np.random.default_rng(seed), n_frames=20)
-        for f in (0, 9):
-            labels, fitted = true_labels(spec, f)
-            assert fitted, "no curve was visible"
-            for name, dense in fitted.items():
-                spline = sample_curve(labels[name].xy, spacing=1.0)
-                dense = dense[::2]
-                assert 5 <= len(labels[name].xy) <= 12
-                worst = max(worst, curve_distances(spline, dense)[1])
+    for labels, fitted in true_curve_fits(view):
+        assert fitted, "no curve was visible"
+        for name, dense in fitted.items():
+            assert 5 <= len(labels[name].xy) <= 12
+            worst = max(worst, spline_gap(labels[name].xy, dense))
     assert worst < 0.6
 
 
