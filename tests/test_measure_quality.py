@@ -74,15 +74,12 @@ def synthetic_model(tmp_path_factory) -> Path:
     from echomark.synth.config import DatasetConfig
     from echomark.synth.dataset import write_dataset
     from echomark.train import load_config, run_training
-    from echomark.workflows.demo import find_demo_config
 
     root = tmp_path_factory.mktemp("synthetic-model")
     data = root / "data"
     write_dataset(data, DatasetConfig(n_videos=6, n_external=0, size=(96, 128),
                                       frames_per_video=8, labelled_per_video=4))  # fmt: skip
-    demo = find_demo_config()
-    assert demo is not None
-    cfg = load_config(demo, [
+    cfg = load_config("demo", [
         f"data.images={data / 'png-cache.zip'}", f"data.labels={data / 'labels.zip'}",
         f"out_dir={root / 'run'}", "dataset.input_hw=[64,64]", "epochs=10", "tune_every=1",
         "workers=0", "batch_size=4", "optim.lr=0.01", "data.max_tune_images=8",
