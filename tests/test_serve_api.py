@@ -23,6 +23,7 @@ from echomark.labels.io import read_labels
 from echomark.serve.app import check_bind, create_app
 from echomark.serve.workspace import open_workspace
 from echomark.synth import DatasetConfig, write_dataset
+from serve_helpers import assert_cli_validates_strict
 
 CFG = DatasetConfig(
     n_videos=2, n_external=1, frames_per_video=5, labelled_per_video=2, size=(120, 160)
@@ -137,13 +138,7 @@ def test_put_labels_saves_v2_with_user_and_time(
     lf = read_labels(labels, strict=True)
     assert set(lf.images[key]) == {"lv-ivs-top", "curve-lv-endo", "lv-pw-top"}
     assert lf.images[key]["curve-lv-endo"].instances[0].straight == (True, False, False)
-    done = subprocess.run(
-        [sys.executable, "-m", "echomark", "labels", "validate", "--strict", str(labels)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert_cli_validates_strict(labels)
     assert client.get("/api/frames?state=labelled").json()["total"] == 1
     assert client.get("/api/frames?state=off").json()["total"] == 1
     assert client.get("/api/frames?rater=alice").json()["total"] == 1

@@ -31,6 +31,7 @@ from echomark.labels.io import label_file_from_mapping, read_labels, write_label
 from echomark.labels.schema import Instance, Label, LabelFormat  # noqa: E402
 from echomark.labels.splits import read_split  # noqa: E402
 from echomark.synth import DatasetConfig, write_dataset  # noqa: E402
+from serve_helpers import assert_cli_validates_strict  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -224,13 +225,7 @@ def test_edit_reload_and_disk(browser: Any, synth: Path, tmp_path: Path) -> None
         n: [{f: i[f] for f in ("type", "x", "y")} for i in v] for n, v in disk[key].items()
     }
     read_labels(labels, strict=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "echomark", "labels", "validate", "--strict", str(labels)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert_cli_validates_strict(labels)
 
 
 def test_second_browser_gets_conflict_view(browser: Any, synth: Path, tmp_path: Path) -> None:

@@ -15,12 +15,13 @@ import pytest
 
 from echomark.cli.main import main
 from echomark.errors import InputError
-from echomark.geometry.curves import point_to_polyline_distance, sample_curve
+from echomark.geometry.curves import sample_curve
 from echomark.labels.registry import View, load_registry
 from echomark.labels.schema import LabelState
-from echomark.synth.cine import channel_names, make_cine, make_study, sample_video, true_labels
+from echomark.synth.cine import channel_names, make_cine, make_study
 from echomark.synth.dataset import DatasetConfig, write_dataset
 from echomark.synth.phantom import A4cAnatomy, _around, _bullet, biplane_volume
+from synth_helpers import inside_outside_means, spline_gap, true_curve_fits
 
 APICAL_ONLY = ("lv-apex-endo", "lv-apex-epi", "mv-ant-hinge", "mv-post-hinge", "curve-lv-endo")
 
@@ -46,32 +47,16 @@ def test_two_and_three_chamber_views_draw_only_lv_labels(view: str) -> None:
     # the LV outline separates a dark cavity from bright wall, as in A4C
     f = cine.ed_frame
     img = cine.frames[f].astype(float)
-    dense = sample_curve(cine.labels[f]["curve-lv-endo"].xy, spacing=2.0)
-    centre = dense.mean(axis=0)
-    inside, outside = [], []
-    for p in dense[5:-5]:
-        n = (p - centre) / np.linalg.norm(p - centre)
-        for sign, bucket in ((-1, inside), (1, outside)):
-            q = np.rint(p + sign * 6 * n).astype(int)
-            bucket.append(img[q[1], q[0]])
-    assert np.mean(outside) > 3 * np.mean(inside) + 20
+    inside, outside = inside_outside_means(img, cine.labels[f]["curve-lv-endo"].xy, 6)
+    assert outside > 3 * inside + 20
 
 
 @pytest.mark.parametrize("view", ["A2C", "A3C"])
 def test_apical_splines_track_the_true_boundary(view: str) -> None:
     worst = 0.0
-    for seed in range(3):
-        spec = sample_video(view, np.random.default_rng(seed), n_frames=20)
-        for f in (0, 9):
-            labels, fitted = true_labels(spec, f)
-            assert list(fitted) == ["curve-lv-endo"]
-            spline = sample_curve(labels["curve-lv-endo"].xy, spacing=1.0)
-            dense = fitted["curve-lv-endo"][::2]
-            worst = max(
-                worst,
-                float(point_to_polyline_distance(spline, dense).max()),
-                float(point_to_polyline_distance(dense, spline).max()),
-            )
+    for labels, fitted in true_curve_fits(view):
+        assert list(fitted) == ["curve-lv-endo"]
+        worst = max(worst, spline_gap(labels["curve-lv-endo"].xy, fitted["curve-lv-endo"]))
     assert worst < 0.6
 
 

@@ -13,11 +13,12 @@ import pytest
 
 from echomark.cli.main import main
 from echomark.errors import InputError
-from echomark.geometry.curves import point_to_polyline_distance, sample_curve
+from echomark.geometry.curves import point_to_polyline_distance
 from echomark.labels.schema import LabelState
 from echomark.synth.bmode import BmodeLook, BmodeRenderer, ecg_wave
 from echomark.synth.cine import make_cine, sample_video
 from echomark.synth.dataset import DatasetConfig, write_dataset
+from synth_helpers import inside_outside_means
 
 SIZE = (240, 320)
 
@@ -40,15 +41,8 @@ def test_bmode_changes_pixels_only_not_labels_or_truth() -> None:
 def test_bmode_cavity_is_dark_inside_the_labelled_wall(a4c) -> None:  # type: ignore[no-untyped-def]
     for f in (a4c.ed_frame, a4c.es_frame):
         img = a4c.frames[f].astype(float)
-        dense = sample_curve(a4c.labels[f]["curve-lv-endo"].xy, spacing=2.0)
-        centre = dense.mean(axis=0)
-        inside, outside = [], []
-        for p in dense[5:-5]:
-            n = (p - centre) / np.linalg.norm(p - centre)
-            for sign, bucket in ((-1, inside), (1, outside)):
-                q = np.rint(p + sign * 8 * n).astype(int)
-                bucket.append(img[q[1], q[0]])
-        assert np.mean(outside) > np.mean(inside) + 20
+        inside, outside = inside_outside_means(img, a4c.labels[f]["curve-lv-endo"].xy, 8)
+        assert outside > inside + 20
 
 
 def _renderer(seed: int, **look: object) -> BmodeRenderer:

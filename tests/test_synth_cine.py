@@ -7,12 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from echomark.geometry.curves import point_to_polyline_distance, sample_curve
+from echomark.geometry.curves import sample_curve
 from echomark.labels.registry import View, load_registry
 from echomark.labels.schema import Label, LabelState
 from echomark.synth import cine as synth_cine
 from echomark.synth.cine import channel_names, make_cine, sample_video, true_labels
 from echomark.synth.phantom import cardiac_phase
+from synth_helpers import inside_outside_means, spline_gap, true_curve_fits
 
 SIZE = (240, 320)
 
@@ -96,15 +97,8 @@ def test_plax_labels_lie_on_bright_septum_and_dark_cavity(plax: synth_cine.Synth
 def test_a4c_lv_curve_separates_dark_cavity_from_bright_wall(a4c: synth_cine.SynthCine) -> None:
     f = a4c.ed_frame
     img = a4c.frames[f].astype(float)
-    dense = sample_curve(a4c.labels[f]["curve-lv-endo"].xy, spacing=2.0)
-    centre = dense.mean(axis=0)
-    inside, outside = [], []
-    for p in dense[5:-5]:
-        n = (p - centre) / np.linalg.norm(p - centre)
-        for sign, bucket in ((-1, inside), (1, outside)):
-            q = np.rint(p + sign * 6 * n).astype(int)
-            bucket.append(img[q[1], q[0]])
-    assert np.mean(outside) > 3 * np.mean(inside) + 20
+    inside, outside = inside_outside_means(img, a4c.labels[f]["curve-lv-endo"].xy, 6)
+    assert outside > 3 * inside + 20
 
 
 def test_plax_truth_equals_label_distances(plax: synth_cine.SynthCine) -> None:
@@ -146,20 +140,11 @@ def test_a4c_truth_length_and_area_match_labels(a4c: synth_cine.SynthCine) -> No
 @pytest.mark.parametrize("view", ["PLAX", "A4C"])
 def test_curve_splines_track_the_true_boundary(view: str) -> None:
     worst = 0.0
-    for seed in range(3):
-        spec = sample_video(view, np.random.default_rng(seed), n_frames=20)
-        for f in (0, 9):
-            labels, fitted = true_labels(spec, f)
-            assert fitted, "no curve was visible"
-            for name, dense in fitted.items():
-                spline = sample_curve(labels[name].xy, spacing=1.0)
-                dense = dense[::2]
-                assert 5 <= len(labels[name].xy) <= 12
-                worst = max(
-                    worst,
-                    float(point_to_polyline_distance(spline, dense).max()),
-                    float(point_to_polyline_distance(dense, spline).max()),
-                )
+    for labels, fitted in true_curve_fits(view):
+        assert fitted, "no curve was visible"
+        for name, dense in fitted.items():
+            assert 5 <= len(labels[name].xy) <= 12
+            worst = max(worst, spline_gap(labels[name].xy, dense))
     assert worst < 0.6
 
 

@@ -286,11 +286,7 @@ class BmodeRenderer:
     # ------------------------------------------------------------------ maps
     def _noise_norm(self) -> F32:
         """Per-depth factor giving the filtered scatterer field unit mean power."""
-        ang, tx, ty = self.spec.pose.at(0.0)
-        c, s = np.float32(math.cos(ang)), np.float32(math.sin(ang))
-        dxw = self.xw - np.float32(tx)
-        dyw = self.yw - np.float32(ty)
-        zf = self._psf(self._scatterers(c * dxw + s * dyw, c * dyw - s * dxw))
+        zf = self._psf(self._scatterers(*self.spec.to_heart(0, self.xw, self.yw)))
         p = np.mean(zf.real**2 + zf.imag**2, axis=1)
         return (1.0 / np.sqrt(np.maximum(p, 1e-12))).astype(np.float32)[:, None]
 
@@ -311,10 +307,7 @@ class BmodeRenderer:
                 np.ones(1, np.float32),
                 borderType=cv2.BORDER_REFLECT,
             )
-        out = np.empty(z.shape, dtype=np.complex64)
-        out.real = two[..., 0]
-        out.imag = two[..., 1]
-        return out
+        return _from_two(two)
 
     def _window_fn(self, index: int) -> WindowFn:
         """Heart-frame box -> slices of the polar grid covering it at a frame."""
@@ -351,29 +344,24 @@ class BmodeRenderer:
         """Bilinear samples of the heart-frame scatterer texture (wraps round its edges)."""
         fu = (u - np.float32(_TEX_ORIGIN[0])) * np.float32(1.0 / _TEX_STEP)
         fv = (v - np.float32(_TEX_ORIGIN[1])) * np.float32(1.0 / _TEX_STEP)
-        two = cv2.remap(
-            self.texture,
-            np.ascontiguousarray(fu, dtype=np.float32),
-            np.ascontiguousarray(fv, dtype=np.float32),
-            interpolation=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_WRAP,
+        two = np.asarray(
+            cv2.remap(
+                self.texture,
+                np.ascontiguousarray(fu, dtype=np.float32),
+                np.ascontiguousarray(fv, dtype=np.float32),
+                interpolation=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_WRAP,
+            ),
+            dtype=np.float32,
         )
-        out = np.empty(u.shape, dtype=np.complex64)
-        out.real = two[..., 0]
-        out.imag = two[..., 1]
         # bilinear weights shrink the noise power; the per-depth norm restores it on average
-        return out
+        return _from_two(two)
 
     # ------------------------------------------------------------------ frames
     def frame(self, index: int) -> U8:
         """The uint8 (H, W) image of frame ``index``."""
         spec, look = self.spec, self.look
-        ang, tx, ty = spec.pose.at(index * spec.frame_time_ms / 1000.0)
-        c, s = np.float32(math.cos(ang)), np.float32(math.sin(ang))
-        dxw = self.xw - np.float32(tx)
-        dyw = self.yw - np.float32(ty)
-        u = c * dxw + s * dyw
-        v = c * dyw - s * dxw
+        u, v = spec.to_heart(index, self.xw, self.yw)
         e = spec.state(index).echogenicity(u, v, self.edge_cm, self._window_fn(index))
         amp = self._shade(e)
         z = self._scatterers(u, v) * amp
@@ -533,6 +521,14 @@ def _ecg_box(h: int, w: int, rng: np.random.Generator) -> tuple[int, int, float,
         float(rng.uniform(2.0, 4.0)),
         int(rng.integers(150, 240)),
     )
+
+
+def _from_two(two: F32) -> C64:
+    """A complex64 field from its (..., 2) float32 real/imaginary planes (as cv2 filters them)."""
+    out = np.empty(two.shape[:-1], dtype=np.complex64)
+    out.real = two[..., 0]
+    out.imag = two[..., 1]
+    return out
 
 
 def _complex_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> C64:

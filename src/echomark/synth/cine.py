@@ -139,6 +139,19 @@ class VideoSpec:
         """Anatomy at a frame."""
         return self.anatomy.state(self.phase(frame))
 
+    def to_heart(
+        self, frame: int, xw: npt.NDArray[np.float32], yw: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Scan-plane (world, cm) sample grids -> heart-frame (u, v) in cm at a frame (float32).
+
+        The inverse of the pose used by :meth:`to_px`, in float32 as the renderers sample it.
+        """
+        ang, tx, ty = self.pose.at(frame * self.frame_time_ms / 1000.0)
+        c, s = np.float32(math.cos(ang)), np.float32(math.sin(ang))
+        dxw = xw - np.float32(tx)
+        dyw = yw - np.float32(ty)
+        return c * dxw + s * dyw, c * dyw - s * dxw
+
     def to_px(self, frame: int, uv: F64) -> F64:
         """Heart-frame points (N, 2) in cm -> pixel xy (N, 2) at a frame."""
         ang, tx, ty = self.pose.at(frame * self.frame_time_ms / 1000.0)
@@ -367,12 +380,7 @@ class Renderer:
     def frame(self, index: int) -> npt.NDArray[np.uint8]:
         """The uint8 (H, W) image of frame ``index``."""
         spec = self.spec
-        ang, tx, ty = spec.pose.at(index * spec.frame_time_ms / 1000.0)
-        c, s = np.float32(math.cos(ang)), np.float32(math.sin(ang))
-        dxw = self.maps.xw2 - np.float32(tx)
-        dyw = self.maps.yw2 - np.float32(ty)
-        u = c * dxw + s * dyw
-        v = c * dyw - s * dxw
+        u, v = spec.to_heart(index, self.maps.xw2, self.maps.yw2)
         echo = spec.state(index).echogenicity(u, v, self.edge_cm, self._window_fn(index))
         n_fields = self.maps.speckle.shape[0]
         pos = (n_fields - 1) * index / max(1, spec.n_frames - 1)
