@@ -25,7 +25,11 @@ def add_parser(subparsers: Any) -> None:
         "in source-image pixels; --overlays adds overlay PNGs and an animation per cine.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="PNG, folder, zip or DICOM")
-    p.add_argument("--checkpoint", required=True, help="checkpoint .pt or exported .onnx")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="checkpoint .pt, model folder (export --model-dir) or exported .onnx",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--engine", choices=("torch", "onnx"), default="torch", help="inference engine")
     p.add_argument("--onnx", help="exported model to run with --engine onnx and a .pt checkpoint")
