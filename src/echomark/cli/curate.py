@@ -33,7 +33,7 @@ Credentials: $ECHOMARK_DICOMWEB_TOKEN, $ECHOMARK_DICOMWEB_USER/$ECHOMARK_DICOMWE
 See docs/pacs.md for how codes are formed for each source.
 
 Exit codes: 0 all inputs curated or skipped with a reason, 1 some failed, 2 bad usage or a
-server that cannot be queried.
+server that cannot be queried; 70, 74, 75, 130 and 141 as for every verb (echomark --help).
 """
 
 

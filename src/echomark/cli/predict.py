@@ -46,7 +46,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--no-ocr", action="store_true", help="DICOM inputs: skip blanking burnt-in text by OCR"
     )
-    p.add_argument("--overlays", action="store_true", help="write overlay PNGs and cine GIFs")
+    p.add_argument(
+        "--overlays", action="store_true", help="write overlay PNGs and an animation per cine"
+    )
     p.add_argument(
         "--animation", choices=("gif", "apng"), default="gif", help="cine overlay format"
     )
