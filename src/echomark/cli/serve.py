@@ -37,7 +37,9 @@ def add_parser(subparsers: Any) -> None:
         help="a read-only label layer (another rater's file, the release labels.zip); repeatable",
     )
     p.add_argument("--splits", help="labels.zip or folder with labels-<split> files (split filter)")
-    p.add_argument("--checkpoint", help="model for 'predict this frame' (.pt or .onnx)")
+    p.add_argument(
+        "--checkpoint", help="model for 'predict this frame' (.pt, model folder or .onnx)"
+    )
     p.add_argument("--device", default="cpu", help="device for --checkpoint (default: cpu)")
     p.add_argument("--user", help="rater name stamped on saved labels (default: login name)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
