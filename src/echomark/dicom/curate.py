@@ -269,7 +269,9 @@ def _reason(exc: BaseException) -> str:
     return str(message) if message else f"{type(exc).__name__}: {exc}"
 
 
-def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> dict[str, Any]:
+def plan_video(
+    path: str, video: str, settings: dict[str, Any], ocr: bool, *, ultrasound_only: bool = True
+) -> dict[str, Any]:
     """Plan one video: everything the frame writers need, as a JSON-able record.
 
     Args:
@@ -277,6 +279,8 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
         video: Its video code ``<class>-<64hex>``.
         settings: :meth:`CurateOptions.settings`.
         ocr: Run text detection.
+        ultrasound_only: Refuse a file that is not ultrasound (False: ``--force``; with no
+            ultrasound regions it is masked like a region-less cine).
 
     Returns:
         The per-file record (see the module docstring).
@@ -284,7 +288,7 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
     Raises:
         DicomError: The file cannot be decoded.
     """
-    ds = read_header(path)
+    ds = read_header(path, ultrasound_only=ultrasound_only)
     rows, cols, n = int(ds.Rows), int(ds.Columns), frame_count(ds)
     recipe, samples = sampled_recipe(path, ds)
     greys = [rgb_to_grey(s) for s in samples]
@@ -422,7 +426,7 @@ def _abort_hook() -> None:
 
 
 def masked_frames(
-    path: str, record: dict[str, Any], indices: Sequence[int]
+    path: str, record: dict[str, Any], indices: Sequence[int], *, ultrasound_only: bool = True
 ) -> Iterator[tuple[int, UInt8Array]]:
     """Frames ``indices`` of a planned video exactly as curation writes them.
 
@@ -433,6 +437,7 @@ def masked_frames(
         path: The DICOM file.
         record: Its plan (:func:`plan_video`).
         indices: Frame numbers, ascending.
+        ultrasound_only: As for :func:`plan_video`.
 
     Yields:
         ``(frame number, uint8 frame)``.
@@ -440,7 +445,7 @@ def masked_frames(
     Raises:
         DicomError: Decoding failed or a frame has the wrong size.
     """
-    ds = read_header(path)
+    ds = read_header(path, ultrasound_only=ultrasound_only)
     recipe = PixelRecipe.from_json(record["recipe"])
     keep = masklib.render_keep(masklib.MaskSpec.from_json(record["mask"]))
     grey = record["output"] == "grey"
