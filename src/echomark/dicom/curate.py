@@ -77,6 +77,7 @@ from echomark.errors import (
     InputError,
 )
 from echomark.fileio import atomic_write_text, folder_lock, stale_temps
+from echomark.progress import ByteProgress
 
 #: Bumped whenever a change alters the pixels written, so old records are re-planned.
 PIPELINE_VERSION = 1
@@ -718,7 +719,8 @@ def curate(
         sources: Files, folders (recursive) and DICOMDIRs, and/or :class:`Instance`
             objects (consumed once, in order, after the files).
         options: Run settings.
-        progress: Show a tqdm progress bar on stderr.
+        progress: Show progress on stderr (:class:`echomark.progress.ByteProgress`: a bar
+            on a terminal, a plain line every so often otherwise).
         log: Called with one line per skipped, duplicate or failed input (may show paths).
         executor: Runs the plan and write tasks instead of this module's own process
             pool (e.g. a Dask cluster's); it must see ``out_dir``, the input files and
@@ -844,7 +846,7 @@ def _curate(
                 todo = list(range(n)) if rewrite else _missing_frames(writer, video, n)
                 skipped_frames += n - len(todo)
                 if bar is not None:
-                    bar.total += n
+                    bar.grow(n)
                     bar.update(n - len(todo))
                 if options.chunk_frames:
                     size = options.chunk_frames
@@ -869,9 +871,7 @@ def _curate(
                     tasks[f] = ("plan", i, 0 if rec is None else 1)
 
             if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(total=0, unit="frame", file=sys.stderr, dynamic_ncols=True)
+                bar = ByteProgress(0, "curating", unit="frame")
             for i, rec in ready:
                 submit_writes(i, rec, rewrite=False)
 
