@@ -429,8 +429,8 @@ CASES: list[Case] = [
         match="none of the 2 inputs",
         setup=lambda t, w: (fake_png(t, w), huge_png(t, w)),
     ),
-    Case("predict-dicom-ct", P + " {ct}", match="Modality CT"),
-    Case("predict-dicom-mr", P + " {mr}", match="Modality MR"),
+    Case("predict-dicom-ct", P + " {ct}", match="Modality CT): pass --force"),
+    Case("predict-dicom-mr", P + " {mr}", match="Modality MR): pass --force"),
     Case(
         "predict-dicom-frames-zero",
         P + " {t}/x.dcm",
@@ -628,7 +628,9 @@ CASES: list[Case] = [
     Case("measure-out-is-file", M + " --mm-per-px 0.3", match="existing file", setup=out_file),
     Case("measure-out-not-empty", M + " --mm-per-px 0.3", match="--overwrite", setup=out_full),
     Case("measure-dicom-no-checkpoint", "measure {dcm} --out {t}/o", match="needs --checkpoint"),
-    Case("measure-dicom-ct", "measure {ct} --out {t}/o --checkpoint {ck}", match="Modality CT"),
+    Case(
+        "measure-dicom-ct", "measure {ct} --out {t}/o --checkpoint {ck}", match="CT): pass --force"
+    ),
     Case(
         "measure-views-bad",
         M + " --mm-per-px 0.3 --views {t}/v.csv",

@@ -102,13 +102,16 @@ def test_resume_with_other_deidentification_is_refused(tmp_path, capsys):
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def test_progress_bar_counts_all_frames(tmp_path, capsys):
+def test_progress_bar_counts_all_frames(tmp_path, capsys, monkeypatch):
+    import echomark.progress
     from echomark.dicom.curate import CurateOptions, curate
 
+    # Not a terminal: plain lines, here at every step.
+    monkeypatch.setattr(echomark.progress, "PLAIN_EVERY_S", 0.0)
     src = write_us_dicom(tmp_path / "a.dcm", seed=3, frames=4, rows=60, cols=80)
     res = curate([src], CurateOptions("01", tmp_path / "out", ocr=False), progress=True)
     assert res.frames_written == 4
-    assert "4/4" in capsys.readouterr().err
+    assert "4 of 4 frames (100 %)" in capsys.readouterr().err
     res = curate([src], CurateOptions("01", tmp_path / "out", ocr=False), progress=True)
     assert res.frames_written == 0 and res.frames_skipped == 4
-    assert "4/4" in capsys.readouterr().err
+    assert "4 of 4 frames (100 %)" in capsys.readouterr().err

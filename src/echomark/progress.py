@@ -64,10 +64,12 @@ class ByteProgress:
         total: int,
         desc: str,
         stream: TextIO | None = None,
-        every_s: float = PLAIN_EVERY_S,
+        every_s: float | None = None,
         unit: str = "B",
     ) -> None:
-        self.total, self.desc, self.every_s, self.unit = total, desc, every_s, unit
+        # None reads PLAIN_EVERY_S now, not at import, so a test can shorten the period.
+        self.every_s = PLAIN_EVERY_S if every_s is None else every_s
+        self.total, self.desc, self.unit = total, desc, unit
         self.out = stream if stream is not None else sys.stderr
         self.done = 0
         self.start = self.last = time.monotonic()
@@ -84,8 +86,15 @@ class ByteProgress:
                 leave=False,
             )
 
+    def grow(self, n: int) -> None:
+        """``n`` more to do than said so far (a job that learns its size as it goes)."""
+        self.total += n
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.refresh()
+
     def update(self, n: int) -> None:
-        """``n`` more bytes were read."""
+        """``n`` more bytes (or items) are done."""
         self.done += n
         if self.bar is not None:
             self.bar.update(n)
@@ -93,11 +102,11 @@ class ByteProgress:
         now = time.monotonic()
         if now - self.last >= self.every_s:
             pct = 100.0 * self.done / self.total if self.total else 100.0
-            print(
-                f"{self.desc}: {self.done / 1e6:.0f} of {self.total / 1e6:.0f} MB ({pct:.0f} %)",
-                file=self.out,
-                flush=True,
-            )
+            if self.unit == "B":
+                amount = f"{self.done / 1e6:.0f} of {self.total / 1e6:.0f} MB"
+            else:
+                amount = f"{self.done} of {self.total} {self.unit}s"
+            print(f"{self.desc}: {amount} ({pct:.0f} %)", file=self.out, flush=True)
             self.last = now
 
     def close(self) -> None:
@@ -116,5 +125,11 @@ def byte_progress(total: int, desc: str, stream: TextIO | None = None) -> BytePr
     >>> p.close()
     >>> out.getvalue().strip()
     'reading x: 1 of 2 MB (50 %)'
+    >>> out = io.StringIO()
+    >>> p = ByteProgress(0, "curating", out, every_s=0.0, unit="frame")
+    >>> p.grow(4)
+    >>> p.update(1)
+    >>> out.getvalue().strip()
+    'curating: 1 of 4 frames (25 %)'
     """
     return ByteProgress(total, desc, stream)

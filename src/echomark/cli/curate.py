@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         policy=RetryPolicy(retries=args.retries, timeout_s=args.timeout),
         calling_aet=args.calling_aet,
         dask=args.dask or "",
-        progress=not args.quiet and sys.stderr.isatty(),
+        progress=not args.quiet,
         log=log,
         pull_batch=args.pull_batch,
     )

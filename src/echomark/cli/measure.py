@@ -27,7 +27,8 @@ def add_parser(subparsers: Any) -> None:
         "form), measurements.json and report.html; for a DICOM or video also "
         "OUT/predictions.json and, per cine, OUT/<video>/overlay.mp4, frames.csv and "
         "series.png. A DICOM or video is decoded and masked as 'echomark curate' writes it "
-        "(burnt-in text blanked by OCR unless --no-ocr) and every frame is predicted. Exit 0: "
+        "(burnt-in text blanked by OCR unless --no-ocr; a DICOM that is not ultrasound is "
+        "refused unless --force) and every frame is predicted. Exit 0: "
         "measured; 1: some videos skipped; 2: bad input; 3: no value passed the quality gate.",
     )
     p.add_argument(
@@ -97,6 +98,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (DICOM/video input)")
     p.add_argument(
         "--no-ocr", action="store_true", help="DICOM/video: skip blanking burnt-in text by OCR"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="DICOM: accept a non-ultrasound image (CT, MR...) with a warning (masked the "
+        "same way; needs --mm-per-px, having no ultrasound regions)",
     )
     p.add_argument("--frames", help="DICOM/video: frames to measure, e.g. 0:40 (default all)")
     p.add_argument(
@@ -219,6 +226,7 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
         min_conf=args.min_conf,
         device=args.device,
         ocr=not args.no_ocr,
+        force=args.force,
         frames=args.frames,
         cine_outputs=not args.no_cine_outputs,
         strict_labels=not args.lenient,

@@ -20,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
         "may be PNG files, a folder of PNGs, a png-cache folder or png-cache.zip (optionally "
         "restricted with --list or --split/--labels), or DICOM files (all frames, or --frames; "
         "decoded and masked as 'echomark curate' writes them, burnt-in text blanked by OCR "
-        "unless --no-ocr). "
+        "unless --no-ocr; a DICOM that is not ultrasound is refused unless --force). "
         "Writes OUT/predictions.json in the label schema (v2 instances with conf), coordinates "
         "in source-image pixels; --overlays adds overlay PNGs and an animation per cine.",
     )
@@ -45,6 +45,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--frames", help="DICOM frames to predict, e.g. 0:4 or 1,5,9 (default all)")
     p.add_argument(
         "--no-ocr", action="store_true", help="DICOM inputs: skip blanking burnt-in text by OCR"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="DICOM inputs: accept a non-ultrasound image (CT, MR...) with a warning; it is "
+        "masked the same way and its landmarks mean nothing clinically",
     )
     p.add_argument(
         "--overlays", action="store_true", help="write overlay PNGs and an animation per cine"
@@ -113,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         keys=keys,
         frames=args.frames,
         ocr=not args.no_ocr,
+        force=args.force,
         batch_size=args.batch_size,
         overlays=args.overlays,
         animation=args.animation,

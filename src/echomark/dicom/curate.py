@@ -77,6 +77,7 @@ from echomark.errors import (
     InputError,
 )
 from echomark.fileio import atomic_write_text, folder_lock, stale_temps
+from echomark.progress import ByteProgress
 
 #: Bumped whenever a change alters the pixels written, so old records are re-planned.
 PIPELINE_VERSION = 1
@@ -269,7 +270,9 @@ def _reason(exc: BaseException) -> str:
     return str(message) if message else f"{type(exc).__name__}: {exc}"
 
 
-def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> dict[str, Any]:
+def plan_video(
+    path: str, video: str, settings: dict[str, Any], ocr: bool, *, ultrasound_only: bool = True
+) -> dict[str, Any]:
     """Plan one video: everything the frame writers need, as a JSON-able record.
 
     Args:
@@ -277,6 +280,8 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
         video: Its video code ``<class>-<64hex>``.
         settings: :meth:`CurateOptions.settings`.
         ocr: Run text detection.
+        ultrasound_only: Refuse a file that is not ultrasound (False: ``--force``; with no
+            ultrasound regions it is masked like a region-less cine).
 
     Returns:
         The per-file record (see the module docstring).
@@ -284,7 +289,7 @@ def plan_video(path: str, video: str, settings: dict[str, Any], ocr: bool) -> di
     Raises:
         DicomError: The file cannot be decoded.
     """
-    ds = read_header(path)
+    ds = read_header(path, ultrasound_only=ultrasound_only)
     rows, cols, n = int(ds.Rows), int(ds.Columns), frame_count(ds)
     recipe, samples = sampled_recipe(path, ds)
     greys = [rgb_to_grey(s) for s in samples]
@@ -422,7 +427,7 @@ def _abort_hook() -> None:
 
 
 def masked_frames(
-    path: str, record: dict[str, Any], indices: Sequence[int]
+    path: str, record: dict[str, Any], indices: Sequence[int], *, ultrasound_only: bool = True
 ) -> Iterator[tuple[int, UInt8Array]]:
     """Frames ``indices`` of a planned video exactly as curation writes them.
 
@@ -433,6 +438,7 @@ def masked_frames(
         path: The DICOM file.
         record: Its plan (:func:`plan_video`).
         indices: Frame numbers, ascending.
+        ultrasound_only: As for :func:`plan_video`.
 
     Yields:
         ``(frame number, uint8 frame)``.
@@ -440,7 +446,7 @@ def masked_frames(
     Raises:
         DicomError: Decoding failed or a frame has the wrong size.
     """
-    ds = read_header(path)
+    ds = read_header(path, ultrasound_only=ultrasound_only)
     recipe = PixelRecipe.from_json(record["recipe"])
     keep = masklib.render_keep(masklib.MaskSpec.from_json(record["mask"]))
     grey = record["output"] == "grey"
@@ -713,7 +719,8 @@ def curate(
         sources: Files, folders (recursive) and DICOMDIRs, and/or :class:`Instance`
             objects (consumed once, in order, after the files).
         options: Run settings.
-        progress: Show a tqdm progress bar on stderr.
+        progress: Show progress on stderr (:class:`echomark.progress.ByteProgress`: a bar
+            on a terminal, a plain line every so often otherwise).
         log: Called with one line per skipped, duplicate or failed input (may show paths).
         executor: Runs the plan and write tasks instead of this module's own process
             pool (e.g. a Dask cluster's); it must see ``out_dir``, the input files and
@@ -839,7 +846,7 @@ def _curate(
                 todo = list(range(n)) if rewrite else _missing_frames(writer, video, n)
                 skipped_frames += n - len(todo)
                 if bar is not None:
-                    bar.total += n
+                    bar.grow(n)
                     bar.update(n - len(todo))
                 if options.chunk_frames:
                     size = options.chunk_frames
@@ -864,9 +871,7 @@ def _curate(
                     tasks[f] = ("plan", i, 0 if rec is None else 1)
 
             if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(total=0, unit="frame", file=sys.stderr, dynamic_ncols=True)
+                bar = ByteProgress(0, "curating", unit="frame")
             for i, rec in ready:
                 submit_writes(i, rec, rewrite=False)
 

@@ -8,6 +8,7 @@ the model sees the same pixels whichever verb runs it. Nothing is written.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,13 +17,22 @@ from pathlib import Path
 from echomark.calibration import Calibration
 from echomark.dicom.codes import file_code
 from echomark.dicom.curate import CurateOptions, masked_frames, plan_video
-from echomark.dicom.read import SkipFile, UInt8Array, frame_count, read_header
+from echomark.dicom.read import (
+    SkipFile,
+    SkipReason,
+    UInt8Array,
+    frame_count,
+    is_ultrasound,
+    read_header,
+)
 from echomark.dicom.regions import calibration_from_dataset
 from echomark.errors import CalibrationError, DicomError, InputError
 
 #: Dataset class of keys made up for a DICOM given on the command line (the release uses
 #: ``01`` and ``02``; ``00`` marks ad-hoc input).
 ADHOC_CLASS = "00"
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,6 +90,7 @@ def curate_in_memory(
     frames: str | Sequence[int] | None = None,
     ocr: bool = CurateOptions.ocr,
     need_calibration: bool = False,
+    force: bool = False,
 ) -> CuratedCine:
     """Decode and mask a DICOM's frames exactly as ``echomark curate`` does, writing nothing.
 
@@ -88,6 +99,10 @@ def curate_in_memory(
         frames: Frame numbers, or a selection string (:func:`parse_frames`); default all.
         ocr: Also blank burnt-in text found by OCR (curation's default; needs rapidocr).
         need_calibration: Check the region spacing first and fail before any decoding.
+        force: Accept an image that is not ultrasound (CT, MR, ...) with one warning. It
+            goes through the same masking: having no ultrasound regions, it keeps the
+            moving sector, else a scan fan, else all but the top band, less OCR text; the
+            landmarks drawn on it mean nothing clinically.
 
     Returns:
         The masked frames, frame time and calibration (origin: the video code, never the
@@ -96,14 +111,27 @@ def curate_in_memory(
     Raises:
         CalibrationError: ``need_calibration`` and no usable region spacing.
         ConfigError: ``ocr`` but rapidocr is not installed.
-        DicomError: The file is not a usable ultrasound DICOM or cannot be decoded.
+        DicomError: The file is not a usable DICOM, not ultrasound (without ``force``), or
+            cannot be decoded.
         InputError: A bad or empty frame selection.
     """
     p = os.fspath(path)
     try:
-        ds = read_header(p)
+        ds = read_header(p, ultrasound_only=not force)
     except SkipFile as exc:
+        if exc.reason is SkipReason.NOT_ULTRASOUND:
+            raise DicomError(
+                f"{exc.reason.value} ({exc.detail}): pass --force to use it anyway",
+                file=p,
+            ) from None
         raise DicomError(f"not a usable ultrasound DICOM ({exc})", file=p) from None
+    if not is_ultrasound(ds):
+        _log.warning(
+            "%s is not ultrasound (Modality %s): --force given, using it anyway; "
+            "the landmarks mean nothing clinically",
+            p,
+            ds.get("Modality", "?"),
+        )
     video = f"{ADHOC_CLASS}-{file_code(p)}"
     calibration: Calibration | None = None
     note = ""
@@ -117,7 +145,7 @@ def curate_in_memory(
         # A bad selection fails before the (OCR) planning, not after it.
         parse_frames(frames, frame_count(ds))
     opts = CurateOptions(dataset_class=ADHOC_CLASS, out_dir=Path(os.devnull), ocr=ocr)
-    record = plan_video(p, video, opts.settings(), ocr)
+    record = plan_video(p, video, opts.settings(), ocr, ultrasound_only=not force)
     n = int(record["frames"])
     if frames is None or isinstance(frames, str):
         wanted = parse_frames(frames, n)
@@ -126,7 +154,7 @@ def curate_in_memory(
     order = list(dict.fromkeys(wanted))
     if not order:
         raise InputError("no frames selected", file=p)
-    decoded = dict(masked_frames(p, record, sorted(order)))
+    decoded = dict(masked_frames(p, record, sorted(order), ultrasound_only=not force))
     ft = record.get("frame_time_ms")
     return CuratedCine(
         video, {i: decoded[i] for i in order}, float(ft) if ft else None, calibration, note

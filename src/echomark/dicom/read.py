@@ -237,7 +237,8 @@ def dicomdir_files(path: str | os.PathLike[str]) -> list[Path]:
     return out
 
 
-def _is_ultrasound(ds: Any) -> bool:
+def is_ultrasound(ds: Any) -> bool:
+    """Whether a header is an ultrasound image (Modality US, an ultrasound SOP class or regions)."""
     sop = str(ds.get("SOPClassUID", ""))
     return (
         str(ds.get("Modality", "")).upper() == "US"
@@ -303,7 +304,7 @@ def _check_header(ds: Any, p: str, *, ultrasound_only: bool, truncated: bool) ->
                 "the file is truncated: it ends inside its pixel data (copy it again)", file=p
             )
         raise SkipFile(SkipReason.NO_PIXELS)
-    if ultrasound_only and not _is_ultrasound(ds):
+    if ultrasound_only and not is_ultrasound(ds):
         raise SkipFile(SkipReason.NOT_ULTRASOUND, f"Modality {ds.get('Modality', '?')}")
     if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
         raise DicomError("float pixel data is not an ultrasound image echomark can use", file=p)

@@ -168,6 +168,7 @@ def run_prediction(
     keys: Sequence[str] | None = None,
     frames: str | None = None,
     ocr: bool = True,
+    force: bool = False,
     batch_size: int = 8,
     overlays: bool = False,
     animation: str = "gif",
@@ -188,6 +189,7 @@ def run_prediction(
         keys: Only these image keys of png-cache inputs.
         frames: Frame selection for DICOM inputs (``0:4``).
         ocr: Blank burnt-in text of DICOM inputs found by OCR, as curation does.
+        force: Accept DICOM inputs that are not ultrasound, with a warning each.
         batch_size: Frames per forward pass.
         overlays: Also write overlay PNGs (and one animation per multi-frame video).
         animation: ``gif`` or ``apng`` for cine animations.
@@ -210,6 +212,7 @@ def run_prediction(
         keys=keys,
         frames=frames,
         ocr=ocr,
+        force=force,
         on_error=lambda source, exc: bad_inputs.append((source, exc)),
     )
     if not todo:

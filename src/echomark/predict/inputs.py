@@ -143,14 +143,17 @@ def cine_frames(video: str, frames: Mapping[int, UInt8Array], source: str) -> li
     return out
 
 
-def dicom_frames(path: Path, frames: str | None = None, *, ocr: bool = True) -> list[InputFrame]:
+def dicom_frames(
+    path: Path, frames: str | None = None, *, ocr: bool = True, force: bool = False
+) -> list[InputFrame]:
     """Frames of one DICOM file (all unless ``frames`` selects some), in the order asked for.
 
     Decoded and masked exactly as curation writes them
     (:func:`echomark.dicom.memory.curate_in_memory`, OCR as ``ocr`` says), so a DICOM is
     predicted on the pixels ``echomark curate`` would store and ``echomark measure`` measures.
+    A file that is not ultrasound is refused unless ``force``.
     """
-    cine = curate_in_memory(path, frames=frames, ocr=ocr)
+    cine = curate_in_memory(path, frames=frames, ocr=ocr, force=force)
     out = cine_frames(cine.video, cine.frames, str(path))
     order = {i: n for n, i in enumerate(cine.frames)}
     return sorted(out, key=lambda f: order[f.index])
@@ -204,6 +207,7 @@ def collect_frames(
     keys: Sequence[str] | None = None,
     frames: str | None = None,
     ocr: bool = True,
+    force: bool = False,
     on_error: Callable[[str, InputError], None] | None = None,
 ) -> list[InputFrame]:
     """Resolve command-line inputs into frames.
@@ -213,6 +217,7 @@ def collect_frames(
         keys: Only these image keys (for png-cache inputs; from a split list).
         frames: Frame selection for DICOM inputs (``0:4``).
         ocr: Blank burnt-in text of DICOM inputs found by OCR, as curation does.
+        force: Accept DICOM inputs that are not ultrasound (a warning each).
         on_error: Called with an input that cannot be used and why, which is then
             skipped; None raises instead.
 
@@ -225,7 +230,7 @@ def collect_frames(
     out: list[InputFrame] = []
     for raw in inputs:
         try:
-            out += _input_frames(Path(raw), keys, frames, ocr, on_error)
+            out += _input_frames(Path(raw), keys, frames, ocr, on_error, force)
         except InputError as exc:
             if on_error is None:
                 raise
@@ -245,6 +250,7 @@ def _input_frames(
     frames: str | None,
     ocr: bool,
     on_error: Callable[[str, InputError], None] | None,
+    force: bool = False,
 ) -> list[InputFrame]:
     """The frames of one command-line input."""
     out: list[InputFrame] = []
@@ -263,7 +269,7 @@ def _input_frames(
     elif path.suffix.lower() == ".png":
         out += png_file_frames([path])
     elif is_dicom_file(path):
-        out += dicom_frames(path, frames, ocr=ocr)
+        out += dicom_frames(path, frames, ocr=ocr, force=force)
     else:
         raise InputError("not a PNG, folder, png-cache zip or DICOM file", file=str(path))
     return out

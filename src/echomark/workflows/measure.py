@@ -66,6 +66,7 @@ class MeasureOptions:
     min_conf: float = 0.1
     device: str = "cpu"
     ocr: bool = True
+    force: bool = False
     frames: str | None = None
     cine_outputs: bool = True
     strict_labels: bool = False
@@ -272,7 +273,9 @@ def _cine_inputs(
             cine = curate_video_in_memory(path, frames=opts.frames, ocr=opts.ocr)
         else:
             need = cal is None
-            cine = curate_in_memory(path, frames=opts.frames, ocr=opts.ocr, need_calibration=need)
+            cine = curate_in_memory(
+                path, frames=opts.frames, ocr=opts.ocr, need_calibration=need, force=opts.force
+            )
             study = study_of_dicom(path)
             if study:
                 studies[cine.video] = study
