@@ -38,6 +38,8 @@ print(json.dumps({"images": len(lf.images), "before_kb": before, "after_kb": aft
 
 def write_release_like(path: Path, target_bytes: int, seed: int = 0) -> int:
     """A v1 label file of about ``target_bytes``; returns the number of images."""
+    from bench_labels_read import release_like_image
+
     from echomark.labels.registry import load_registry
 
     rng = np.random.default_rng(seed)
@@ -46,23 +48,9 @@ def write_release_like(path: Path, target_bytes: int, seed: int = 0) -> int:
     with path.open("w", encoding="utf-8") as f:
         f.write("{")
         while f.tell() < target_bytes:
-            labels = {}
-            for name in names:
-                r = rng.random()
-                if r < 0.3:
-                    labels[name] = {"type": "off", "x": "", "y": ""}
-                elif r < 0.5:
-                    labels[name] = {"type": "blurred", "x": "", "y": ""}
-                else:
-                    k = 1 if not name.startswith("curve-") else int(rng.integers(3, 12))
-                    xy = rng.uniform(0, 600, (k, 2))
-                    labels[name] = {
-                        "type": "point" if k == 1 else "curve",
-                        "x": " ".join(f"{v:.1f}" for v in xy[:, 0]),
-                        "y": " ".join(f"{v:.1f}" for v in xy[:, 1]),
-                    }
+            image = release_like_image(rng, names)
             f.write(("," if n else "") + json.dumps(f"01-{n:064x}-0000.png") + ": ")
-            f.write(json.dumps({"labels": labels}))
+            f.write(json.dumps(image))
             n += 1
         f.write("}\n")
     return n
