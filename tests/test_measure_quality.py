@@ -99,6 +99,17 @@ def _write_avi(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
     return path
 
 
+def test_views_name_applies_to_every_video_and_a_csv_still_works(tmp_path):
+    from echomark.workflows.measure import resolve_views
+
+    assert resolve_views("A4C", ["01-a", "01-b"]) == {"01-a": "A4C", "01-b": "A4C"}
+    table = tmp_path / "views.csv"
+    table.write_text("FileHash,view\n01-a,PLAX\n")
+    assert resolve_views(str(table), ["01-a"]) == {"01-a": "PLAX"}
+    assert main(["measure", str(tmp_path / "none.json"), "--views", "XYZ",
+                 "--out", str(tmp_path / "o")]) == 2  # fmt: skip
+
+
 def test_real_sonosite_cine_with_a_synthetic_only_model(tmp_path, seeing_model, capsys):
     import hashlib
 
@@ -114,8 +125,10 @@ def test_real_sonosite_cine_with_a_synthetic_only_model(tmp_path, seeing_model, 
     summary = json.loads(capsys.readouterr().out)
     rows = _gate_holds(out)
     assert rc in (0, 1, 3)
-    # nothing the network says about this cine is trusted
+    # nothing the network says about this cine is trusted, not even the heart rate timed
+    # from its (rejected) ED/ES frames
     assert not any(r["status"] == "ok" for r in rows if r["kind"] != "frame")
+    assert not any(r["status"] == "ok" for r in rows if r["measurement"] == "heart_rate")
     assert rc == 3 and summary["means"] == []
     html = _banner(out)
     assert "No value passed the quality gate" in html
@@ -197,6 +210,26 @@ def test_plax_cine_measured_as_a4c_is_rejected(tmp_path):
     # without the view it is measured as what it is
     res = measure_labels(lf, cal)
     assert {r.view for r in res.rows} == {"PLAX"} and res.any_ok
+
+
+def test_heart_rate_is_only_as_good_as_the_frames_it_was_timed_from():
+    synth = pytest.importorskip("echomark.synth.cine")
+    from echomark.calibration import Calibration
+
+    cine = synth.make_cine("A4C", 4, n_frames=40, render=False)
+    video = "01-" + "d" * 64
+    lf = LabelFile(images={f"{video}-{f:04d}.png": lab for f, lab in cine.labels.items()})
+    good = Calibration.from_cm_per_px(*cine.spacing_cm_per_px)
+    dt = cine.spec.frame_time_ms / 1000.0
+    hr = [r for r in measure_labels(lf, good, frame_time_s={video: dt}).rows
+          if r.measurement is Measurement.heart_rate]  # fmt: skip
+    assert len(hr) == 1 and hr[0].status is Status.OK
+    # a spacing 40x too large puts every LV value outside its hard limits: the ED/ES frames
+    # are rejected, so the rate timed from them must not pass either
+    bad = Calibration.from_cm_per_px(*(40 * v for v in cine.spacing_cm_per_px))
+    hr = [r for r in measure_labels(lf, bad, frame_time_s={video: dt}).rows
+          if r.measurement is Measurement.heart_rate]  # fmt: skip
+    assert len(hr) == 1 and hr[0].status is not Status.OK and hr[0].reasons
 
 
 def test_view_from_all_evidence_not_one_faint_point():

@@ -52,7 +52,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--split", default="all", help="split of a labels.zip or folder (default all)")
     p.add_argument(
         "--views",
-        help="view_index.csv (FileHash, view); default: decided from every label's confidence",
+        help="one view for every video (PLAX, A4C, A2C, A3C, ...) or a view_index.csv "
+        "(FileHash, view); default: decided from every label's confidence",
     )
     p.add_argument(
         "--frame-time-ms",

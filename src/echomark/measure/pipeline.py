@@ -472,8 +472,10 @@ def measure_video(
     for name, brs in beat_values.items():
         rows.append(_mean_row(video, view, name, brs, study))
     if math.isfinite(hr):
-        rows.append(_row(video, "", view, None, None, RowKind.MEAN, M.heart_rate, hr, OK,
-                         study=study))  # fmt: skip
+        # the rate is only as good as the ED/ES frames it was timed from
+        timed_from = combine(verdicts.get((driver, f), OK) for f in (*ph.ed, *ph.es))
+        rows.append(_row(video, "", view, None, None, RowKind.MEAN, M.heart_rate, hr,
+                         view_verdict + timed_from, study=study))  # fmt: skip
     return rows, vs
 
 

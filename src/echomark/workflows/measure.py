@@ -14,7 +14,7 @@ import csv
 import hashlib
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from echomark.dicom.regions import calibration_from_dataset
 from echomark.dicom.video import curate_video_in_memory, is_video_file
 from echomark.errors import CacheError, CalibrationError, InputError
 from echomark.labels.io import write_labels
+from echomark.labels.registry import View
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.splits import read_split
 from echomark.measure.cine_outputs import write_cine_outputs
@@ -102,6 +103,17 @@ def _table(path: str, need: tuple[str, ...], what: str) -> list[dict[str, str]]:
 def read_views_csv(path: str) -> dict[str, str]:
     """``view_index.csv`` (FileHash, view) as video code -> view."""
     return {r["filehash"]: r["view"] for r in _table(path, ("FileHash", "view"), "a views CSV")}
+
+
+def resolve_views(given: str, videos: Iterable[str]) -> dict[str, str]:
+    """``--views``: a view name (``A4C``) for every video, or a ``view_index.csv`` path.
+
+    A name wins over a file of the same name, since a single cine is the common case and its
+    video code is not known before it is curated.
+    """
+    if given in {v.value for v in View}:
+        return dict.fromkeys(videos, given)
+    return read_views_csv(given)
 
 
 def read_frame_times_csv(path: str) -> dict[str, float]:
@@ -357,7 +369,7 @@ def run_measure(opts: MeasureOptions) -> MeasureRun:
         result = measure_labels(
             label_file,
             calibration,
-            views=read_views_csv(opts.views) if opts.views else None,
+            views=resolve_views(opts.views, videos) if opts.views else None,
             frame_time_s=frame_times,
             phases=read_phases_csv(opts.phases) if opts.phases else None,
             studies=studies or None,
