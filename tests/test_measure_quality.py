@@ -232,6 +232,21 @@ def test_heart_rate_is_only_as_good_as_the_frames_it_was_timed_from():
     assert len(hr) == 1 and hr[0].status is not Status.OK and hr[0].reasons
 
 
+def test_a_frame_with_nothing_measurable_is_not_ok():
+    synth = pytest.importorskip("echomark.synth.cine")
+    from echomark.calibration import Calibration
+
+    cine = synth.make_cine("A4C", 4, n_frames=12, render=False)
+    video = "01-" + "c" * 64
+    images = {f"{video}-{f:04d}.png": lab for f, lab in cine.labels.items()}
+    images[f"{video}-0012.png"] = {}  # a frame where nothing was found
+    cal = Calibration.from_cm_per_px(*cine.spacing_cm_per_px)
+    res = measure_labels(LabelFile(images=images), cal)
+    vs = res.series[video]
+    assert vs.frame_status[12] is Status.REJECTED
+    assert vs.frame_status[0] is Status.OK
+
+
 def test_view_from_all_evidence_not_one_faint_point():
     synth = pytest.importorskip("echomark.synth.cine")
     from echomark.labels.schema import Label
