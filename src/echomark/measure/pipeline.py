@@ -421,9 +421,7 @@ def measure_video(
         key, labels = frames[fr]
         values = measure_frame(labels, cal, view, min_conf=min_conf)
         checks = _frame_verdicts(labels, values, view, cfg, depth_mm, image_hw)
-        # a frame with nothing measurable is not "ok": the overlay would frame it in green
-        worst = Verdict(Status.REJECTED, ("not measurable",))
-        measured = False
+        measured: list[Verdict] = []
         for name, value in values.items():
             row = _row(video, key, view, fr, None, RowKind.FRAME, name, value,
                        view_verdict + checks[name], study=study)  # fmt: skip
@@ -431,9 +429,9 @@ def measure_video(
             series[name][fr] = value
             verdicts[(name, fr)] = Verdict(row.status, row.reasons)
             if math.isfinite(value):
-                worst = (worst if measured else OK) + Verdict(row.status)
-                measured = True
-        vs.frame_status[fr] = worst.status
+                measured.append(Verdict(row.status))
+        # a frame with nothing measurable is not "ok": the overlay would frame it in green
+        vs.frame_status[fr] = combine(measured).status if measured else Status.REJECTED
         if view != PLAX_VIEW:
             g = lv_geometry(labels, cal, min_conf=min_conf)
             if g.contour_mm is not None and g.base_mm is not None and g.apex_mm is not None:
