@@ -174,6 +174,11 @@ def _as_view(view: View | str) -> View:
     return v
 
 
+#: Shortest systole (ED to ES) of a varied heart, whatever its rate (the quality gate's
+#: floor is 150 ms; one frame of rounding at each end must stay above it).
+_MIN_SYSTOLE_MS = 200.0
+
+
 def sample_video(
     view: View | str,
     rng: np.random.Generator,
@@ -256,6 +261,9 @@ def sample_video(
     )
     phase0 = float(rng.uniform(0.0, 1.0))
     systole = float(rng.uniform(0.34, 0.4))
+    if varied:
+        # systole shortens less than the cycle: at least 200 ms even at 140 bpm
+        systole = max(systole, _MIN_SYSTOLE_MS * hr / 60000.0)
     if timing_from is not None:
         n_frames, frame_time = timing_from.n_frames, timing_from.frame_time_ms
         hr, phase0, systole = timing_from.heart_rate_bpm, timing_from.phase0, timing_from.systole
