@@ -44,6 +44,7 @@ from echomark.evaluate.reader_marks import (
 from echomark.evaluate.runner import load_registry_info
 from echomark.labels.io import read_labels
 from echomark.labels.schema import ImageLabels, Label
+from echomark.labels.vocabulary import spec
 from echomark.predict.api import PREDICTIONS_JSON
 from echomark.workflows.measure import MeasureOptions, run_measure
 
@@ -54,6 +55,8 @@ VOLUME_ROWS = ("LVEDV_A4C_disks", "LVESV_A4C_disks", "EF_A4C_disks")
 #: Heart region shown on the contact sheet (full-frame pixels x0, y0, x1, y1).
 SHEET_BOX = (220, 80, 460, 340)
 SHEET_FRAMES = 8
+#: A measured ED/ES frame this many frames from the reader's counts as found (100 ms).
+PHASE_TOL_FRAMES = 3
 
 
 def measurement_rows(csv_path: Path) -> list[dict[str, str]]:
@@ -120,6 +123,46 @@ def contact_sheet(
     sheet.save(path)
 
 
+def nearest_offset(frame: str, reader_frames: tuple[int, ...]) -> int | None:
+    """Frames from a measured ED/ES frame to the nearest reader ED/ES frame (None: no frame)."""
+    if not frame or not reader_frames:
+        return None
+    return min((int(frame) - f for f in reader_frames), key=abs)
+
+
+def done_when(summary: dict[str, Any], volumes: dict[str, Any]) -> dict[str, Any]:
+    """The issue's bar: each label on the heart in >= 90 % of frames; every measured ED/ES
+    frame within 3 frames of the reader's; EDV and EF normal, status ok.
+
+    Single-plane volumes have no guideline normal range; the biplane ASE/EACVI 2015 ranges
+    from the vocabulary stand in (a rough check, not a clinical judgement).
+    """
+    edv_range = spec("LVEDV_biplane_disks").normal
+    ef_range = spec("EF_biplane").normal
+    edv, ef = volumes["LVEDV_A4C_disks"], volumes["EF_A4C_disks"]
+
+    def inside(v: float | None, rng: tuple[float, float] | None) -> bool:
+        return v is not None and rng is not None and rng[0] <= v <= rng[1]
+
+    out: dict[str, Any] = {
+        f"{n}_on_heart_90pct": summary["labels"][n]["on_heart_pct"] >= 90.0 for n in SCORED_LABELS
+    }
+    offsets = [
+        b.get("frames_from_reader")
+        for name in ("LVEDV_A4C_disks", "LVESV_A4C_disks")
+        for b in volumes[name]["beats"]
+    ]
+    out["ed_es_within_3_frames"] = bool(offsets) and all(
+        o is not None and abs(o) <= PHASE_TOL_FRAMES for o in offsets
+    )
+    out["edv_normal"] = inside(edv["mean"], edv_range)
+    out["ef_normal"] = inside(ef["mean"], ef_range)
+    out["volumes_ok"] = edv["mean_status"] == "ok" and ef["mean_status"] == "ok"
+    out["normal_ranges"] = {"LVEDV_mL": edv_range, "EF_pct": ef_range}
+    out["met"] = all(v for k, v in out.items() if k != "normal_ranges")
+    return out
+
+
 def short(text: str | None, limit: int = 150) -> str:
     """A reasons list cut for the terminal (the JSON keeps it whole)."""
     if not text:
@@ -170,6 +213,11 @@ def main() -> int:
     ]
     summary = summarise(scores)
     volumes = volumes_summary(rows)
+    phase_frames = {"LVEDV_A4C_disks": reader.ed_frames, "LVESV_A4C_disks": reader.es_frames}
+    for name, reader_frames in phase_frames.items():
+        for b in volumes[name]["beats"]:
+            b["frames_from_reader"] = nearest_offset(b["frame"], reader_frames)
+    check = done_when(summary, volumes)
 
     print(f"{CINE}: {len(cine.frames)} frames, {dx:.4f} mm/px, measure+predict {seconds:.0f} s")
     print(f"{'label':<16}{'found %':>9}{'on heart %':>12}{'median mm':>11}")
@@ -185,10 +233,16 @@ def main() -> int:
         print(f"{name}: mean {mean} ({v['mean_status']}; {short(v['mean_reasons'])})")
         for b in v["beats"]:
             val = "-" if b["value"] is None else f"{b['value']:.1f}"
+            off = b.get("frames_from_reader")
+            near = "" if off is None else f" ({off:+d} from the reader's)"
             print(
-                f"  beat {b['beat']} frame {b['frame'] or '-'}: {val} "
+                f"  beat {b['beat']} frame {b['frame'] or '-'}{near}: {val} "
                 f"({b['status']}; {short(b['reasons'])})"
             )
+    unmet = [k for k, v in check.items() if k not in ("met", "normal_ranges") and not v]
+    print(
+        f"issue 'done when' met: {check['met']}" + (f" (not: {', '.join(unmet)})" if unmet else "")
+    )
     if args.json:
         doc = {
             "file": CINE,
@@ -200,6 +254,7 @@ def main() -> int:
             "reader_ed_frames": list(reader.ed_frames),
             "reader_es_frames": list(reader.es_frames),
             "volumes": volumes,
+            "done_when": check,
             "frames": [
                 {
                     "frame": s.frame,
