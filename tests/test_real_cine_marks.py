@@ -1,0 +1,173 @@
+"""Reader marks of the SonoSite A4C cine: plausible anatomy, and the real-cine scoring rules."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from echomark.errors import InputError
+from echomark.evaluate.reader_marks import (
+    LV_CURVE,
+    READER_POINTS,
+    SCORED_LABELS,
+    LabelScore,
+    curve_apex,
+    distance_mm,
+    marks_at,
+    read_reader_marks,
+    score_curve,
+    score_frame,
+    score_point,
+    summarise,
+)
+from echomark.labels.schema import Label
+
+MARKS = Path(__file__).parents[1] / "benchmarks" / "data" / "sonosite-a4c-reader-marks.json"
+MM = 0.5105  # the cine's spacing, mm per pixel, both axes
+H, W, N_FRAMES = 480, 640, 120
+
+
+@pytest.fixture(scope="module")
+def marks():  # type: ignore[no-untyped-def]
+    return read_reader_marks(MARKS)
+
+
+def test_marks_cover_every_fifth_frame(marks) -> None:  # type: ignore[no-untyped-def]
+    assert marks.file == "color3d_jpeg_baseline.dcm"
+    assert list(marks.frames) == list(range(0, N_FRAMES, 5))
+    assert all(set(p) == set(READER_POINTS) for p in marks.frames.values())
+    assert marks.ed_frames and marks.es_frames
+    assert all(0 <= f < N_FRAMES for f in marks.ed_frames + marks.es_frames)
+    assert not set(marks.ed_frames) & set(marks.es_frames)
+
+
+def test_marks_sit_like_an_apical_four_chamber_lv(marks) -> None:  # type: ignore[no-untyped-def]
+    """Catches a swapped or mistyped mark: orientation, hinge width and LV length in mm."""
+    for frame, p in marks.frames.items():
+        apex, post, ant = p["lv-apex-endo"], p["mv-post-hinge"], p["mv-ant-hinge"]
+        for x, y in p.values():
+            assert 0 <= x < W and 0 <= y < H, frame
+        assert apex[1] < post[1] and apex[1] < ant[1], frame  # apex nearer the probe
+        assert ant[0] > post[0], frame  # lateral (anterior) hinge on the image right
+        assert 15 <= distance_mm(post, ant, MM, MM) <= 45, frame
+        mid = ((post[0] + ant[0]) / 2, (post[1] + ant[1]) / 2)
+        assert 50 <= distance_mm(apex, mid, MM, MM) <= 100, frame
+
+
+def test_marks_at_interpolates_between_the_nearest_marked_frames() -> None:
+    m = {0: {"lv-apex-endo": (100.0, 50.0)}, 5: {"lv-apex-endo": (110.0, 40.0)}}
+    assert marks_at(m, 0) == {"lv-apex-endo": (100.0, 50.0)}
+    assert marks_at(m, 2) == {"lv-apex-endo": (104.0, 46.0)}
+    assert marks_at(m, 5) == {"lv-apex-endo": (110.0, 40.0)}
+    assert marks_at(m, 9) == {"lv-apex-endo": (110.0, 40.0)}  # after the last: held
+
+
+def test_distance_uses_the_spacing_per_axis() -> None:
+    assert distance_mm((0, 0), (10, 0), MM, MM) == pytest.approx(5.105)
+    assert distance_mm((0, 0), (0, 10), 1.0, 2.0) == pytest.approx(20.0)
+
+
+def test_point_on_heart_within_ten_mm() -> None:
+    mark = (100.0, 100.0)
+    near = score_point(Label.point(100.0, 119.0, conf=0.9), mark, MM, MM)  # 9.7 mm
+    far = score_point(Label.point(100.0, 120.0, conf=0.9), mark, MM, MM)  # 10.2 mm
+    assert near == LabelScore(True, True, pytest.approx(9.6995))
+    assert far.found and not far.on_heart
+    assert score_point(Label.off(), mark, MM, MM) == LabelScore(False, False)
+    assert score_point(None, mark, MM, MM) == LabelScore(False, False)
+
+
+def _lv_marks() -> dict[str, tuple[float, float]]:
+    return {
+        "lv-apex-endo": (50.0, 0.0),
+        "mv-post-hinge": (0.0, 100.0),
+        "mv-ant-hinge": (100.0, 100.0),
+    }
+
+
+def test_curve_apex_is_the_point_farthest_from_the_hinge_line() -> None:
+    xy = np.array([[0.0, 100.0], [30.0, 20.0], [60.0, 5.0], [100.0, 100.0]])
+    assert curve_apex(xy, 1.0, 1.0) == (60.0, 5.0)
+
+
+def test_curve_on_heart_in_either_order_and_off_when_its_apex_is_short() -> None:
+    marks = _lv_marks()
+    good = Label.curve([[100.0, 100.0], [50.0, 2.0], [0.0, 100.0]], conf=0.8)
+    backwards = Label.curve([[0.0, 100.0], [50.0, 2.0], [100.0, 100.0]], conf=0.8)
+    stub = Label.curve([[100.0, 100.0], [50.0, 60.0], [0.0, 100.0]], conf=0.8)  # 30 mm short
+    assert score_curve(good, marks, MM, MM).on_heart
+    assert score_curve(backwards, marks, MM, MM).on_heart
+    s = score_curve(stub, marks, MM, MM)
+    assert s.found and not s.on_heart and s.dist_mm == pytest.approx(60 * MM, abs=0.6)
+    assert not score_curve(Label.off(), marks, MM, MM).found
+
+
+def test_reader_marks_as_a_prediction_score_all_four_on_the_heart(marks) -> None:  # type: ignore[no-untyped-def]
+    """The marks themselves (curve through hinge, apex, hinge) are on the heart in every frame."""
+    scores = []
+    for frame in range(N_FRAMES):
+        m = marks_at(marks.frames, frame)
+        pred = {n: Label.point(*m[n], conf=1.0) for n in READER_POINTS}
+        pred[LV_CURVE] = Label.curve(
+            [m["mv-ant-hinge"], m["lv-apex-endo"], m["mv-post-hinge"]], conf=1.0
+        )
+        scores.append(score_frame(frame, pred, m, MM, MM))
+    s = summarise(scores)
+    assert s["all_four_on_heart_pct"] == 100.0
+    for name in SCORED_LABELS:
+        assert s["labels"][name]["on_heart_pct"] == 100.0
+    # a spline through 3 nodes bulges past its middle node by well under the 12 mm tolerance
+    assert s["labels"][LV_CURVE]["median_mm"] < 12.0
+    assert all(math.isclose(s["labels"][n]["median_mm"], 0.0) for n in READER_POINTS)
+
+
+def test_swapped_hinges_are_off_the_heart(marks) -> None:  # type: ignore[no-untyped-def]
+    m = marks_at(marks.frames, 0)
+    pred = {
+        "mv-post-hinge": Label.point(*m["mv-ant-hinge"]),
+        "mv-ant-hinge": Label.point(*m["mv-post-hinge"]),
+    }
+    s = score_frame(0, pred, m, MM, MM)
+    assert not s.labels["mv-post-hinge"].on_heart and not s.labels["mv-ant-hinge"].on_heart
+    assert not s.all_on_heart
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"frames": {"x": {}}},
+        {"frames": {"0": {"lv-apex": [1, 2]}}},
+        {"frames": {"0": {"lv-apex-endo": [1]}}},
+        {"frames": {}},
+        {"file": "no frames"},
+    ],
+)
+def test_bad_marks_files_are_refused(tmp_path: Path, doc: dict) -> None:  # type: ignore[type-arg]
+    p = tmp_path / "marks.json"
+    p.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(InputError):
+        read_reader_marks(p)
+
+
+def test_marks_put_the_lv_on_dark_blood_with_the_bright_septum_to_its_left(marks) -> None:  # type: ignore[no-untyped-def]
+    """On the real frames: halfway from the hinges to the apex is blood pool (darker than the
+    sector's median), and 25-45 px to the image left of it is the brighter septum."""
+    from pydicom.data import get_testdata_file
+
+    from echomark.dicom.memory import curate_in_memory
+
+    cine = curate_in_memory(get_testdata_file(marks.file), frames=list(marks.frames), ocr=False)
+    for frame, p in marks.frames.items():
+        img = cine.frames[frame].astype(float)
+        sector = img[60:400, 150:530]
+        apex = np.array(p["lv-apex-endo"])
+        hinges = (np.array(p["mv-post-hinge"]) + np.array(p["mv-ant-hinge"])) / 2
+        x, y = ((apex + hinges) / 2).astype(int)
+        cavity = img[y - 5 : y + 6, x - 5 : x + 6].mean()
+        septum = img[y - 5 : y + 6, x - 45 : x - 25].mean()
+        assert cavity < np.median(sector[sector > 0]), frame
+        assert septum > 2 * cavity, frame
