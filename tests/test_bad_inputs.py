@@ -627,7 +627,7 @@ CASES: list[Case] = [
     ),
     Case("measure-out-is-file", M + " --mm-per-px 0.3", match="existing file", setup=out_file),
     Case("measure-out-not-empty", M + " --mm-per-px 0.3", match="--overwrite", setup=out_full),
-    Case("measure-dicom-no-checkpoint", "measure {dcm} --out {t}/o", match="needs --checkpoint"),
+    Case("measure-dicom-no-checkpoint", "measure {dcm} --out {t}/o", match="needs a model"),
     Case(
         "measure-dicom-ct", "measure {ct} --out {t}/o --checkpoint {ck}", match="CT): pass --force"
     ),

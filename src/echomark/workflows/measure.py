@@ -274,7 +274,10 @@ def _cine_inputs(
 ) -> tuple[LabelFile, dict[str, Calibration], dict[str, float], dict[str, str], list[CuratedCine]]:
     """Curate and predict every DICOM/video input in memory."""
     if not opts.checkpoint:
-        raise InputError("a DICOM or video input needs --checkpoint", file=str(opts.inputs[0]))
+        raise InputError(
+            "a DICOM or video input needs a model: --checkpoint or --model",
+            file=str(opts.inputs[0]),
+        )
     images: dict[str, ImageLabels] = {}
     cals: dict[str, Calibration] = {}
     times: dict[str, float] = {}
