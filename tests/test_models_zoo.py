@@ -144,6 +144,17 @@ def test_models_and_model_info_print_the_cards(
     assert "input        1 x 64 x 64" in out  # cost at the model's own input size
 
 
+def test_a_broken_card_on_the_model_path_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / CARD_FILE).write_text("{not json")
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert main(["models"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("echomark models: error: ") and "bad/model.json" in line
+
+
 # --------------------------------------------------------------------------- train --init
 
 

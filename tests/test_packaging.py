@@ -84,6 +84,8 @@ def test_torch_free_verbs_run_without_torch(tmp_path: Path) -> None:
         ("model-info",),
         ("export", "--checkpoint", "x.pt", "--onnx", "x.onnx"),
         ("predict", "--checkpoint", "x.pt", "in.png", "--out", "p"),
+        ("predict", "--model", "synthetic-v1", "in.png", "--out", "p"),
+        ("models",),
     ],
 )
 def test_torch_verbs_say_which_extra_in_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
