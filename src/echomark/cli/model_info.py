@@ -103,15 +103,17 @@ def _print_card(model: str, card: Any) -> None:
     print(f"model        {model}")
     if card.training_data:
         print(f"trained on   {card.training_data}")
-    for key, value in card.training.items():
-        print(f"  {key:<10} {value}")
+    if card.training:
+        print("training     " + ", ".join(f"{k} {v}" for k, v in card.training.items()))
     print(f"points       {len(points)}: {', '.join(points)}")
     print(f"curves       {len(curves)}: {', '.join(curves)}")
     if card.codec:
         codec = ", ".join(f"{k} {v}" for k, v in card.codec.items() if not isinstance(v, dict))
         print(f"codec        {codec}")
-    for key, value in card.metrics.items():
-        text = f"{value:.4g}" if isinstance(value, float) else value
-        print(f"metric       {key} {text}")
+    if card.metrics:
+        metrics = [
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in card.metrics.items()
+        ]
+        print("metrics      " + ", ".join(metrics))
     if card.notes:
         print(f"notes        {card.notes}")
