@@ -283,3 +283,27 @@ def test_run_training_from_init_logs_records_and_resume_keeps_the_record(
         == 0
     )
     assert read_card(tmp_path / "e").training["init"]["source"] == folder.name
+
+
+def test_the_quality_gate_thresholds_travel_in_the_card(tmp_path: Path) -> None:
+    from echomark.measure.qc import QcConfig, qc_beside
+    from echomark.predict.export import export_model_dir
+    from echomark.workflows.measure import find_qc_config
+
+    ck = tiny_checkpoint(tmp_path / "best.pt")
+    qc = QcConfig({"lv-apex-endo": 0.42}, 0.2, 0.25, "tune split, epoch 3 (best.pt)")
+    qc_beside(ck).write_text(qc.to_json())
+    folder = export_model_dir(ck, tmp_path / "m")
+    assert read_card(folder).qc["conf_thresholds"] == {"lv-apex-endo": 0.42}
+    got = find_qc_config(None, folder)
+    assert (got.threshold("lv-apex-endo"), got.default_conf, got.input_peak_low) == (
+        0.42,
+        0.2,
+        0.25,
+    )
+    assert find_qc_config(None, folder / "model.safetensors").threshold("lv-apex-endo") == 0.42
+    # the user's own qc.json in the folder wins; a folder without either gets the defaults
+    (folder / "qc.json").write_text(QcConfig({}, 0.5).to_json())
+    assert find_qc_config(None, folder).default_conf == 0.5
+    plain = export_model_dir(tiny_checkpoint(tmp_path / "other.pt"), tmp_path / "m2")
+    assert read_card(plain).qc == {} and find_qc_config(None, plain) == QcConfig()

@@ -52,6 +52,8 @@ class ModelCard:
             or text such as ``"118/120 frames"``).
         training_data: What the model was trained on, in words (e.g. "synthetic only: ...").
         notes: Anything else a user should know (intended use, known failures).
+        qc: The quality-gate thresholds calibrated with the exported checkpoint (the JSON
+            of ``best.qc.json``); ``echomark measure`` uses them with this model.
     """
 
     variant: str
@@ -65,6 +67,7 @@ class ModelCard:
     metrics: dict[str, float | str] = field(default_factory=dict)
     training_data: str = ""
     notes: str = ""
+    qc: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line: variant, input, labels, training data.
@@ -97,6 +100,7 @@ class ModelCard:
             },
             "training_data": self.training_data,
             "notes": self.notes,
+            **({"qc": self.qc} if self.qc else {}),
             "config": self.config,
         }
 
@@ -130,6 +134,7 @@ def card_from_dict(raw: Any, *, file: str = "") -> ModelCard:
             metrics=card_metrics(raw.get("metrics") or {}),
             training_data=_optional_text(raw, "training_data"),
             notes=_optional_text(raw, "notes"),
+            qc=dict(raw.get("qc") or {}),
         )
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ConfigError(f"malformed model card: {exc}", file=file) from None

@@ -16,6 +16,7 @@ from echomark.data.spec import ModelSpec
 from echomark.errors import ConfigError, InputError
 from echomark.fileio import atomic_path
 from echomark.labels.registry import LabelKind
+from echomark.measure.qc import qc_beside, read_qc_config
 from echomark.predict.engine import ONNX_INPUT, OnnxEngine, TorchEngine, onnx_output_name
 
 #: Default ONNX opset.
@@ -152,6 +153,10 @@ def export_model_dir(
     ckpt = load_checkpoint(Path(checkpoint), map_location="cpu")
     ckpt.build_model("cpu")  # refuse weights that do not fit their own metadata
     card = card_from_checkpoint(ckpt)
+    qc_file = qc_beside(checkpoint)
+    if qc_file.is_file():
+        # measure uses the thresholds calibrated with these weights; a copy travels with them
+        card.qc = json.loads(read_qc_config(qc_file).to_json())
     extra = check_card_extra(card_extra or {})
     card.training_data = extra.get("training_data", card.training_data)
     card.notes = extra.get("notes", card.notes)
