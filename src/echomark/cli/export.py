@@ -20,8 +20,10 @@ def add_parser(subparsers: Any) -> None:
         help="export a checkpoint as a shareable model folder and/or ONNX",
         description="Export a training checkpoint. --model-dir writes the shareable form: "
         "model.safetensors (weights only; loading cannot run code) and model.json (card: "
-        "variant, channels, input size, codec, training data, metrics); `echomark predict "
-        "--checkpoint DIR` and `echomark measure --checkpoint DIR` read it. --onnx writes an "
+        "variant, channels, input size, codec, training data, metrics, and the quality-gate "
+        "thresholds saved beside the checkpoint); `echomark predict --checkpoint DIR` and "
+        "`echomark measure --checkpoint DIR` read it, and --model NAME once the folder is "
+        "named (a folder on ECHOMARK_MODEL_PATH, or shipped in echomark/models/zoo/). --onnx writes an "
         "ONNX model (TorchScript exporter, dynamic batch axis): input 'images' (B, C, H, W) "
         "in x/255-0.5; outputs 'heatmaps_s4' and 'heatmaps_s2'; channels, kinds and the "
         "training config are ONNX metadata, so `predict --checkpoint model.onnx` works alone.",
