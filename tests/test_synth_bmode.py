@@ -108,7 +108,12 @@ def test_overlays_text_ecg_and_footprint() -> None:
 def test_looks_vary_and_stay_in_range() -> None:
     rng = np.random.default_rng(0)
     looks = [BmodeLook.sample(rng) for _ in range(200)]
-    for name, lo, hi in (("dynamic_range_db", 45, 70), ("gamma", 0.7, 1.5), ("dropout", 0.3, 0.95)):
+    for name, lo, hi in (
+        ("dynamic_range_db", 40, 75),
+        ("gamma", 0.7, 2.0),
+        ("dropout", 0.3, 0.95),
+        ("patch_db", 0, 8),
+    ):
         values = [getattr(x, name) for x in looks]
         assert lo <= min(values) and max(values) <= hi
         assert max(values) - min(values) > 0.7 * (hi - lo)

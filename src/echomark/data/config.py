@@ -55,6 +55,12 @@ class AugmentConfig:
             0 draws nothing, so other draws are unchanged): for training on synthetic
             images, whose sharpness differs from real scanners'.
         blur_sigma: The blur's sigma is ``U(0.3, blur_sigma)`` input pixels.
+        elastic_p: Probability of a smooth elastic warp of the warped input, labels moved
+            with it (not in the reference; 0 draws nothing, so other draws are unchanged):
+            for shapes that synthesis does not vary.
+        elastic_px: The warp's largest displacement is ``U(0, elastic_px)`` input pixels.
+        elastic_scale: Smoothness: the spacing of the displacement field's random control
+            values as a fraction of the input side, in (0, 1] (0.25 gives a 5 x 5 grid).
     """
 
     affine_p: float = 1.0
@@ -77,6 +83,9 @@ class AugmentConfig:
     drop_centre_p: float = 0.05
     blur_p: float = 0.0
     blur_sigma: float = 1.5
+    elastic_p: float = 0.0
+    elastic_px: float = 4.0
+    elastic_scale: float = 0.25
 
     def __post_init__(self) -> None:
         for name in (
@@ -88,6 +97,7 @@ class AugmentConfig:
             "drop_neighbours_p",
             "drop_centre_p",
             "blur_p",
+            "elastic_p",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -102,11 +112,14 @@ class AugmentConfig:
             "log_contrast",
             "brightness",
             "noise_std",
+            "elastic_px",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"must be >= 0, got {getattr(self, name)}", field=name)
         if self.blur_sigma < 0.3:
             raise ConfigError(f"must be >= 0.3, got {self.blur_sigma}", field="blur_sigma")
+        if not 0.0 < self.elastic_scale <= 1.0:
+            raise ConfigError(f"must be in (0, 1], got {self.elastic_scale}", field="elastic_scale")
         if not 0.0 <= self.erase_area[0] <= self.erase_area[1] <= 1.0:
             raise ConfigError(f"need 0 <= lo <= hi <= 1, got {self.erase_area}", field="erase_area")
         if not 0.0 < self.erase_aspect[0] <= self.erase_aspect[1]:

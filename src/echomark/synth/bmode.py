@@ -103,6 +103,8 @@ class BmodeLook:
         reflector_shadow: Shadowing (dB per cm of full-brightness echo) behind bright
             structures.
         lateral_falloff: Relative amplitude loss at the sector edges.
+        patch_db: Depth of slow patchy gain (fixed along the beams): uneven walls and
+            tissue, as from varying acoustic access.
         footprint_cm: Radius of the black near zone at the sector apex (probe footprint).
         text: Burnt-in scanner text.
         ecg: ECG trace with a sweeping cursor.
@@ -131,6 +133,7 @@ class BmodeLook:
     shadow_width: float
     reflector_shadow: float
     lateral_falloff: float
+    patch_db: float
     footprint_cm: float
     text: bool
     ecg: bool
@@ -142,25 +145,25 @@ class BmodeLook:
         """Draw a look, from crisp and contrasty to grey, hazy and low-contrast."""
         rib = rng.random() < 0.35
         return cls(
-            gain_db=float(rng.uniform(-6.0, 6.0)),
-            dynamic_range_db=float(rng.uniform(45.0, 70.0)),
-            gamma=float(rng.uniform(0.7, 1.5)),
+            gain_db=float(rng.uniform(-12.0, 4.0)),
+            dynamic_range_db=float(rng.uniform(40.0, 75.0)),
+            gamma=float(rng.uniform(0.7, 2.0)),
             atten_db_per_cm=float(rng.uniform(0.0, 1.0)),
             tgc_ripple_db=float(rng.uniform(0.0, 3.0)),
             axial_mm=float(rng.uniform(0.25, 0.6)),
-            beam_mm=float(rng.uniform(0.5, 1.3)),
+            beam_mm=float(rng.uniform(0.5, 2.5)),
             focus_cm=float(rng.uniform(5.0, 12.0)),
             levels=(
                 float(rng.uniform(0.6, 2.5)),
+                float(np.exp(rng.uniform(np.log(0.15), np.log(3.0)))),
                 float(rng.uniform(0.15, 1.0)),
-                float(rng.uniform(0.3, 1.0)),
                 float(rng.uniform(0.15, 1.0)),
             ),
-            edge_cm=float(rng.uniform(0.06, 0.3)),
+            edge_cm=float(rng.uniform(0.06, 0.5)),
             dropout=float(rng.uniform(0.3, 0.95)),
             near_clutter=float(rng.uniform(0.003, 0.04)),
             near_depth_cm=float(rng.uniform(1.0, 4.0)),
-            blood_haze=float(rng.uniform(0.0, 0.0025)),
+            blood_haze=float(rng.uniform(0.0, 0.006)),
             reverb=float(rng.uniform(0.0, 0.006)),
             reverb_step_cm=float(rng.uniform(1.5, 3.5)),
             shadow_db=float(rng.uniform(4.0, 15.0)) if rib else 0.0,
@@ -168,6 +171,7 @@ class BmodeLook:
             shadow_width=float(rng.uniform(0.04, 0.14)),
             reflector_shadow=float(rng.uniform(0.0, 8.0)),
             lateral_falloff=float(rng.uniform(0.2, 0.7)),
+            patch_db=float(rng.uniform(0.0, 8.0)),
             footprint_cm=float(rng.uniform(0.0, 1.0)),
             text=bool(rng.random() < 0.6),
             ecg=bool(rng.random() < 0.5),
@@ -258,6 +262,11 @@ class BmodeRenderer:
         rel = np.abs(th) / geo.half_angle_rad
         lat_db = 20.0 * np.log10(np.clip(1.0 - look.lateral_falloff * rel**4, 0.05, None))
         gain = depth_db[:, None] + lat_db[None, :]
+        if look.patch_db > 0.0:
+            # a coarse random grid (about 2 cm x 1/6 of the sector), smoothly upsampled
+            coarse = rng.uniform(-1.0, 1.0, (max(2, round(geo.depth_cm / 2.0)), 6))
+            patch = cv2.resize(coarse.astype(np.float32), (n_t, n_r), interpolation=cv2.INTER_CUBIC)
+            gain = gain + look.patch_db * patch
         if look.shadow_db > 0.0:
             start = float(rng.uniform(1.0, 3.0))
             along = np.clip((r - start) / 0.5, 0.0, 1.0)[:, None]

@@ -200,7 +200,7 @@ def sample_video(
         varied: Wide ranges: an LV phenotype (normal, dilated with poor function,
             hypertrophied, small, foreshortened), heart rate 45-140 bpm, imaging depth
             11-21 cm, sector half-angle 30-46 deg, view tilt up to 16 deg (apical) or
-            0-30 deg (PLAX).
+            0-30 deg (PLAX), apical LV endocardial apex 2.2-5 cm deep (before any fit).
     """
     v = _as_view(view)
     if n_frames < 1:
@@ -236,7 +236,8 @@ def sample_video(
         angle = math.radians(float(rng.uniform(-tilt, tilt)))
         # no RV beside the LV outside A4C: the LV sits nearer the sector centre line
         tx = float(rng.uniform(0.5, 1.3)) if v is View.A4C else float(rng.uniform(-0.5, 0.6))
-        ty = float(rng.uniform(2.2, 3.2))
+        # real apical views often show chest wall and pericardium above the apex
+        ty = float(rng.uniform(2.2, 5.0 if varied else 3.2))
     style = ScannerStyle.sample(rng, external=external)
     frame_time = float(np.round(rng.uniform(22.0, 40.0), 1))
     span_ms = n_frames * frame_time
