@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import cv2
@@ -47,7 +48,7 @@ def test_a_name_resolves_from_the_model_path_and_paths_pass_through(
         (first / NAME / f.name).write_bytes(f.read_bytes())
     monkeypatch.setenv(ENV_VAR, str(zoo))
     assert resolve_model(NAME) == zoo / NAME
-    monkeypatch.setenv(ENV_VAR, f"{first}{__import__('os').pathsep}{zoo}")
+    monkeypatch.setenv(ENV_VAR, f"{first}{os.pathsep}{zoo}")
     assert resolve_model(NAME) == first / NAME
     entries = {e.name: e for e in list_models()}
     assert entries[NAME].path == first / NAME and entries[NAME].source == str(first)
@@ -307,3 +308,16 @@ def test_the_quality_gate_thresholds_travel_in_the_card(tmp_path: Path) -> None:
     assert find_qc_config(None, folder).default_conf == 0.5
     plain = export_model_dir(tiny_checkpoint(tmp_path / "other.pt"), tmp_path / "m2")
     assert read_card(plain).qc == {} and find_qc_config(None, plain) == QcConfig()
+
+
+def test_every_shipped_model_reads_loads_and_says_what_it_was_trained_on() -> None:
+    from echomark.models.modelfile import load_weights
+    from echomark.models.zoo import package_zoo
+
+    assert (package_zoo() / "README.md").is_file()  # the folder ships even before a model does
+    shipped = [f for f in package_zoo().iterdir() if (f / CARD_FILE).is_file()]
+    for folder in shipped:
+        card, state = read_model_dir(folder)
+        assert card.training_data, f"{folder.name}: the card must say what it was trained on"
+        load_weights(build_model(card.variant, card.in_channels, len(card.channels)), state)
+        assert resolve_model(folder.name) == folder or ENV_VAR in os.environ

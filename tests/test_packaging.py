@@ -160,6 +160,7 @@ def test_core_dependencies_leave_torch_to_an_extra_and_pins_to_constraints() -> 
     }
     data = meta["tool"]["setuptools"]["package-data"]["echomark"]
     assert "configs/*.yaml" in data
+    assert "models/zoo/*/*" in data  # shipped named models: model.safetensors + model.json
     pins = (ROOT / "constraints.txt").read_text().split()
     assert "torch==2.13.0" in pins
     script = (ROOT / "scripts" / "make-venv.sh").read_text()
