@@ -16,8 +16,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Train an HRNet on png-cache images and label JSON. The config is a YAML "
         "file or the name of one shipped with echomark (demo, w32-gpu, synthetic-transfer); "
         "--set a.b=value overrides single keys. The resolved config, metrics.csv, last.pt and "
-        "best.pt go to out_dir (--init NAME starts from a trained model's weights), each checkpoint with the quality-gate thresholds calibrated on "
-        "its tune pass (last.qc.json, best.qc.json; echomark measure uses them). For several "
+        "best.pt go to out_dir, each checkpoint with the quality-gate thresholds calibrated on "
+        "its tune pass (last.qc.json, best.qc.json; echomark measure uses them). --init NAME "
+        "starts from the weights of a trained model instead of random ones. For several "
         "GPUs or hosts start it with torchrun (e.g. torchrun --standalone --nproc_per_node=4 -m echomark train ...).",
     )
     p.add_argument(
