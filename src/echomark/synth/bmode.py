@@ -145,9 +145,9 @@ class BmodeLook:
         """Draw a look, from crisp and contrasty to grey, hazy and low-contrast."""
         rib = rng.random() < 0.35
         return cls(
-            gain_db=float(rng.uniform(-12.0, 4.0)),
+            gain_db=float(rng.uniform(-9.0, 4.0)),
             dynamic_range_db=float(rng.uniform(40.0, 75.0)),
-            gamma=float(rng.uniform(0.7, 2.0)),
+            gamma=float(rng.uniform(0.7, 1.8)),
             atten_db_per_cm=float(rng.uniform(0.0, 1.0)),
             tgc_ripple_db=float(rng.uniform(0.0, 3.0)),
             axial_mm=float(rng.uniform(0.25, 0.6)),
