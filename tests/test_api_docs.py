@@ -28,8 +28,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_docs_api_examples_run(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from echomark.models.zoo import ENV_VAR
+    from echomark.predict.export import export_model_dir
+
     monkeypatch.chdir(tiny.parent)
     write_us_dicom("a4c.dcm", frames=4)
+    extra = {"training_data": "random weights (docs)"}
+    export_model_dir(tiny, tiny.parent / "zoo" / "tiny-demo", card_extra=extra, overwrite=True)
+    monkeypatch.setenv(ENV_VAR, str(tiny.parent / "zoo"))
     res = doctest.testfile(
         str(ROOT / "docs" / "api.md"),
         module_relative=False,

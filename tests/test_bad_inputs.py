@@ -387,6 +387,62 @@ CASES: list[Case] = [
         setup=model_bad_weights,
     ),
     Case("predict-onnx-without-model", P + " --engine onnx {png}", match="--engine onnx needs"),
+    # ---- named models (--model)
+    Case(
+        "predict-model-name-unknown",
+        "predict --model no-such-model {png} --out {t}/o",
+        match="no model named 'no-such-model' (known models:",
+    ),
+    Case(
+        "predict-model-and-checkpoint",
+        "predict --model {model} --checkpoint {ck} {png} --out {t}/o",
+        match="not allowed with",
+    ),
+    Case(
+        "predict-neither-model-nor-checkpoint",
+        "predict {png} --out {t}/o",
+        match="one of the arguments --checkpoint --model is required",
+    ),
+    Case(
+        "predict-model-path-missing",
+        "predict --model {t}/none/model {png} --out {t}/o",
+        match="model not found",
+    ),
+    Case(
+        "predict-model-folder-not-a-model",
+        "predict --model {t}/empty {png} --out {t}/o",
+        match="not a model folder",
+        setup=empty_dir,
+    ),
+    Case(
+        "measure-model-name-unknown",
+        "measure {dcm} --model no-such-model --out {t}/o",
+        match="no model named",
+    ),
+    Case("model-info-name-unknown", "model-info no-such-model", match="no model named"),
+    Case("models-unknown-option", "models --all", match="unrecognized arguments: --all"),
+    Case(
+        "export-metric-not-key-value",
+        "export --checkpoint {ck} --model-dir {t}/m --metric accuracy",
+        match="KEY=VALUE",
+    ),
+    Case(
+        "export-card-fields-without-model-dir",
+        "export --checkpoint {ck} --onnx {t}/m.onnx --training-data synthetic",
+        match="need --model-dir",
+    ),
+    Case(
+        "export-card-json-unknown-field",
+        "export --checkpoint {ck} --model-dir {t}/m --card-json {t}/c.json",
+        match="unknown card field",
+        setup=_write("c.json", '{"variant": "w48"}'),
+    ),
+    Case(
+        "export-card-json-bad-metric",
+        "export --checkpoint {ck} --model-dir {t}/m --card-json {t}/c.json",
+        match="metric 'a' must be a number or a string",
+        setup=_write("c.json", '{"metrics": {"a": [1]}}'),
+    ),
     # ---- predict: outputs
     Case(
         "predict-out-is-a-file",
@@ -627,7 +683,7 @@ CASES: list[Case] = [
     ),
     Case("measure-out-is-file", M + " --mm-per-px 0.3", match="existing file", setup=out_file),
     Case("measure-out-not-empty", M + " --mm-per-px 0.3", match="--overwrite", setup=out_full),
-    Case("measure-dicom-no-checkpoint", "measure {dcm} --out {t}/o", match="needs --checkpoint"),
+    Case("measure-dicom-no-checkpoint", "measure {dcm} --out {t}/o", match="needs a model"),
     Case(
         "measure-dicom-ct", "measure {ct} --out {t}/o --checkpoint {ck}", match="CT): pass --force"
     ),
@@ -843,6 +899,20 @@ CASES: list[Case] = [
         match="checkpoint differs from the config",
     ),
     Case("train-device-bogus", T + " --set device=quantum", match="quantum"),
+    Case("train-init-name-unknown", T + " --init no-such-model", match="no model named"),
+    Case(
+        "train-init-other-variant",
+        T + " --init {model} --set model.variant=small",
+        match="the init model is an HRNet tiny, this run trains an HRNet small",
+    ),
+    Case(
+        "train-init-other-input-channels",
+        T + " --init {model} --set dataset.frame_offsets=-1,0,1",
+        match="takes 1 input channel(s), this run 3",
+    ),
+    Case("train-init-and-resume", T + " --init {model} --resume {ck}", match="give one of them"),
+    Case("train-init-png", T + " --init {png}", match="cannot read checkpoint"),
+    Case("train-init-in-config", T + " --set init={t}/none.pt", match="model not found"),
     # ---- serve (each fails before a server starts)
     Case(
         "serve-images-missing", "serve --images {t}/none.zip --labels {t}/l.json", match="none.zip"

@@ -84,6 +84,8 @@ def test_torch_free_verbs_run_without_torch(tmp_path: Path) -> None:
         ("model-info",),
         ("export", "--checkpoint", "x.pt", "--onnx", "x.onnx"),
         ("predict", "--checkpoint", "x.pt", "in.png", "--out", "p"),
+        ("predict", "--model", "synthetic-v1", "in.png", "--out", "p"),
+        ("models",),
     ],
 )
 def test_torch_verbs_say_which_extra_in_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
@@ -158,6 +160,7 @@ def test_core_dependencies_leave_torch_to_an_extra_and_pins_to_constraints() -> 
     }
     data = meta["tool"]["setuptools"]["package-data"]["echomark"]
     assert "configs/*.yaml" in data
+    assert "models/zoo/*/*" in data  # shipped named models: model.safetensors + model.json
     pins = (ROOT / "constraints.txt").read_text().split()
     assert "torch==2.13.0" in pins
     script = (ROOT / "scripts" / "make-venv.sh").read_text()

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from echomark.labels.splits import read_split
     from echomark.labels.vocabulary import Measurement
     from echomark.measure.pipeline import MeasureResult, measure_labels
+    from echomark.models.zoo import list_models, resolve_model
     from echomark.predict.session import Predictor
     from echomark.synth.cine import SynthCine, make_cine
     from echomark.synth.config import DatasetConfig
@@ -59,6 +60,9 @@ _EXPORTS = {
     "measure_labels": "echomark.measure.pipeline",
     # prediction (needs the torch or onnx extra)
     "Predictor": "echomark.predict.session",
+    # named models: shipped with echomark or on ECHOMARK_MODEL_PATH (needs the torch extra)
+    "list_models": "echomark.models.zoo",
+    "resolve_model": "echomark.models.zoo",
 }
 
 __all__ = [
@@ -77,11 +81,13 @@ __all__ = [
     "SynthCine",
     "__version__",
     "curate_in_memory",
+    "list_models",
     "make_cine",
     "measure_labels",
     "open_store",
     "read_labels",
     "read_split",
+    "resolve_model",
     "write_dataset",
     "write_labels",
 ]

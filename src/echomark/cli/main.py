@@ -26,7 +26,7 @@ from echomark.errors import missing_extra_message
 #: Verbs in the order ``--help`` lists them (pipeline order); others follow alphabetically.
 _ORDER = (
     "synth", "curate", "labels", "cache", "train", "predict", "evaluate",
-    "measure", "export", "model-info", "view", "serve", "demo",
+    "measure", "export", "models", "model-info", "view", "serve", "demo",
 )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from echomark.cli._model import add_model_args, model_path
 from echomark.cli._types import bounded_float
 
 COMMAND = "measure"
@@ -35,7 +36,7 @@ def add_parser(subparsers: Any) -> None:
         "input",
         nargs="+",
         help="labels or predictions (.json, labels.zip or a folder), or DICOM/video "
-        "(.avi, .mp4) files (with --checkpoint)",
+        "(.avi, .mp4) files (with --checkpoint or --model)",
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
@@ -85,10 +86,11 @@ def add_parser(subparsers: Any) -> None:
         "tune split) against TRUTH (labels, --split tune) and write OUT/qc.json",
     )
     p.add_argument("--images", help="png-cache (zip or folder) for frame overlays and videos")
-    p.add_argument(
-        "--checkpoint",
-        help="model checkpoint: predicts DICOM or video files; with any input, the quality-gate "
-        "thresholds saved with it are used (see --qc)",
+    add_model_args(
+        p,
+        required=False,
+        checkpoint_help="model checkpoint or model folder: predicts DICOM or video files; with "
+        "any input, the quality-gate thresholds saved with it are used (see --qc)",
     )
     p.add_argument(
         "--min-conf",
@@ -223,7 +225,7 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
         studies=args.studies,
         qc=args.qc,
         images=args.images,
-        checkpoint=args.checkpoint,
+        checkpoint=model_path(args),
         min_conf=args.min_conf,
         device=args.device,
         ocr=not args.no_ocr,

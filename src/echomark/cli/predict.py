@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from echomark.cli._model import add_model_args, required_model_path
 from echomark.cli._types import bounded_float, bounded_int
 
 COMMAND = "predict"
@@ -16,7 +17,8 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         COMMAND,
         help="predict labels (points, curves, presence) for images, png-caches or DICOMs",
-        description="Predict labels with a trained checkpoint (or exported ONNX model). INPUT "
+        description="Predict labels with a trained checkpoint, model folder, exported ONNX model "
+        "or a named model (--model NAME, e.g. one shipped with echomark). INPUT "
         "may be PNG files, a folder of PNGs, a png-cache folder or png-cache.zip (optionally "
         "restricted with --list or --split/--labels), or DICOM files (all frames, or --frames; "
         "decoded and masked as 'echomark curate' writes them, burnt-in text blanked by OCR "
@@ -25,10 +27,10 @@ def add_parser(subparsers: Any) -> None:
         "in source-image pixels; --overlays adds overlay PNGs and an animation per cine.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="PNG, folder, zip or DICOM")
-    p.add_argument(
-        "--checkpoint",
+    add_model_args(
+        p,
         required=True,
-        help="checkpoint .pt, model folder (export --model-dir) or exported .onnx",
+        checkpoint_help="checkpoint .pt, model folder (export --model-dir) or exported .onnx",
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--engine", choices=("torch", "onnx"), default="torch", help="inference engine")
@@ -82,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from echomark.predict.api import run_prediction, select_keys
 
     keys = select_keys(list_spec=args.list_spec, split=args.split, labels=args.labels)
+    checkpoint = required_model_path(args)
     if args.dask:
         from echomark.errors import InputError
         from echomark.workflows.distributed import predict_on_dask
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--out names an existing file; give a folder", file=args.out)
         with folder_lock(args.out):  # shards resume in place: one run per folder at a time
             path, failed, ran = predict_on_dask(
-                list(args.inputs), checkpoint=args.checkpoint, out=args.out, dask=args.dask,
+                list(args.inputs), checkpoint=checkpoint, out=args.out, dask=args.dask,
                 keys=keys, device=args.device, batch_size=args.batch_size,
             )  # fmt: skip
         for key, reason in failed:
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         return 1 if failed else 0
     res = run_prediction(
         args.inputs,
-        checkpoint=args.checkpoint,
+        checkpoint=checkpoint,
         out=args.out,
         engine=args.engine,
         onnx=args.onnx,

@@ -7,6 +7,7 @@ import getpass
 import os
 from typing import Any
 
+from echomark.cli._model import add_model_args, model_path
 from echomark.cli._types import bounded_int
 from echomark.errors import InputError
 
@@ -37,10 +38,12 @@ def add_parser(subparsers: Any) -> None:
         help="a read-only label layer (another rater's file, the release labels.zip); repeatable",
     )
     p.add_argument("--splits", help="labels.zip or folder with labels-<split> files (split filter)")
-    p.add_argument(
-        "--checkpoint", help="model for 'predict this frame' (.pt, model folder or .onnx)"
+    add_model_args(
+        p,
+        required=False,
+        checkpoint_help="model for 'predict this frame' (.pt, model folder or .onnx)",
     )
-    p.add_argument("--device", default="cpu", help="device for --checkpoint (default: cpu)")
+    p.add_argument("--device", default="cpu", help="device for --checkpoint/--model (default: cpu)")
     p.add_argument("--user", help="rater name stamped on saved labels (default: login name)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument(
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         layers=_layers(args.layer),
         predictions=args.predictions,
         splits=args.splits,
-        checkpoint=args.checkpoint,
+        checkpoint=model_path(args),
     )
     serve(ws, host=args.host, port=args.port, token=args.token, device=args.device)
     return 0

@@ -17,7 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "file or the name of one shipped with echomark (demo, w32-gpu, synthetic-transfer); "
         "--set a.b=value overrides single keys. The resolved config, metrics.csv, last.pt and "
         "best.pt go to out_dir, each checkpoint with the quality-gate thresholds calibrated on "
-        "its tune pass (last.qc.json, best.qc.json; echomark measure uses them). For several "
+        "its tune pass (last.qc.json, best.qc.json; echomark measure uses them). --init NAME "
+        "starts from the weights of a trained model instead of random ones. For several "
         "GPUs or hosts start it with torchrun (e.g. torchrun --standalone --nproc_per_node=4 -m echomark train ...).",
     )
     p.add_argument(
@@ -36,6 +37,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", help="run folder (same as --set out_dir=...)")
     p.add_argument("--resume", metavar="CKPT", help="continue from a last.pt checkpoint")
+    p.add_argument(
+        "--init",
+        metavar="NAME_OR_PATH",
+        help="start from the weights of a named model (`echomark models`), a model folder or a "
+        "checkpoint (same as --set init=...): same variant and input channels; with another "
+        "label list the trunk and the heads' shared labels are loaded, the rest starts fresh "
+        "(one log line says what); the optimiser and schedule start fresh (not with --resume)",
+    )
     p.add_argument(
         "--new-schedule",
         action="store_true",
@@ -61,6 +70,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"{key:<{width}}  {tp:<24}  {default}")
         return 0
     overrides = list(args.overrides)
+    if args.init:
+        overrides.append(f"init={args.init}")
+    if args.resume and any(o.partition("=")[0].strip() == "init" for o in overrides):
+        from echomark.errors import ConfigError
+
+        raise ConfigError(
+            "--init starts a new run from other weights and --resume continues a run: give "
+            "one of them"
+        )
     if args.out:
         overrides.append(f"out_dir={args.out}")
     config = load_config(args.config, overrides)

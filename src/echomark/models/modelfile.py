@@ -3,7 +3,8 @@
 A model folder holds ``model.safetensors`` (tensors only; loading it cannot run code) and
 ``model.json`` (the card: variant, input channels and size, label channels and kinds, codec,
 the resolved training config, training data and metrics). ``echomark export --model-dir``
-writes one; ``predict`` and ``measure`` read it through ``--checkpoint DIR``.
+writes one; ``predict`` and ``measure`` read it through ``--checkpoint DIR`` (or ``--model NAME``
+for a folder in the model zoo, :mod:`echomark.models.zoo`).
 """
 
 from __future__ import annotations
@@ -45,8 +46,14 @@ class ModelCard:
         codec: Heatmap codec settings as plain data.
         config: The resolved training config as plain data (prediction rebuilds its data
             settings from it).
-        training: Where the model was trained from: data sources, epochs, steps.
-        metrics: Tune metrics of the exported epoch.
+        training: Where the model was trained from: data sources, epochs, steps, and the
+            weights it started from (``init``).
+        metrics: Tune metrics of the exported epoch, plus any the exporter added (numbers,
+            or text such as ``"118/120 frames"``).
+        training_data: What the model was trained on, in words (e.g. "synthetic only: ...").
+        notes: Anything else a user should know (intended use, known failures).
+        qc: The quality-gate thresholds calibrated with the exported checkpoint (the JSON
+            of ``best.qc.json``); ``echomark measure`` uses them with this model.
     """
 
     variant: str
@@ -57,7 +64,24 @@ class ModelCard:
     codec: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float | str] = field(default_factory=dict)
+    training_data: str = ""
+    notes: str = ""
+    qc: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line: variant, input, labels, training data.
+
+        >>> ModelCard("tiny", 1, (64, 64), ["a", "b"], ["point", "curve"]).summary()
+        'HRNet tiny, 1 x 64x64 in, 2 labels (1 points, 1 curves)'
+        """
+        h, w = self.input_size
+        points = sum(k == "point" for k in self.kinds)
+        text = (
+            f"HRNet {self.variant}, {self.in_channels} x {h}x{w} in, {len(self.channels)} labels "
+            f"({points} points, {len(self.kinds) - points} curves)"
+        )
+        return f"{text}; trained on {self.training_data}" if self.training_data else text
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of the card."""
@@ -71,7 +95,12 @@ class ModelCard:
             "kinds": list(self.kinds),
             "codec": self.codec,
             "training": self.training,
-            "metrics": {k: v for k, v in self.metrics.items() if math.isfinite(v)},
+            "metrics": {
+                k: v for k, v in self.metrics.items() if isinstance(v, str) or math.isfinite(v)
+            },
+            "training_data": self.training_data,
+            "notes": self.notes,
+            **({"qc": self.qc} if self.qc else {}),
             "config": self.config,
         }
 
@@ -102,7 +131,10 @@ def card_from_dict(raw: Any, *, file: str = "") -> ModelCard:
             codec=dict(raw.get("codec") or {}),
             config=_typed(raw, "config", dict),
             training=dict(raw.get("training") or {}),
-            metrics={str(k): float(v) for k, v in (raw.get("metrics") or {}).items()},
+            metrics=card_metrics(raw.get("metrics") or {}),
+            training_data=_optional_text(raw, "training_data"),
+            notes=_optional_text(raw, "notes"),
+            qc=dict(raw.get("qc") or {}),
         )
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ConfigError(f"malformed model card: {exc}", file=file) from None
@@ -113,6 +145,37 @@ def card_from_dict(raw: Any, *, file: str = "") -> ModelCard:
             field="kinds",
         )
     return card
+
+
+def card_metrics(raw: Any) -> dict[str, float | str]:
+    """A card's metrics: a mapping of names to numbers or short texts.
+
+    >>> card_metrics({"ival_point_error_px": 0.9, "real_cine": "118/120 frames"})
+    {'ival_point_error_px': 0.9, 'real_cine': '118/120 frames'}
+
+    Raises:
+        TypeError: Not a mapping, or a value that is neither a number nor a string (named).
+    """
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"field 'metrics' must be an object, got {type(raw).__name__}")
+    out: dict[str, float | str] = {}
+    for key, value in raw.items():
+        if isinstance(value, str):
+            out[str(key)] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[str(key)] = float(value)
+        else:
+            raise TypeError(f"metric {key!r} must be a number or a string, got {value!r}")
+    return out
+
+
+def _optional_text(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"field {key!r} must be a string, got {type(value).__name__}")
+    return value
 
 
 def _typed(raw: Mapping[str, Any], key: str, kind: type) -> Any:
@@ -171,6 +234,23 @@ def write_model_dir(
     return dest
 
 
+def read_card(path: str | os.PathLike[str]) -> ModelCard:
+    """Read only the card of a model folder (or of the folder holding ``path``).
+
+    Raises:
+        ConfigError: No card, not JSON, or not an echomark model card.
+    """
+    p = Path(path)
+    card_path = (p if p.is_dir() else p.parent) / CARD_FILE
+    if not card_path.is_file():
+        raise ConfigError(f"no {CARD_FILE} (not a model folder)", file=str(p))
+    try:
+        raw = json.loads(card_path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"model card is not JSON ({exc})", file=str(card_path)) from None
+    return card_from_dict(raw, file=str(card_path))
+
+
 def read_model_dir(path: str | os.PathLike[str]) -> tuple[ModelCard, dict[str, torch.Tensor]]:
     """Read a model folder (or its ``model.json`` / ``model.safetensors``).
 
@@ -193,11 +273,7 @@ def read_model_dir(path: str | os.PathLike[str]) -> tuple[ModelCard, dict[str, t
         )
     if not weights_path.is_file():
         raise ConfigError(f"no {WEIGHTS_FILE} in the model folder", file=str(folder))
-    try:
-        raw = json.loads(card_path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"model card is not JSON ({exc})", file=str(card_path)) from None
-    card = card_from_dict(raw, file=str(card_path))
+    card = read_card(folder)
     try:
         state = load_file(str(weights_path), device="cpu")
     except Exception as exc:  # safetensors raises its own error type for any bad header

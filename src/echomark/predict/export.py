@@ -16,6 +16,7 @@ from echomark.data.spec import ModelSpec
 from echomark.errors import ConfigError, InputError
 from echomark.fileio import atomic_path
 from echomark.labels.registry import LabelKind
+from echomark.measure.qc import qc_beside, read_qc_config
 from echomark.predict.engine import ONNX_INPUT, OnnxEngine, TorchEngine, onnx_output_name
 
 #: Default ONNX opset.
@@ -74,9 +75,60 @@ def card_from_checkpoint(ckpt: Any) -> Any:
             "train_split": config.data.train_split,
             "epochs": ckpt.epoch,
             "steps": ckpt.global_step,
+            **({"init": init_record(ckpt.init)} if ckpt.init else {}),
         },
         metrics={k: float(v) for k, v in ckpt.metrics.items()},
     )
+
+
+#: Card fields an exporter may add or merge (``export --card-json``).
+CARD_EXTRA_KEYS = ("training_data", "notes", "metrics", "training")
+
+
+def check_card_extra(raw: Any, *, file: str = "") -> dict[str, Any]:
+    """Check extra card fields (``export --card-json``): known keys, right types.
+
+    >>> check_card_extra({"training_data": "synthetic only", "metrics": {"ival_px": 0.9}})
+    {'training_data': 'synthetic only', 'metrics': {'ival_px': 0.9}}
+
+    Raises:
+        ConfigError: Not an object, an unknown key, or a value of the wrong type (named).
+    """
+    from echomark.models.modelfile import card_metrics
+
+    if not isinstance(raw, dict):
+        raise ConfigError("card JSON must be an object", file=file)
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in CARD_EXTRA_KEYS:
+            raise ConfigError(
+                f"unknown card field (expected one of: {', '.join(CARD_EXTRA_KEYS)})",
+                file=file,
+                field=str(key),
+            )
+        if key in ("training_data", "notes") and not isinstance(value, str):
+            raise ConfigError("must be a string", file=file, field=key)
+        if key == "training" and not isinstance(value, dict):
+            raise ConfigError("must be an object", file=file, field=key)
+        if key == "metrics":
+            try:
+                value = card_metrics(value)
+            except TypeError as exc:
+                raise ConfigError(str(exc), file=file, field=key) from None
+        out[key] = value
+    return out
+
+
+def init_record(init: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's init record as a card shows it: the source's last path part only.
+
+    >>> init_record({"source": "/home/x/runs/a/best.pt", "sha256": "ab"})
+    {'source': 'best.pt', 'sha256': 'ab'}
+    """
+    out = dict(init)
+    if "source" in out:
+        out["source"] = Path(str(out["source"])).name
+    return out
 
 
 def export_model_dir(
@@ -84,16 +136,33 @@ def export_model_dir(
     out_dir: str | os.PathLike[str],
     *,
     overwrite: bool = False,
+    card_extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint as a shareable model folder (safetensors weights + JSON card)."""
+    """Write a checkpoint as a shareable model folder (safetensors weights + JSON card).
+
+    Args:
+        checkpoint: Checkpoint written by training.
+        out_dir: The model folder to write.
+        overwrite: Replace a non-empty ``out_dir``.
+        card_extra: Card fields to add (see :func:`check_card_extra`): ``training_data``
+            and ``notes`` replace, ``metrics`` and ``training`` merge into the card's own.
+    """
     from echomark.models.modelfile import write_model_dir
     from echomark.train.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(Path(checkpoint), map_location="cpu")
     ckpt.build_model("cpu")  # refuse weights that do not fit their own metadata
-    return write_model_dir(
-        out_dir, ckpt.model_state, card_from_checkpoint(ckpt), overwrite=overwrite
-    )
+    card = card_from_checkpoint(ckpt)
+    qc_file = qc_beside(checkpoint)
+    if qc_file.is_file():
+        # measure uses the thresholds calibrated with these weights; a copy travels with them
+        card.qc = json.loads(read_qc_config(qc_file).to_json())
+    extra = check_card_extra(card_extra or {})
+    card.training_data = extra.get("training_data", card.training_data)
+    card.notes = extra.get("notes", card.notes)
+    card.metrics.update(extra.get("metrics", {}))
+    card.training.update(extra.get("training", {}))
+    return write_model_dir(out_dir, ckpt.model_state, card, overwrite=overwrite)
 
 
 def spec_from_onnx_metadata(meta: dict[str, str], *, file: str = "") -> ModelSpec:

@@ -59,7 +59,8 @@ class Predictor:
     """A trained model, ready to predict.
 
     Args:
-        checkpoint: Training checkpoint (``.pt``) or exported ``.onnx``.
+        checkpoint: Training checkpoint (``.pt``), model folder, exported ``.onnx``, or the
+            name of a model (``echomark models``; a path of that name wins).
         device: ``cpu``, ``cuda`` or ``auto``.
         engine: ``torch`` or ``onnx`` (an ``.onnx`` checkpoint implies ``onnx``).
         onnx: ONNX file to run with ``engine="onnx"`` and a ``.pt`` checkpoint.
@@ -68,7 +69,8 @@ class Predictor:
 
     Raises:
         InputError: Unknown engine or bad threshold.
-        ConfigError: The checkpoint is missing, unreadable or not an echomark checkpoint.
+        ConfigError: The checkpoint is missing, unreadable or not an echomark checkpoint,
+            or no model has that name.
         ModuleNotFoundError: torch (or onnxruntime for ``engine="onnx"``) is not installed;
             the message names the pip extra.
     """
@@ -84,6 +86,11 @@ class Predictor:
         presence_threshold: float | None = None,
     ) -> None:
         try:
+            if isinstance(checkpoint, str) and not Path(checkpoint).exists():
+                from echomark.models.zoo import is_model_name, resolve_model
+
+                if is_model_name(checkpoint):
+                    checkpoint = resolve_model(checkpoint)
             self.device = resolve_device(device)
             self.engine, spec = load_engine(
                 checkpoint, engine=engine, device=self.device, onnx=onnx

@@ -46,6 +46,9 @@ class Checkpoint:
         rng_state: RNG states (python, numpy, torch, cuda) and the data-order state.
         best_value: Best tune metric so far.
         history: Metrics of every epoch so far.
+        init: Where the run's first weights came from (``train --init``): ``source`` as
+            given, the ``sha256`` of its weights file, tensors ``loaded`` and left ``fresh``;
+            empty for a run started from random weights.
         path: Where it was read from.
     """
 
@@ -64,6 +67,7 @@ class Checkpoint:
     rng_state: dict[str, Any] | None = None
     best_value: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    init: dict[str, Any] = field(default_factory=dict)
     path: str = ""
 
     @property
@@ -118,6 +122,7 @@ class Checkpoint:
             "rng_state": self.rng_state,
             "best_value": self.best_value,
             "history": [dict(r) for r in self.history],
+            "init": dict(self.init),
         }
 
 
@@ -244,6 +249,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             rng_state=payload.get("rng_state"),
             best_value=payload.get("best_value"),
             history=list(payload.get("history") or []),
+            init=dict(payload.get("init") or {}),
             path=str(p),
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:

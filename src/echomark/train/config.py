@@ -190,6 +190,11 @@ class TrainConfig:
         best_metric: Tune metric that selects ``best.pt``.
         tune_every: Evaluate the tune split every this many epochs (and after the last).
         out_dir: Run folder (config, metrics CSV, checkpoints).
+        init: Start from the weights of this model instead of random ones: a named model
+            (``echomark models``), a model folder or a checkpoint. Same variant and input
+            channels required; with another label list only what fits is loaded (the
+            output heads by label name). The optimiser and schedule start fresh; a resumed
+            run ignores it (its weights come from the checkpoint). Empty: random weights.
     """
 
     data: DataPaths = field(default_factory=DataPaths)
@@ -209,6 +214,7 @@ class TrainConfig:
     best_metric: BestMetric = BestMetric.SCORE
     tune_every: int = 1
     out_dir: str = "runs/train"
+    init: str = ""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "tune_every"):

@@ -710,7 +710,8 @@ def run_training(
 
     Args:
         config: The resolved configuration.
-        resume: A ``last.pt`` to continue from (same model, channels and schedule).
+        resume: A ``last.pt`` to continue from (same model, channels and schedule);
+            ``config.init`` is then ignored (the weights come from the checkpoint).
         progress: Show progress (a bar on a TTY, plain lines otherwise) and per-epoch
             lines on stderr.
         data: Datasets to use instead of building them from ``config.data``.
@@ -724,7 +725,8 @@ def run_training(
 
     Raises:
         ConfigError: Bad paths, channels or device; a resume checkpoint that does not match
-            the config, or whose schedule differs without ``new_schedule``.
+            the config, or whose schedule differs without ``new_schedule``; an init model
+            (``config.init``) that is unknown or of another variant or input channel count.
         CacheError: A labelled frame is missing or does not decode (before any step).
     """
     info = dist_from_env()
@@ -760,6 +762,17 @@ def _run(
     from echomark.models import build_model
 
     out_dir = Path(config.out_dir)
+    init_src = None
+    if config.init and resume is None:
+        from echomark.train.init import check_init, read_init
+
+        # Read and check the init weights before the (possibly long) frame preflight.
+        init_src = read_init(config.init)
+        check_init(
+            init_src,
+            variant=config.model.variant,
+            in_channels=config.dataset.num_input_channels,
+        )
     built = data is None
     data = data if data is not None else build_datasets(config)
     if built:
@@ -803,10 +816,32 @@ def _run(
             )
     seed_everything(config.seed, 0)  # same initial weights on every rank
     model: nn.Module = build_model(config.model.variant, in_channels, len(channels))
+    init_record: dict[str, Any] = {}
     if ckpt is not None:
         from echomark.models.modelfile import load_weights
 
         load_weights(model, ckpt.model_state, file=str(resume), variant=config.model.variant)
+        init_record = dict(ckpt.init)  # the run's origin stays on record across resumes
+    elif init_src is not None:
+        from echomark.train.init import apply_init, data_differences
+
+        report = apply_init(
+            model,
+            init_src,
+            variant=config.model.variant,
+            in_channels=in_channels,
+            channels=channels,
+        )
+        init_record = report.record(init_src)
+        if info.is_main:
+            _log.info("%s", report.line())
+            differs = data_differences(init_src, to_dict(config.dataset))
+            if differs:
+                _log.warning(
+                    "the init model was trained with other data settings (%s); its weights "
+                    "load, but it saw other images or targets",
+                    "; ".join(differs),
+                )
     model.to(device)
     if device.type == "cuda" and config.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -938,6 +973,7 @@ def _run(
                     rng_state=rng,
                     best_value=best_value if math.isfinite(best_value) else None,
                     history=history,
+                    init=init_record,
                 )
                 save_checkpoint(ck, last_path)
                 _write_qc(last_path, qc)

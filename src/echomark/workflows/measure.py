@@ -32,7 +32,7 @@ from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.splits import read_split
 from echomark.measure.cine_outputs import write_cine_outputs
 from echomark.measure.pipeline import MeasureResult, measure_labels
-from echomark.measure.qc import QcConfig, qc_beside, read_qc_config
+from echomark.measure.qc import QcConfig, qc_beside, qc_config_from_dict, read_qc_config
 from echomark.measure.report import write_outputs
 from echomark.measure.series import CyclePhase
 from echomark.predict.api import PREDICTIONS_JSON
@@ -274,7 +274,10 @@ def _cine_inputs(
 ) -> tuple[LabelFile, dict[str, Calibration], dict[str, float], dict[str, str], list[CuratedCine]]:
     """Curate and predict every DICOM/video input in memory."""
     if not opts.checkpoint:
-        raise InputError("a DICOM or video input needs --checkpoint", file=str(opts.inputs[0]))
+        raise InputError(
+            "a DICOM or video input needs a model: --checkpoint or --model",
+            file=str(opts.inputs[0]),
+        )
     images: dict[str, ImageLabels] = {}
     cals: dict[str, Calibration] = {}
     times: dict[str, float] = {}
@@ -446,10 +449,23 @@ def find_qc_config(
 
     In order: the ``--qc`` file; ``qc.json`` beside the checkpoint (put there by the user,
     e.g. from ``--calibrate-qc``); the thresholds training saved with that checkpoint
-    (``best.pt`` -> ``best.qc.json``); the documented defaults.
+    (``best.pt`` -> ``best.qc.json``); the documented defaults. For a model folder
+    (``export --model-dir``, a named model): ``qc.json`` inside it, then the thresholds in
+    its card (copied there from the exported checkpoint's).
     """
     if qc:
         return read_qc_config(qc)
+    path = Path(checkpoint) if checkpoint else None
+    if path is not None and (path.is_dir() or path.suffix.lower() in (".json", ".safetensors")):
+        from echomark.models.modelfile import CARD_FILE, read_card
+
+        folder = path if path.is_dir() else path.parent
+        if (folder / QC_JSON).is_file():
+            return read_qc_config(folder / QC_JSON)
+        card = read_card(folder)
+        if card.qc:
+            return qc_config_from_dict(card.qc, f"{folder / CARD_FILE} (qc)")
+        return QcConfig()
     if checkpoint:
         for path in (Path(checkpoint).parent / QC_JSON, qc_beside(checkpoint)):
             if path.is_file():
