@@ -9,10 +9,10 @@ scores each frame's ``lv-apex-endo``, ``mv-post-hinge``, ``mv-ant-hinge`` and
 :mod:`echomark.evaluate.reader_marks`). It reports per label the % of frames found and
 found on the heart and the median distance in mm, the % of frames with all four on the
 heart, and the A4C single-plane EDV, ESV and EF with their ED/ES frames and quality status,
-read from the run's ``measurements.csv``. The reader marks are an engineer's, not an
+read from the run's ``measurements.csv``. The reader marks are two engineers' consensus, not an
 expert's: a score here says whether the model finds the heart, not how accurately.
 
-Usage: PYTHONPATH=src .venv/bin/python benchmarks/bench_real_cine.py --checkpoint best.pt \
+Usage: PYTHONPATH=src .venv/bin/python benchmarks/bench_real_cine.py --checkpoint best.pt|--model NAME \
     [--json out.json] [--sheet sheet.png] [--out measure-folder] [--no-ocr] [--device cpu]
 """
 
@@ -172,7 +172,9 @@ def short(text: str | None, limit: int = 150) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--checkpoint", required=True, help="checkpoint .pt, model folder or .onnx")
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", help="checkpoint .pt, model folder or .onnx")
+    which.add_argument("--model", help="a named model, e.g. synthetic-v1 (echomark models)")
     ap.add_argument("--marks", default=str(MARKS), help="reader marks JSON")
     ap.add_argument("--json", help="write every figure here")
     ap.add_argument("--sheet", help="write a contact sheet PNG here")
@@ -180,6 +182,10 @@ def main() -> int:
     ap.add_argument("--no-ocr", action="store_true", help="skip OCR text blanking (not default)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     args = ap.parse_args()
+    if args.model:
+        from echomark.models.zoo import resolve_model
+
+        args.checkpoint = str(resolve_model(args.model))
 
     from pydicom.data import get_testdata_file
 

@@ -23,6 +23,7 @@ def tiny_checkpoint(
     seed: int = 0,
     head_bias: float | None = None,
     head_std: float = 0.0,
+    data_paths: tuple[str, str] = ("", ""),
 ) -> Path:
     """Write a checkpoint of the tiny HRNet with random weights and three channels.
 
@@ -31,7 +32,7 @@ def tiny_checkpoint(
     """
     torch.manual_seed(seed)
     cfg = TrainConfig(
-        data=DataPaths(channels=CHANNELS),
+        data=DataPaths(images=data_paths[0], labels=data_paths[1], channels=CHANNELS),
         dataset=DataConfig(input_hw=input_hw, resize=resize),
         model=ModelConfig("tiny"),
         epochs=1,

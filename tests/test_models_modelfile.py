@@ -169,3 +169,16 @@ def test_measure_reads_a_model_folder(tmp_path, capsys) -> None:
     rc = main(argv)
     assert rc in (0, 1), capsys.readouterr().err  # 1: the random model finds no LV landmarks
     assert json.loads((tmp_path / "o" / "predictions.json").read_text())
+
+
+def test_a_shared_model_names_no_folder_of_the_training_machine(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ckpt = tiny_checkpoint(
+        tmp_path / "c.pt",
+        data_paths=("/home/ann.smith/st-marys/png-cache.zip", "/home/ann.smith/labels.zip"),
+    )
+    assert main(["export", "--checkpoint", str(ckpt), "--model-dir", str(tmp_path / "m")]) == 0
+    text = (tmp_path / "m" / CARD_FILE).read_text()
+    assert "ann.smith" not in text and "st-marys" not in text
+    card = json.loads(text)
+    assert card["config"]["data"]["images"] == "png-cache.zip"
+    assert card["config"]["data"]["labels"] == "labels.zip"

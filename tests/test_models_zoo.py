@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -134,7 +135,8 @@ def test_models_and_model_info_print_the_cards(
     monkeypatch.setenv(ENV_VAR, str(zoo))
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert f"{NAME}  HRNet tiny, 1 x 64x64 in, 3 labels" in out
+    assert re.search(rf"^{NAME} +HRNet tiny, 1 x 64x64 in, 3 labels", out, re.M), out
+    assert re.search(r"^synthetic-v1 +HRNet tiny, 1 x 256x256 in, 34 labels", out, re.M), out
     assert "ival_point_error_px 0.93, real_cine 118/120 frames" in out
     assert main(["models", "--json"]) == 0
     (entry,) = [e for e in json.loads(capsys.readouterr().out) if e["name"] == NAME]

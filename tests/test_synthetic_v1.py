@@ -41,10 +41,10 @@ def real_predictions() -> dict[int, object]:
 
 def test_the_card_says_synthetic_only_and_carries_its_real_cine_result() -> None:
     card = json.loads((resolve_model("synthetic-v1") / "model.json").read_text())
-    assert "synthetic" in card["training_data"].lower()
-    assert "real" not in card["training_data"].lower().replace("real-cine", "")
+    assert card["training_data"].startswith("synthetic only")
     assert any(k.startswith("real_cine") for k in card["metrics"])
     assert card["qc"], "the quality-gate thresholds travel with the model"
+    assert card["config"]["data"]["images"] == "png-cache.zip"  # no training-machine folder
 
 
 def test_mitral_hinges_and_lv_outline_are_on_the_heart(real_predictions: dict) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,28 @@ def spec_from_card(card: Any, *, file: str = "") -> ModelSpec:
     return ModelSpec(tuple(card.channels), kinds, data, card.variant)
 
 
+#: Config entries that hold paths of the training machine (file names are kept).
+_PATH_KEYS = (("data", "images"), ("data", "labels"), ("out_dir",), ("init",))
+
+
+def public_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A training config fit to share: its paths cut to their last part.
+
+    Folders may name people or hosts; prediction needs none of them.
+
+    >>> public_config({"data": {"images": "/home/ann/rel/png-cache.zip"}, "out_dir": "/x/run"})
+    {'data': {'images': 'png-cache.zip'}, 'out_dir': 'run'}
+    """
+    out: dict[str, Any] = json.loads(json.dumps(dict(config), default=str))
+    for path in _PATH_KEYS:
+        node: Any = out
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(path[-1]), str) and node[path[-1]]:
+            node[path[-1]] = Path(node[path[-1]]).name
+    return out
+
+
 def card_from_checkpoint(ckpt: Any) -> Any:
     """The :class:`~echomark.models.modelfile.ModelCard` describing a training checkpoint."""
     from dataclasses import asdict
@@ -68,7 +91,7 @@ def card_from_checkpoint(ckpt: Any) -> Any:
         channels=list(ckpt.channels),
         kinds=list(ckpt.kind_names),
         codec=json.loads(json.dumps(asdict(data.codec), default=str)),
-        config=ckpt.config,
+        config=public_config(ckpt.config),
         training={
             "images": Path(config.data.images).name,
             "labels": Path(config.data.labels).name,
@@ -233,7 +256,7 @@ def export_onnx(
         meta = {
             META_CHANNELS: json.dumps(list(ckpt.channels)),
             META_KINDS: json.dumps(list(ckpt.kind_names)),
-            META_CONFIG: json.dumps(ckpt.config),
+            META_CONFIG: json.dumps(public_config(ckpt.config)),
             META_VARIANT: ckpt.variant,
         }
         for k, v in meta.items():
