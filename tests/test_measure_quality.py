@@ -340,3 +340,57 @@ def test_calibrate_qc_from_tune_predictions(tmp_path):
                str(tmp_path / "model" / "best.pt"), "--out", str(out)])  # fmt: skip
     assert rc in (0, 1)
     assert json.loads((out / "measurements.json").read_text())["qc_source"] == cfg.source
+
+
+def test_a_collapsed_outline_is_never_taken_for_end_systole():
+    """A frame whose own LV outline is impossible (collapsed onto one wall) is no ES candidate.
+
+    A synthetic-only model on the real SonoSite cine collapses the outline in a few frames;
+    their tiny volume made them the series' minimum, so they were picked as end-systole.
+    """
+    synth = pytest.importorskip("echomark.synth.cine")
+    from dataclasses import replace
+
+    from echomark.calibration import Calibration
+    from echomark.labels.schema import Instance, Label, LabelState
+
+    cine = synth.make_cine("A4C", 4, n_frames=40, render=False)
+    video = "01-" + "b" * 64
+    images = {f"{video}-{f:04d}.png": dict(lab) for f, lab in cine.labels.items()}
+    cal = Calibration.from_cm_per_px(*cine.spacing_cm_per_px)
+    base = measure_labels(LabelFile(images=images), cal).series[video].phases
+    assert base is not None and base.es
+    # collapse the outline of a frame between ES and the next ED onto its septal wall
+    f = (base.es[0] + 4) % 40
+    key = f"{video}-{f:04d}.png"
+    old = images[key]["curve-lv-endo"].instances[0]
+    xy = old.xy.copy()
+    xy[:, 0] = xy[:, 0].min() + 0.02 * (xy[:, 0] - xy[:, 0].min())
+    images[key]["curve-lv-endo"] = Label(LabelState.CURVE, (replace(old, xy=xy),))
+    assert isinstance(images[key]["curve-lv-endo"].instances[0], Instance)
+    res = measure_labels(LabelFile(images=images), cal)
+    vs = res.series[video]
+    area = [r for r in res.rows if r.frame == f and r.measurement is Measurement.LV_volume_A4C_disks]
+    assert area and area[0].status is Status.REJECTED  # the gate saw it
+    assert f not in vs.phases.es and f not in vs.phases.ed
+    assert vs.phases.es == base.es and vs.phases.ed == base.ed
+
+
+def test_the_ed_es_interval_is_only_as_good_as_its_frames():
+    synth = pytest.importorskip("echomark.synth.cine")
+    from echomark.calibration import Calibration
+
+    cine = synth.make_cine("A4C", 4, n_frames=40, render=False)
+    video = "01-" + "a" * 64
+    lf = LabelFile(images={f"{video}-{f:04d}.png": lab for f, lab in cine.labels.items()})
+    dt = cine.spec.frame_time_ms / 1000.0
+
+    def intervals(cal: Calibration) -> list:  # type: ignore[type-arg]
+        rows = measure_labels(lf, cal, frame_time_s={video: dt}).rows
+        return [r for r in rows if r.measurement is Measurement.ED_to_ES_interval]
+
+    good = intervals(Calibration.from_cm_per_px(*cine.spacing_cm_per_px))
+    assert good and all(r.status is Status.OK for r in good)
+    # the same frames with every LV value impossible: the timing alone must not pass
+    bad = intervals(Calibration.from_cm_per_px(*(40 * v for v in cine.spacing_cm_per_px)))
+    assert bad and all(r.status is not Status.OK and r.reasons for r in bad)

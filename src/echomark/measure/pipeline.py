@@ -416,6 +416,7 @@ def measure_video(
     rows: list[MeasurementRow] = []
     series: dict[Measurement, dict[int, float]] = defaultdict(dict)
     verdicts: dict[tuple[Measurement, int], Verdict] = {}
+    impossible: dict[Measurement, set[int]] = defaultdict(set)
     vs = VideoSeries(video, view, cal, decision=decision, frame_time_s=frame_time_s)
     for fr in sorted(frames):
         key, labels = frames[fr]
@@ -428,6 +429,8 @@ def measure_video(
             rows.append(row)
             series[name][fr] = value
             verdicts[(name, fr)] = Verdict(row.status, row.reasons)
+            if (checks[name] + limits_verdict(name, value)).status is Status.REJECTED:
+                impossible[name].add(fr)
             if math.isfinite(value):
                 measured.append(Verdict(row.status))
         # a frame with nothing measurable is not "ok": the overlay would frame it in green
@@ -441,7 +444,14 @@ def measure_video(
     vs.driver = driver
     if driver is None:
         return rows, vs
-    ph = find_phases(vs.series[driver], frame_time_s=frame_time_s, given=phases)
+    # a frame whose own value is impossible (a collapsed outline's near-zero volume) is no
+    # cycle extreme: as the series' minimum it would be taken for end-systole
+    candidates = {f: v for f, v in vs.series[driver].items() if f not in impossible[driver]}
+    if sum(math.isfinite(v) for v in candidates.values()) < 3:
+        # (nearly) every frame impossible: search them all, so the beats and the heart rate
+        # are still reported, rejected with their reasons
+        candidates = vs.series[driver]
+    ph = find_phases(candidates, frame_time_s=frame_time_s, given=phases)
     vs.phases = ph
 
     def at(name: Measurement, frame: int) -> tuple[float, bool, Verdict]:
@@ -466,8 +476,10 @@ def measure_video(
             rows.append(row)
             beat_values[name].append(row)
         if math.isfinite(interval):
+            # an interval is only as good as the ED and ES frames it was timed from
+            ends = combine(verdicts.get((driver, f), OK) for f in (beat.ed, beat.es))
             row = _row(video, "", view, beat.ed, b, RowKind.BEAT, M.ED_to_ES_interval,
-                       interval, timing, study=study)  # fmt: skip
+                       interval, view_verdict + timing + ends, study=study)  # fmt: skip
             rows.append(row)
             beat_values[M.ED_to_ES_interval].append(row)
     for name, brs in beat_values.items():
