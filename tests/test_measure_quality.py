@@ -370,7 +370,9 @@ def test_a_collapsed_outline_is_never_taken_for_end_systole():
     assert isinstance(images[key]["curve-lv-endo"].instances[0], Instance)
     res = measure_labels(LabelFile(images=images), cal)
     vs = res.series[video]
-    area = [r for r in res.rows if r.frame == f and r.measurement is Measurement.LV_volume_A4C_disks]
+    area = [
+        r for r in res.rows if r.frame == f and r.measurement is Measurement.LV_volume_A4C_disks
+    ]
     assert area and area[0].status is Status.REJECTED  # the gate saw it
     assert f not in vs.phases.es and f not in vs.phases.ed
     assert vs.phases.es == base.es and vs.phases.ed == base.ed
