@@ -73,7 +73,7 @@ class DemoSize:
 
 #: The default demo: the generator's video counts (24 + 6 external, 8 labelled frames each) at
 #: a fixed 240 x 320 frame size, which the 256 x 256 letterboxed input sees at 0.8 scale; 36
-#: epochs (whatever the demo config says: below 1 px median point error on ival, 6 CPU
+#: epochs (whatever the demo config says: below 1 px median point error on ival, 6
 #: minutes; 28 epochs gave 1.08 px once the codec kept straight-segment corners), and a decoder
 #: presence threshold of 0.3 instead of the codec's 0.1, which removes false-positive curves
 #: on the wrong view (presence accuracy 90 % -> 99 % in our runs).
