@@ -13,7 +13,8 @@ read from the run's ``measurements.csv``. The reader marks are two engineers' co
 expert's: a score here says whether the model finds the heart, not how accurately.
 
 Usage: PYTHONPATH=src .venv/bin/python benchmarks/bench_real_cine.py --checkpoint best.pt|--model NAME \
-    [--json out.json] [--sheet sheet.png] [--out measure-folder] [--no-ocr] [--device cpu]
+    [--json out.json] [--sheet sheet.png] [--out measure-folder] [--no-ocr] [--device cpu] \
+    [--tta-shift PX]
 """
 
 from __future__ import annotations
@@ -181,6 +182,9 @@ def main() -> int:
     ap.add_argument("--out", help="keep the measure outputs in this folder (default: temporary)")
     ap.add_argument("--no-ocr", action="store_true", help="skip OCR text blanking (not default)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    ap.add_argument(
+        "--tta-shift", type=int, metavar="PX", help="override the model's test-time shift (0: off)"
+    )
     args = ap.parse_args()
     if args.model:
         from echomark.models.zoo import resolve_model
@@ -201,6 +205,7 @@ def main() -> int:
                 checkpoint=args.checkpoint,
                 views="A4C",
                 device=args.device,
+                tta_shift_px=args.tta_shift,
                 ocr=not args.no_ocr,
                 cine_outputs=False,
             )

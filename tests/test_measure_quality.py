@@ -396,3 +396,42 @@ def test_the_ed_es_interval_is_only_as_good_as_its_frames():
     # the same frames with every LV value impossible: the timing alone must not pass
     bad = intervals(Calibration.from_cm_per_px(*(40 * v for v in cine.spacing_cm_per_px)))
     assert bad and all(r.status is not Status.OK and r.reasons for r in bad)
+
+
+def test_an_outline_whose_area_does_not_fit_its_length_is_no_cycle_extreme():
+    """A narrowed (not collapsed) outline: a possible volume, an implausible shape.
+
+    On the real SonoSite cine a synthetic-only model pinches some outlines to a sliver of
+    3-26 mL; flagged for their shape, they were still picked as end-systole.
+    """
+    synth = pytest.importorskip("echomark.synth.cine")
+    from dataclasses import replace
+
+    from echomark.calibration import Calibration
+    from echomark.labels.schema import Label, LabelState
+
+    cine = synth.make_cine("A4C", 4, n_frames=40, render=False)
+    video = "01-" + "c" * 64
+    images = {f"{video}-{f:04d}.png": dict(lab) for f, lab in cine.labels.items()}
+    cal = Calibration.from_cm_per_px(*cine.spacing_cm_per_px)
+    base = measure_labels(LabelFile(images=images), cal).series[video].phases
+    assert base is not None and base.es
+    f = (base.es[0] + 4) % 40
+    key = f"{video}-{f:04d}.png"
+    old = images[key]["curve-lv-endo"].instances[0]
+    xy = old.xy.copy()
+    mid = 0.5 * (xy[:, 0].min() + xy[:, 0].max())
+    xy[:, 0] = mid + 0.25 * (xy[:, 0] - mid)  # a quarter of the width: ~1/16 of the volume
+    images[key]["curve-lv-endo"] = Label(LabelState.CURVE, (replace(old, xy=xy),))
+    res = measure_labels(LabelFile(images=images), cal)
+    vol = [r for r in res.rows if r.frame == f and r.measurement is Measurement.LV_volume_A4C_disks]
+    assert vol and vol[0].status is Status.FLAGGED  # possible, so not rejected...
+    assert any("does not fit the LV length" in r for r in vol[0].reasons)  # ...but misshapen
+    assert vol[0].value < min(
+        r.value
+        for r in res.rows
+        if r.measurement is Measurement.LV_volume_A4C_disks and r.frame != f
+    )  # the series' minimum: without the rule it would be end-systole
+    vs = res.series[video]
+    assert f not in vs.phases.es and f not in vs.phases.ed
+    assert vs.phases.es == base.es and vs.phases.ed == base.ed

@@ -100,6 +100,14 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (DICOM/video input)")
     p.add_argument(
+        "--tta-shift",
+        type=int,
+        metavar="PX",
+        help="DICOM/video input: average the heatmaps over the input moved on a 3x3 grid of "
+        "PX network-input pixels (9 passes); 0 turns it off (default: the model's "
+        "dataset.tta_shift_px; synthetic-v1 uses 16)",
+    )
+    p.add_argument(
         "--no-ocr", action="store_true", help="DICOM/video: skip blanking burnt-in text by OCR"
     )
     p.add_argument(
@@ -228,6 +236,7 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
         checkpoint=model_path(args),
         min_conf=args.min_conf,
         device=args.device,
+        tta_shift_px=args.tta_shift,
         ocr=not args.no_ocr,
         force=args.force,
         frames=args.frames,

@@ -69,6 +69,14 @@ def add_parser(subparsers: Any) -> None:
         help="peak height below which a label is 'off' (default: the checkpoint's codec value)",
     )
     p.add_argument(
+        "--tta-shift",
+        type=int,
+        metavar="PX",
+        help="average the heatmaps over the input moved on a 3x3 grid of PX network-input "
+        "pixels (9 passes; a multiple of the strides); 0 turns it off (default: the model's "
+        "dataset.tta_shift_px; synthetic-v1 uses 16)",
+    )
+    p.add_argument(
         "--overwrite", action="store_true", help="replace a non-empty --out folder whole"
     )
     p.add_argument("--dask", metavar="ADDR",
@@ -94,10 +102,11 @@ def run(args: argparse.Namespace) -> int:
             or args.frames
             or args.engine != "torch"
             or args.presence_threshold is not None
+            or args.tta_shift is not None
         ):
             raise InputError(
                 "--dask predicts png-caches with the torch engine only "
-                "(no --overlays, --frames, --engine onnx or --presence-threshold)"
+                "(no --overlays, --frames, --engine onnx, --presence-threshold or --tta-shift)"
             )
         from echomark.fileio import folder_lock
 
@@ -128,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         animation=args.animation,
         min_conf=args.min_conf,
         presence_threshold=args.presence_threshold,
+        tta_shift_px=args.tta_shift,
         stream=None if args.quiet else sys.stderr,
         overwrite=args.overwrite,
     )

@@ -155,6 +155,9 @@ class DataConfig:
         codec: Heatmap target configuration (strides and sigmas).
         seed: Base seed; sample ``i`` of epoch ``e`` draws from ``(seed, e, i)``.
         cache_bytes: Budget of the in-RAM cache of decoded frames per process (0: off).
+        tta_shift_px: Prediction only: average the heatmaps over the input moved on a 3 x 3
+            grid of this step (network-input px, a multiple of every stride; 0: off, one
+            forward pass). See :class:`echomark.predict.engine.ShiftTtaEngine`.
     """
 
     input_hw: tuple[int, int] = (608, 608)
@@ -165,6 +168,7 @@ class DataConfig:
     codec: CodecConfig = field(default_factory=CodecConfig)
     seed: int = 0
     cache_bytes: int = 0
+    tta_shift_px: int = 0
 
     def __post_init__(self) -> None:
         if len(self.input_hw) != 2 or min(self.input_hw) < 1:
@@ -181,6 +185,12 @@ class DataConfig:
         object.__setattr__(self, "frame_offsets", offsets)
         if self.cache_bytes < 0:
             raise ConfigError(f"must be >= 0, got {self.cache_bytes}", field="cache_bytes")
+        if self.tta_shift_px < 0 or any(self.tta_shift_px % s for s in self.codec.strides):
+            raise ConfigError(
+                f"must be 0 or a multiple of every stride {self.codec.strides}, "
+                f"got {self.tta_shift_px}",
+                field="tta_shift_px",
+            )
 
     @property
     def num_input_channels(self) -> int:

@@ -301,6 +301,9 @@ def decode(
     whose chord-length spline follows it. conf is the mean heatmap along the path; a curve
     whose peak is below the threshold is ``off``, one that cannot be traced ``blurred``.
 
+    Last, each point named in ``config.points_on_curves`` is moved to the nearest point of
+    its curve when both were decoded.
+
     Args:
         heatmaps: One array [K, h, w] per stride (numpy, or anything ``np.asarray`` takes).
         channels: Label names of the K channels.
@@ -326,6 +329,13 @@ def decode(
             raise ValueError(f"heatmaps must be [K={len(channels)}, h, w], got {hm.shape}")
     if len(kinds) != len(channels):
         raise ValueError(f"{len(channels)} channels but {len(kinds)} kinds")
+    kind_of = dict(zip(channels, (kind_name(k) for k in kinds), strict=True))
+    for point, curve in cfg.points_on_curves.items():
+        if kind_of.get(point) != "point" or kind_of.get(curve) != "curve":
+            raise ValueError(
+                f"points_on_curves {point!r} -> {curve!r}: needs a point channel and a curve "
+                "channel of this model"
+            )
     return decode_image(
         maps,
         strides_t,

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from echomark.geometry.curves import polyline_length, resample_polyline
+from echomark.geometry.curves import polyline_length, resample_polyline, sample_curve
 from echomark.heatmaps.config import CodecConfig, StrideCombine
 from echomark.labels.schema import ImageLabels, Instance, Label, LabelState
 
@@ -455,4 +455,24 @@ def decode_image(
             continue
         nodes, conf = traced
         out[name] = Label(LabelState.CURVE, (Instance(nodes, conf=conf),))
+    for point, curve in config.points_on_curves.items():
+        _put_on_curve(out, point, curve)
     return out
+
+
+def _put_on_curve(labels: ImageLabels, point: str, curve: str) -> None:
+    """Move a decoded point to the nearest point of its decoded curve (in place).
+
+    Nothing moves unless both were decoded (point drawn, curve traced); the point keeps
+    its own confidence.
+    """
+    p, c = labels.get(point), labels.get(curve)
+    if p is None or c is None or p.state is not LabelState.POINT:
+        return
+    if c.state is not LabelState.CURVE or not c.instances:
+        return
+    dense = sample_curve(c.instances[0].xy, c.instances[0].straight, spacing=0.25)
+    xy = p.instances[0].xy[0]
+    j = int(np.argmin((dense[:, 0] - xy[0]) ** 2 + (dense[:, 1] - xy[1]) ** 2))
+    moved = Instance(dense[j : j + 1].copy(), conf=p.instances[0].conf)
+    labels[point] = Label(LabelState.POINT, (moved,))

@@ -303,6 +303,17 @@ def _frame_verdicts(
     return {m: base + conf + shape for m in values}
 
 
+def _contour_misfit(values: Mapping[Measurement, float], view: str) -> bool:
+    """True when an apical frame's LV area does not fit its length: a pinched or runaway outline.
+
+    The same test as :func:`~echomark.measure.qc.area_length_verdict`.
+    """
+    v = View(view)
+    area = values.get(apical("LV_area_{v}", v), math.nan)
+    length = values.get(apical("LV_length_{v}", v), math.nan)
+    return area_length_verdict(area, length).status is not Status.OK
+
+
 def _driver(view: str, series: Mapping[Measurement, Mapping[int, float]]) -> Measurement | None:
     """Which series times the cardiac cycle.
 
@@ -416,12 +427,14 @@ def measure_video(
     rows: list[MeasurementRow] = []
     series: dict[Measurement, dict[int, float]] = defaultdict(dict)
     verdicts: dict[tuple[Measurement, int], Verdict] = {}
-    impossible: dict[Measurement, set[int]] = defaultdict(set)
+    #: frames that cannot be a cycle extreme, per series: impossible values, bad contours
+    no_phase: dict[Measurement, set[int]] = defaultdict(set)
     vs = VideoSeries(video, view, cal, decision=decision, frame_time_s=frame_time_s)
     for fr in sorted(frames):
         key, labels = frames[fr]
         values = measure_frame(labels, cal, view, min_conf=min_conf)
         checks = _frame_verdicts(labels, values, view, cfg, depth_mm, image_hw)
+        bad_contour = view != PLAX_VIEW and _contour_misfit(values, view)
         measured: list[Verdict] = []
         for name, value in values.items():
             row = _row(video, key, view, fr, None, RowKind.FRAME, name, value,
@@ -429,8 +442,11 @@ def measure_video(
             rows.append(row)
             series[name][fr] = value
             verdicts[(name, fr)] = Verdict(row.status, row.reasons)
-            if (checks[name] + limits_verdict(name, value)).status is Status.REJECTED:
-                impossible[name].add(fr)
+            if (
+                bad_contour
+                or (checks[name] + limits_verdict(name, value)).status is Status.REJECTED
+            ):
+                no_phase[name].add(fr)
             if math.isfinite(value):
                 measured.append(Verdict(row.status))
         # a frame with nothing measurable is not "ok": the overlay would frame it in green
@@ -444,9 +460,10 @@ def measure_video(
     vs.driver = driver
     if driver is None:
         return rows, vs
-    # a frame whose own value is impossible (a collapsed outline's near-zero volume) is no
-    # cycle extreme: as the series' minimum it would be taken for end-systole
-    candidates = {f: v for f, v in vs.series[driver].items() if f not in impossible[driver]}
+    # a frame whose own value is impossible (a collapsed outline's near-zero volume), or
+    # whose outline's area does not fit its length, is no cycle extreme: as the series'
+    # minimum it would be taken for end-systole
+    candidates = {f: v for f, v in vs.series[driver].items() if f not in no_phase[driver]}
     if sum(math.isfinite(v) for v in candidates.values()) < 3:
         # (nearly) every frame impossible: search them all, so the beats and the heart rate
         # are still reported, rejected with their reasons

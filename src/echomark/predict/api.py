@@ -80,6 +80,24 @@ def with_presence_threshold(spec: ModelSpec, threshold: float | None) -> ModelSp
     return replace(spec, data=replace(spec.data, codec=codec))
 
 
+def with_tta_shift(spec: ModelSpec, shift_px: int | None) -> ModelSpec:
+    """``spec`` with the test-time shift replaced (None keeps the model's; 0 turns it off).
+
+    Raises:
+        InputError: Not 0 or a positive multiple of every stride of the model.
+    """
+    if shift_px is None:
+        return spec
+    from dataclasses import replace
+
+    from echomark.errors import ConfigError
+
+    try:
+        return replace(spec, data=replace(spec.data, tta_shift_px=int(shift_px)))
+    except ConfigError as exc:
+        raise InputError(f"--tta-shift: {exc.message}") from None
+
+
 def load_engine(
     checkpoint: PathLike,
     *,
@@ -174,6 +192,7 @@ def run_prediction(
     animation: str = "gif",
     min_conf: float = 0.0,
     presence_threshold: float | None = None,
+    tta_shift_px: int | None = None,
     stream: TextIO | None = sys.stderr,
     overwrite: bool = False,
 ) -> PredictionResult:
@@ -196,6 +215,8 @@ def run_prediction(
         min_conf: Overlays skip instances below this confidence.
         presence_threshold: Override the decoder's presence threshold (peak or ridge
             height below which a label is ``off``); None keeps the checkpoint's.
+        tta_shift_px: Override the model's test-time shift (0: one forward pass; None
+            keeps the model's ``dataset.tta_shift_px``).
         stream: Progress output (None: silent).
         overwrite: Replace a non-empty ``out`` (its old files go; nothing stale stays).
 
@@ -205,7 +226,7 @@ def run_prediction(
     """
     check_out_folder(out, overwrite=overwrite)
     eng, spec = load_engine(checkpoint, engine=engine, device=device, onnx=onnx)
-    spec = with_presence_threshold(spec, presence_threshold)
+    spec = with_tta_shift(with_presence_threshold(spec, presence_threshold), tta_shift_px)
     bad_inputs: list[tuple[str, InputError]] = []
     todo = collect_frames(
         inputs,

@@ -23,7 +23,7 @@ from echomark.data.spec import Matrix, ModelSpec, decode_one
 from echomark.data.transforms import fit_matrix, to_channels, to_input, warp_frames
 from echomark.errors import InputError
 from echomark.labels.schema import ImageLabels
-from echomark.predict.engine import Engine, Float32Array
+from echomark.predict.engine import Engine, Float32Array, ShiftTtaEngine
 from echomark.predict.inputs import InputFrame, UInt8Array
 
 
@@ -107,7 +107,8 @@ def predict_frames(
     """Predict labels for frames in batches.
 
     Loading and preprocessing run in a small thread pool (they release the GIL in
-    OpenCV/zlib) while the engine works on the previous batch.
+    OpenCV/zlib) while the engine works on the previous batch. A model whose config sets
+    ``tta_shift_px`` runs behind :class:`~echomark.predict.engine.ShiftTtaEngine`.
 
     Args:
         frames: Frames to predict.
@@ -124,6 +125,8 @@ def predict_frames(
     """
     if batch_size < 1:
         raise InputError(f"batch size must be >= 1, got {batch_size}")
+    if spec.data.tta_shift_px:
+        engine = ShiftTtaEngine(engine, spec.data.tta_shift_px, tuple(spec.codec.strides))
     out: dict[str, ImageLabels] = {}
 
     def prep(f: InputFrame) -> tuple[Float32Array, Matrix, tuple[int, int]] | Exception:

@@ -66,6 +66,7 @@ class MeasureOptions:
     checkpoint: str | None = None
     min_conf: float = 0.1
     device: str = "cpu"
+    tta_shift_px: int | None = None
     ocr: bool = True
     force: bool = False
     frames: str | None = None
@@ -303,7 +304,9 @@ def _cine_inputs(
             )
         bar = _bar(len(cine.frames), "frame", f"predict {path.name}")
         try:
-            lf = predict_cine(cine, opts.checkpoint, device=opts.device)
+            lf = predict_cine(
+                cine, opts.checkpoint, device=opts.device, tta_shift_px=opts.tta_shift_px
+            )
             bar.update(len(cine.frames))
         finally:
             bar.close()

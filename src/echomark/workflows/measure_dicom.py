@@ -12,7 +12,7 @@ import os
 from echomark.calibration import Calibration
 from echomark.dicom.memory import CuratedCine, curate_in_memory
 from echomark.labels.schema import LabelFile, LabelFormat
-from echomark.predict.api import load_engine
+from echomark.predict.api import load_engine, with_tta_shift
 from echomark.predict.inputs import cine_frames
 from echomark.predict.predictor import predict_frames
 
@@ -23,6 +23,7 @@ def predict_cine(
     *,
     device: str = "cpu",
     batch_size: int = 8,
+    tta_shift_px: int | None = None,
 ) -> LabelFile:
     """Predict labels for every frame of an in-memory cine.
 
@@ -31,11 +32,13 @@ def predict_cine(
         checkpoint: ``.pt`` checkpoint or exported ``.onnx``.
         device: ``cpu``, ``cuda`` or ``auto``.
         batch_size: Frames per forward pass.
+        tta_shift_px: Override the model's test-time shift (None keeps it; 0 turns it off).
 
     Returns:
         Predictions keyed ``00-<hex>-NNNN.png`` (source pixels, with ``conf``).
     """
     engine, spec = load_engine(checkpoint, device=device)
+    spec = with_tta_shift(spec, tta_shift_px)
     inputs = cine_frames(cine.video, cine.frames, cine.video)
     labels = predict_frames(inputs, engine, spec, batch_size=batch_size)
     return LabelFile(images=labels, format=LabelFormat.V2, source=cine.video)
