@@ -128,8 +128,19 @@ def test_python_api_without_torch_names_the_extra(tmp_path: Path) -> None:
     )
 
 
-def test_shipped_configs_by_name_or_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shipped_configs_by_name_or_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert {"demo", "w32-gpu"} <= set(shipped_configs())
+    # `echomark train --help` names every shipped config
+    import re
+
+    from echomark.cli.main import main as cli_main
+
+    assert cli_main(["train", "--help"]) == 0
+    text = re.sub(r"\s+", " ", re.sub(r"-\n\s*", "-", capsys.readouterr().out))
+    for name in shipped_configs():
+        assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text), name
     assert config_path("w32-gpu") == config_path("w32-gpu.yaml")
     assert load_config("w32-gpu").model.variant == "w32"
     assert load_config("demo").model.variant == "tiny"
@@ -141,6 +152,21 @@ def test_shipped_configs_by_name_or_path(tmp_path: Path, monkeypatch: pytest.Mon
         config_path("no-such-config")
     with pytest.raises(ConfigError):
         config_path("sub/demo")
+
+
+def test_the_gpu_transfer_recipe_trains_what_the_cpu_one_does() -> None:
+    """Only scale differs: the augmentation, targets, decoding and labels are the same."""
+    cpu, gpu = load_config("synthetic-transfer"), load_config("synthetic-transfer-gpu")
+    assert gpu.model.variant == "w18" and gpu.amp and gpu.channels_last
+    assert gpu.dataset.augment == cpu.dataset.augment
+    assert gpu.dataset.codec == cpu.dataset.codec
+    assert gpu.dataset.codec.points_on_curves == {"lv-apex-endo": "curve-lv-endo"}
+    assert gpu.data.views == cpu.data.views and gpu.loss == cpu.loss
+    # the same test-time shift as a fraction of the input (16 px at 256 = 24 px at 384)
+    assert (
+        gpu.dataset.tta_shift_px / gpu.dataset.input_hw[0]
+        == cpu.dataset.tta_shift_px / cpu.dataset.input_hw[0]
+    )
 
 
 def test_core_dependencies_leave_torch_to_an_extra_and_pins_to_constraints() -> None:

@@ -14,7 +14,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         COMMAND,
         help="train a keypoint/curve heatmap network",
         description="Train an HRNet on png-cache images and label JSON. The config is a YAML "
-        "file or the name of one shipped with echomark (demo, w32-gpu, synthetic-transfer); "
+        "file or the name of one shipped with echomark (demo, w32-gpu, synthetic-transfer, "
+        "synthetic-transfer-gpu); "
         "--set a.b=value overrides single keys. The resolved config, metrics.csv, last.pt and "
         "best.pt go to out_dir, each checkpoint with the quality-gate thresholds calibrated on "
         "its tune pass (last.qc.json, best.qc.json; echomark measure uses them). --init NAME "
@@ -24,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         "-c",
-        help="YAML config file, or a shipped config name (demo, w32-gpu, synthetic-transfer)",
+        help="YAML config file, or a shipped config name (demo, w32-gpu, synthetic-transfer, "
+        "synthetic-transfer-gpu)",
     )
     p.add_argument(
         "--set",
