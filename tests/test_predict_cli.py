@@ -155,3 +155,39 @@ def test_presence_threshold_override_turns_weak_peaks_off() -> None:
     assert predict_frames([frame], eng, strict)[frame.key]["lv-apex-endo"].state is LabelState.OFF
     with pytest.raises(InputError):
         with_presence_threshold(spec, 1.5)
+
+
+def test_tta_shift_override_runs_nine_passes_or_one(
+    ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from echomark.errors import InputError
+    from echomark.predict.api import with_tta_shift
+
+    spec = ModelSpec(("lv-apex-endo",), (LabelKind.POINT,), DataConfig(input_hw=(32, 32)))
+    assert with_tta_shift(spec, None) is spec
+    assert with_tta_shift(spec, 8).data.tta_shift_px == 8 and spec.data.tta_shift_px == 0
+    with pytest.raises(InputError, match="--tta-shift"):
+        with_tta_shift(spec, 6)  # not a multiple of stride 4
+    args = ["predict", str(DICOM), "--checkpoint", str(ckpt), "--frames", "0", "--no-ocr"]
+    one = tmp_path / "one"
+    nine = tmp_path / "nine"
+    assert main([*args, "--out", str(one), "-q"]) == 0
+    assert main([*args, "--tta-shift", "16", "--out", str(nine), "-q"]) == 0
+    a = read_labels(one / "predictions.json").images
+    b = read_labels(nine / "predictions.json").images
+    assert list(a) == list(b)
+    # a random net is not shift-invariant: averaging nine passes changes its answer
+    key = next(iter(a))
+    assert any(
+        a[key][n].state is not b[key][n].state
+        or (
+            a[key][n].instances
+            and (
+                a[key][n].xy.shape != b[key][n].xy.shape
+                or not np.allclose(a[key][n].xy, b[key][n].xy)
+            )
+        )
+        for n in CHANNELS
+    )
+    assert main([*args, "--tta-shift", "6", "--out", str(tmp_path / "bad")]) == 2
+    assert "--tta-shift" in capsys.readouterr().err
