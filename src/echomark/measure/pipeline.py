@@ -280,8 +280,13 @@ def _frame_verdicts(
     qc: QcConfig,
     depth_mm: float | None,
     image_hw: tuple[int, int] | None = None,
-) -> dict[Measurement, Verdict]:
-    """Quality verdicts of one frame's values (limits are added per row)."""
+) -> tuple[dict[Measurement, Verdict], Verdict]:
+    """Quality verdicts of one frame's values (limits are added per row).
+
+    Returns:
+        The verdict of each value, and the frame's shape verdict on its own (apical LV area
+        against length: a pinched or runaway outline; OK for PLAX).
+    """
     base = input_verdict(labels, qc)
     if view == PLAX_VIEW:
         total = sum(values[m] for m in (M.IVS, M.LVID, M.LVPW))
@@ -292,7 +297,7 @@ def _frame_verdicts(
             + confidence_verdict(labels, _PLAX_USES[m], qc)
             + inside_verdict(labels, _PLAX_USES[m], image_hw)
             for m in values
-        }
+        }, OK
     v = View(view)
     conf = confidence_verdict(labels, _APICAL_USES, qc) + inside_verdict(
         labels, _APICAL_USES, image_hw
@@ -300,18 +305,7 @@ def _frame_verdicts(
     shape = area_length_verdict(
         values[apical("LV_area_{v}", v)], values[apical("LV_length_{v}", v)]
     )
-    return {m: base + conf + shape for m in values}
-
-
-def _contour_misfit(values: Mapping[Measurement, float], view: str) -> bool:
-    """True when an apical frame's LV area does not fit its length: a pinched or runaway outline.
-
-    The same test as :func:`~echomark.measure.qc.area_length_verdict`.
-    """
-    v = View(view)
-    area = values.get(apical("LV_area_{v}", v), math.nan)
-    length = values.get(apical("LV_length_{v}", v), math.nan)
-    return area_length_verdict(area, length).status is not Status.OK
+    return {m: base + conf + shape for m in values}, shape
 
 
 def _driver(view: str, series: Mapping[Measurement, Mapping[int, float]]) -> Measurement | None:
@@ -433,8 +427,8 @@ def measure_video(
     for fr in sorted(frames):
         key, labels = frames[fr]
         values = measure_frame(labels, cal, view, min_conf=min_conf)
-        checks = _frame_verdicts(labels, values, view, cfg, depth_mm, image_hw)
-        bad_contour = view != PLAX_VIEW and _contour_misfit(values, view)
+        checks, shape = _frame_verdicts(labels, values, view, cfg, depth_mm, image_hw)
+        bad_contour = shape.status is not Status.OK
         measured: list[Verdict] = []
         for name, value in values.items():
             row = _row(video, key, view, fr, None, RowKind.FRAME, name, value,
