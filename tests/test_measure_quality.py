@@ -342,11 +342,11 @@ def test_calibrate_qc_from_tune_predictions(tmp_path):
     assert json.loads((out / "measurements.json").read_text())["qc_source"] == cfg.source
 
 
-def test_a_collapsed_outline_is_never_taken_for_end_systole():
-    """A frame whose own LV outline is impossible (collapsed onto one wall) is no ES candidate.
+def _outline_reshaped_after_es(reshape_x):  # type: ignore[no-untyped-def]
+    """Measure a synthetic A4C cine with one LV outline reshaped, 4 frames after its first ES.
 
-    A synthetic-only model on the real SonoSite cine collapses the outline in a few frames;
-    their tiny volume made them the series' minimum, so they were picked as end-systole.
+    ``reshape_x`` maps the outline's x coordinates to new ones. Returns the result, the
+    unchanged cine's phases, the reshaped frame and that frame's disks-volume row.
     """
     synth = pytest.importorskip("echomark.synth.cine")
     from dataclasses import replace
@@ -360,19 +360,26 @@ def test_a_collapsed_outline_is_never_taken_for_end_systole():
     cal = Calibration.from_cm_per_px(*cine.spacing_cm_per_px)
     base = measure_labels(LabelFile(images=images), cal).series[video].phases
     assert base is not None and base.es
-    # collapse the outline of a frame between ES and the next ED onto its septal wall
     f = (base.es[0] + 4) % 40
     key = f"{video}-{f:04d}.png"
     old = images[key]["curve-lv-endo"].instances[0]
     xy = old.xy.copy()
-    xy[:, 0] = xy[:, 0].min() + 0.02 * (xy[:, 0] - xy[:, 0].min())
+    xy[:, 0] = reshape_x(xy[:, 0])
     images[key]["curve-lv-endo"] = Label(LabelState.CURVE, (replace(old, xy=xy),))
     assert isinstance(images[key]["curve-lv-endo"].instances[0], Instance)
     res = measure_labels(LabelFile(images=images), cal)
-    vs = res.series[video]
-    area = [
-        r for r in res.rows if r.frame == f and r.measurement is Measurement.LV_volume_A4C_disks
-    ]
+    vol = [r for r in res.rows if r.frame == f and r.measurement is Measurement.LV_volume_A4C_disks]
+    return res, res.series[video], base, f, vol
+
+
+def test_a_collapsed_outline_is_never_taken_for_end_systole():
+    """A frame whose own LV outline is impossible (collapsed onto one wall) is no ES candidate.
+
+    A synthetic-only model on the real SonoSite cine collapses the outline in a few frames;
+    their tiny volume made them the series' minimum, so they were picked as end-systole.
+    """
+    # collapse the outline of a frame between ES and the next ED onto its septal wall
+    _, vs, base, f, area = _outline_reshaped_after_es(lambda x: x.min() + 0.02 * (x - x.min()))
     assert area and area[0].status is Status.REJECTED  # the gate saw it
     assert f not in vs.phases.es and f not in vs.phases.ed
     assert vs.phases.es == base.es and vs.phases.ed == base.ed
@@ -404,27 +411,12 @@ def test_an_outline_whose_area_does_not_fit_its_length_is_no_cycle_extreme():
     On the real SonoSite cine a synthetic-only model pinches some outlines to a sliver of
     3-26 mL; flagged for their shape, they were still picked as end-systole.
     """
-    synth = pytest.importorskip("echomark.synth.cine")
-    from dataclasses import replace
 
-    from echomark.calibration import Calibration
-    from echomark.labels.schema import Label, LabelState
+    def quarter_width(x):  # type: ignore[no-untyped-def]
+        mid = 0.5 * (x.min() + x.max())
+        return mid + 0.25 * (x - mid)  # a quarter of the width: ~1/16 of the volume
 
-    cine = synth.make_cine("A4C", 4, n_frames=40, render=False)
-    video = "01-" + "c" * 64
-    images = {f"{video}-{f:04d}.png": dict(lab) for f, lab in cine.labels.items()}
-    cal = Calibration.from_cm_per_px(*cine.spacing_cm_per_px)
-    base = measure_labels(LabelFile(images=images), cal).series[video].phases
-    assert base is not None and base.es
-    f = (base.es[0] + 4) % 40
-    key = f"{video}-{f:04d}.png"
-    old = images[key]["curve-lv-endo"].instances[0]
-    xy = old.xy.copy()
-    mid = 0.5 * (xy[:, 0].min() + xy[:, 0].max())
-    xy[:, 0] = mid + 0.25 * (xy[:, 0] - mid)  # a quarter of the width: ~1/16 of the volume
-    images[key]["curve-lv-endo"] = Label(LabelState.CURVE, (replace(old, xy=xy),))
-    res = measure_labels(LabelFile(images=images), cal)
-    vol = [r for r in res.rows if r.frame == f and r.measurement is Measurement.LV_volume_A4C_disks]
+    res, vs, base, f, vol = _outline_reshaped_after_es(quarter_width)
     assert vol and vol[0].status is Status.FLAGGED  # possible, so not rejected...
     assert any("does not fit the LV length" in r for r in vol[0].reasons)  # ...but misshapen
     assert vol[0].value < min(
@@ -432,6 +424,5 @@ def test_an_outline_whose_area_does_not_fit_its_length_is_no_cycle_extreme():
         for r in res.rows
         if r.measurement is Measurement.LV_volume_A4C_disks and r.frame != f
     )  # the series' minimum: without the rule it would be end-systole
-    vs = res.series[video]
     assert f not in vs.phases.es and f not in vs.phases.ed
     assert vs.phases.es == base.es and vs.phases.ed == base.ed
