@@ -312,6 +312,27 @@ def test_the_quality_gate_thresholds_travel_in_the_card(tmp_path: Path) -> None:
     assert read_card(plain).qc == {} and find_qc_config(None, plain) == QcConfig()
 
 
+def test_export_qc_puts_a_recalibration_in_the_card_instead_of_trainings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from echomark.measure.qc import QcConfig, qc_beside
+
+    ck = tiny_checkpoint(tmp_path / "best.pt")
+    qc_beside(ck).write_text(QcConfig({"lv-apex-endo": 0.42}, source="training").to_json())
+    recal = tmp_path / "qc.json"
+    recal.write_text(QcConfig({"lv-apex-endo": 1.0}, 0.5, 0.68, "tune, as shipped").to_json())
+    args = ["export", "--checkpoint", str(ck), "--model-dir", str(tmp_path / "m")]
+    assert main([*args, "--qc", str(recal)]) == 0
+    card = read_card(tmp_path / "m").qc
+    assert card["conf_thresholds"] == {"lv-apex-endo": 1.0}
+    assert (card["input_peak_low"], card["source"]) == (0.68, "tune, as shipped")
+    capsys.readouterr()
+    # a missing file is an input error, not a silent fall-back to training's thresholds
+    assert main([*args[:3], "--model-dir", str(tmp_path / "n"), "--qc", "nope.json"]) == 2
+    assert "nope.json" in capsys.readouterr().err and not (tmp_path / "n").exists()
+    assert main(["export", "--checkpoint", str(ck), "--onnx", "x.onnx", "--qc", str(recal)]) == 2
+
+
 def test_every_shipped_model_reads_loads_and_says_what_it_was_trained_on() -> None:
     from echomark.models.modelfile import load_weights
     from echomark.models.zoo import package_zoo

@@ -62,6 +62,13 @@ def add_parser(subparsers: Any) -> None:
         help="a JSON object with any of training_data, notes, metrics (merged) and training "
         "(merged); the options above win over it",
     )
+    card.add_argument(
+        "--qc",
+        metavar="FILE",
+        help="quality-gate thresholds for the card, e.g. qc.json from `echomark measure "
+        "--calibrate-qc` on tune predictions made with the model's own decoding (default: "
+        "the ones training saved beside the checkpoint, CKPT.qc.json)",
+    )
     p.add_argument(
         "--overwrite", action="store_true", help="replace a non-empty --model-dir folder"
     )
@@ -82,11 +89,17 @@ def run(args: argparse.Namespace) -> int:
             f"--opset {args.opset} is not supported; use {MIN_OPSET}..{MAX_OPSET} (default 17)"
         )
     extra = card_extra(args)
-    if extra and not args.model_dir:
-        raise InputError("--training-data, --metric, --notes and --card-json need --model-dir")
+    if (extra or args.qc) and not args.model_dir:
+        raise InputError(
+            "--training-data, --metric, --notes, --card-json and --qc need --model-dir"
+        )
     if args.model_dir:
         folder = export_model_dir(
-            args.checkpoint, args.model_dir, overwrite=args.overwrite, card_extra=extra
+            args.checkpoint,
+            args.model_dir,
+            overwrite=args.overwrite,
+            card_extra=extra,
+            qc_file=args.qc,
         )
         print(f"model: {folder}")
     if not args.onnx:

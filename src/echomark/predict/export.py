@@ -160,6 +160,7 @@ def export_model_dir(
     *,
     overwrite: bool = False,
     card_extra: dict[str, Any] | None = None,
+    qc_file: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write a checkpoint as a shareable model folder (safetensors weights + JSON card).
 
@@ -169,6 +170,11 @@ def export_model_dir(
         overwrite: Replace a non-empty ``out_dir``.
         card_extra: Card fields to add (see :func:`check_card_extra`): ``training_data``
             and ``notes`` replace, ``metrics`` and ``training`` merge into the card's own.
+        qc_file: Quality-gate thresholds for the card (``measure --calibrate-qc`` output);
+            default: those training saved beside the checkpoint, if any.
+
+    Raises:
+        InputError: ``qc_file`` is given but missing.
     """
     from echomark.models.modelfile import write_model_dir
     from echomark.train.checkpoint import load_checkpoint
@@ -176,10 +182,12 @@ def export_model_dir(
     ckpt = load_checkpoint(Path(checkpoint), map_location="cpu")
     ckpt.build_model("cpu")  # refuse weights that do not fit their own metadata
     card = card_from_checkpoint(ckpt)
-    qc_file = qc_beside(checkpoint)
-    if qc_file.is_file():
+    if qc_file is not None and not Path(qc_file).is_file():
+        raise InputError("quality-gate thresholds file not found", file=str(qc_file))
+    qc_path = Path(qc_file) if qc_file is not None else qc_beside(checkpoint)
+    if qc_path.is_file():
         # measure uses the thresholds calibrated with these weights; a copy travels with them
-        card.qc = json.loads(read_qc_config(qc_file).to_json())
+        card.qc = json.loads(read_qc_config(qc_path).to_json())
     extra = check_card_extra(card_extra or {})
     card.training_data = extra.get("training_data", card.training_data)
     card.notes = extra.get("notes", card.notes)
