@@ -69,6 +69,16 @@ def add_parser(subparsers: Any) -> None:
         "--phases", help="known ED/ES frames: CSV with columns video, frame, phase (ED or ES)"
     )
     p.add_argument(
+        "--phases-from",
+        choices=("auto", "size", "cavity"),
+        default="auto",
+        help="what apical ED/ES are searched on: size = the LV volume (area) series; cavity = "
+        "the LV cavity's brightness (mean grey inside the region at least half the frames' "
+        "outlines share: darkest = ED), which needs the frames (DICOM input or --images); "
+        "auto (default) = cavity when fewer than half of the volume series' frames pass the "
+        "quality gate, else size. PLAX always uses LVID",
+    )
+    p.add_argument(
         "--studies",
         help="CSV FileHash, study (or the synthetic study, A4C, A2C) pairing A4C and A2C videos "
         "for biplane volumes; DICOM inputs are paired by StudyInstanceUID",
@@ -230,6 +240,7 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
         frame_time_ms=args.frame_time_ms,
         frame_times=args.frame_times,
         phases=args.phases,
+        phases_from=args.phases_from,
         studies=args.studies,
         qc=args.qc,
         images=args.images,

@@ -39,6 +39,15 @@ from echomark.measure.a4c import (
     lv_apical_frame,
     lv_geometry,
 )
+from echomark.measure.cavity import (
+    CAVITY_SIGNAL_NAME,
+    CavitySignal,
+    PhaseSource,
+    PixelReader,
+    cavity_signal,
+    outline_polygon,
+    read_pixels,
+)
 from echomark.measure.plax import (
     IVS_BOTTOM,
     IVS_TOP,
@@ -187,6 +196,10 @@ class VideoSeries:
         decision: How the view was decided.
         frame_time_s: Seconds between frames, when known.
         disks: Apical frames' disk diameters and length ``{frame: (diameters, L)}`` (mm).
+        phase_source: What ED/ES were searched on: the driver's name, or
+            :data:`~echomark.measure.cavity.CAVITY_SIGNAL_NAME`.
+        phase_signal: The cavity brightness per frame, when it was used.
+        phase_note: Why the signal asked for was not used (empty when it was).
     """
 
     video: str
@@ -199,6 +212,9 @@ class VideoSeries:
     decision: ViewDecision | None = None
     frame_time_s: float | None = None
     disks: dict[int, tuple[FloatArray, float]] = field(default_factory=dict)
+    phase_source: str = ""
+    phase_signal: dict[int, float] = field(default_factory=dict)
+    phase_note: str = ""
 
 
 @dataclass
@@ -395,6 +411,8 @@ def measure_video(
     depth_mm: float | None = None,
     image_hw: tuple[int, int] | None = None,
     study: str = "",
+    pixels: PixelReader | None = None,
+    phases_from: PhaseSource = PhaseSource.AUTO,
 ) -> tuple[list[MeasurementRow], VideoSeries]:
     """Measure one video: every frame, then ED/ES per beat and the mean of the ok beats.
 
@@ -412,6 +430,9 @@ def measure_video(
         depth_mm: Imaged depth, for the PLAX wall-sum check.
         image_hw: Frame size ``(rows, cols)``: landmarks outside it reject their values.
         study: Study the video belongs to (recorded on its rows).
+        pixels: Image key -> the frame's pixels (None when not at hand), for the cavity
+            brightness signal.
+        phases_from: The signal ED/ES are searched on (see :func:`_cavity_phase_signal`).
 
     Returns:
         The rows and the series.
@@ -462,7 +483,23 @@ def measure_video(
         # (nearly) every frame impossible: search them all, so the beats and the heart rate
         # are still reported, rejected with their reasons
         candidates = vs.series[driver]
-    ph = find_phases(candidates, frame_time_s=frame_time_s, given=phases)
+    vs.phase_source = driver.value
+    cavity = None
+    if not phases and view != PLAX_VIEW:
+        ok_frames = sum(
+            verdicts[(driver, f)].status is Status.OK
+            for f, v in vs.series[driver].items()
+            if math.isfinite(v)
+        )
+        cavity, vs.phase_note = _cavity_phase_signal(
+            frames, pixels, phases_from, ok_frames, len(candidates), min_conf
+        )
+    if cavity is not None:
+        vs.phase_source, vs.phase_signal = CAVITY_SIGNAL_NAME, cavity.values
+        # blood is dark: the fullest cavity (end-diastole) is the darkest
+        ph = find_phases(cavity.values, frame_time_s=frame_time_s, diastole_is_max=False)
+    else:
+        ph = find_phases(candidates, frame_time_s=frame_time_s, given=phases)
     vs.phases = ph
 
     def at(name: Measurement, frame: int) -> tuple[float, bool, Verdict]:
@@ -501,6 +538,40 @@ def measure_video(
         rows.append(_row(video, "", view, None, None, RowKind.MEAN, M.heart_rate, hr,
                          view_verdict + timed_from, study=study))  # fmt: skip
     return rows, vs
+
+
+def _cavity_phase_signal(
+    frames: Mapping[int, tuple[str, ImageLabels]],
+    pixels: PixelReader | None,
+    phases_from: PhaseSource,
+    ok_frames: int,
+    measured_frames: int,
+    min_conf: float,
+) -> tuple[CavitySignal | None, str]:
+    """The cavity brightness to search ED/ES on, or None for the size series, and a note.
+
+    ``size`` never uses it. ``cavity`` uses it whenever it can be made. ``auto`` uses it
+    when fewer than half of the size series' frames passed the quality gate: ED/ES found on
+    untrusted outlines land on their errors, and the cavity region needs only most of them
+    to be roughly right. The note says why a signal asked for could not be used.
+    """
+    if phases_from is PhaseSource.SIZE:
+        return None, ""
+    if phases_from is PhaseSource.AUTO and 2 * ok_frames >= measured_frames:
+        return None, ""
+    if pixels is None:
+        if phases_from is PhaseSource.AUTO:
+            return None, ""
+        return None, f"{CAVITY_SIGNAL_NAME} not used: no frame pixels (give the images)"
+    outlines = {}
+    for fr, (_, labels) in frames.items():
+        poly = outline_polygon(labels, min_conf)
+        if poly is not None:
+            outlines[fr] = poly
+    got = cavity_signal(outlines, read_pixels({f: k for f, (k, _) in frames.items()}, pixels))
+    if isinstance(got, str):
+        return None, f"{CAVITY_SIGNAL_NAME} not used: {got}"
+    return got, ""
 
 
 def _mean_row(
@@ -554,6 +625,8 @@ def measure_labels(
     min_conf: float = DEFAULT_MIN_CONF,
     qc: QcConfig | None = None,
     progress: Callable[[str], None] | None = None,
+    pixels: PixelReader | None = None,
+    phases_from: PhaseSource = PhaseSource.AUTO,
 ) -> MeasureResult:
     """Measure every video of a label or prediction file.
 
@@ -576,6 +649,11 @@ def measure_labels(
         min_conf: Confidence floor for predictions.
         qc: Quality-gate thresholds.
         progress: Called with each video code before it is measured.
+        pixels: Image key -> that frame's pixels (None when not at hand): lets ED/ES be found
+            on the LV cavity's brightness (:mod:`echomark.measure.cavity`).
+        phases_from: ``size`` (the LV size series), ``cavity`` (the cavity brightness
+            whenever it can be made) or ``auto`` (the cavity brightness when fewer than half
+            of the size series' frames pass the quality gate).
 
     Returns:
         The rows, series, problems and notes.
@@ -623,7 +701,11 @@ def measure_labels(
             depth_mm=(depth_mm or {}).get(video),
             image_hw=(image_hw or {}).get(video),
             study=(studies or {}).get(video, ""),
+            pixels=pixels,
+            phases_from=phases_from,
         )
+        if vs.phase_note:
+            result.notes.append(f"{video}: {vs.phase_note}")
         result.rows.extend(rows)
         result.series[video] = vs
     if studies:

@@ -25,6 +25,7 @@ from echomark.fileio import atomic_write_text
 from echomark.geometry.curves import sample_curve
 from echomark.labels.schema import ImageLabels, LabelState
 from echomark.measure.a4c import LV_APEX, LV_ENDO, MV_HINGES
+from echomark.measure.cavity import CAVITY_SIGNAL_NAME
 from echomark.measure.pipeline import (
     PLAX_VIEW,
     MeasurementRow,
@@ -94,6 +95,7 @@ def result_to_json(result: MeasureResult) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "view": vs.view,
             "driver": None if vs.driver is None else vs.driver.value,
+            "phase_source": vs.phase_source or None,
             "frame_time_s": vs.frame_time_s,
         }
         if vs.decision is not None:
@@ -156,15 +158,18 @@ def series_png(vs: VideoSeries) -> bytes | None:
     names = [n for n in vs.series if n.value.startswith(_SERIES_PLOTTED)] or list(vs.series)[:3]
     if not names:
         return None
+    panels: list[tuple[str, dict[int, float]]] = [(n.value, vs.series[n]) for n in names]
+    if vs.phase_signal:
+        panels.append((f"{CAVITY_SIGNAL_NAME} (grey)", vs.phase_signal))
     plt = _plt()
     ft = vs.frame_time_s
     scale = ft if ft else 1.0
-    fig, axes = plt.subplots(len(names), 1, figsize=(7.5, 1.6 * len(names) + 0.5), sharex=True)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 1.6 * len(panels) + 0.5), sharex=True)
     axes = np.atleast_1d(axes)
-    for ax, name in zip(axes, names, strict=True):
-        frames = sorted(vs.series[name])
+    for ax, (name, series) in zip(axes, panels, strict=True):
+        frames = sorted(series)
         x = np.asarray(frames, dtype=np.float64) * scale
-        y = np.asarray([vs.series[name][f] for f in frames], dtype=np.float64)
+        y = np.asarray([series[f] for f in frames], dtype=np.float64)
         ax.plot(x, y, "-o", color="#1f77b4", linewidth=1, markersize=2.5)
         for f in frames:
             st = vs.frame_status.get(f, Status.OK)
@@ -176,15 +181,15 @@ def series_png(vs: VideoSeries) -> bytes | None:
                 ax.axvline(f * scale, color="#d62728", linewidth=0.9)
             for f in vs.phases.es:
                 ax.axvline(f * scale, color="#2ca02c", linewidth=0.9, linestyle="--")
-        ax.set_ylabel(name.value, fontsize=7)
+        ax.set_ylabel(name, fontsize=7)
         ax.tick_params(labelsize=7)
     axes[-1].set_xlabel(
         ("time (s)" if ft else "frame")
         + "; red = ED, green dashed = ES; shaded: flagged (amber) / rejected (red) frames",
         fontsize=8,
     )
-    driver = vs.driver.value if vs.driver is not None else "none"
-    fig.suptitle(f"{vs.video[:16]}… {vs.view} (ED/ES from {driver})", fontsize=9)
+    source = vs.phase_source or "none"
+    fig.suptitle(f"{vs.video[:16]}… {vs.view} (ED/ES from {source})", fontsize=9)
     # tight_layout costs a second per figure on a busy CPU; fixed margins do
     fig.subplots_adjust(left=0.12, right=0.98, top=0.9, bottom=0.12, hspace=0.15)
     return _fig_png(fig)

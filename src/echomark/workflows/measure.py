@@ -30,6 +30,7 @@ from echomark.labels.io import write_labels
 from echomark.labels.registry import View
 from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.splits import read_split
+from echomark.measure.cavity import PhaseSource
 from echomark.measure.cine_outputs import write_cine_outputs
 from echomark.measure.pipeline import MeasureResult, measure_labels
 from echomark.measure.qc import QcConfig, qc_beside, qc_config_from_dict, read_qc_config
@@ -60,6 +61,7 @@ class MeasureOptions:
     frame_time_ms: float | None = None
     frame_times: str | None = None
     phases: str | None = None
+    phases_from: str = "auto"
     studies: str | None = None
     qc: str | None = None
     images: str | None = None
@@ -370,6 +372,17 @@ def run_measure(opts: MeasureOptions) -> MeasureRun:
         if isinstance(calibration, Mapping)
     }
     videos = {k.rsplit("-", 1)[0] for k in label_file.images}
+    store: Any = None
+    if opts.images:
+        from echomark.cache.store import open_store
+
+        store = open_store(opts.images)
+    elif cines:
+        store = _FramesStore(cines)
+
+    def pixels(key: str) -> Any:
+        return store.read(key) if store is not None and key in store else None
+
     bar = _bar(len(videos), "video", "measure")
     try:
         result = measure_labels(
@@ -384,16 +397,11 @@ def run_measure(opts: MeasureOptions) -> MeasureRun:
             min_conf=opts.min_conf,
             qc=qc,
             progress=lambda _v: bar.update(1),
+            pixels=pixels,
+            phases_from=PhaseSource(opts.phases_from),
         )
     finally:
         bar.close()
-    store: Any = None
-    if opts.images:
-        from echomark.cache.store import open_store
-
-        store = open_store(opts.images)
-    elif cines:
-        store = _FramesStore(cines)
     title = "echomark measurements: " + ", ".join(p.name for p in opts.inputs[:3])
     paths = write_outputs(result, opts.out, labels=label_file.images, images=store, title=title)
     run = MeasureRun(result, paths)
