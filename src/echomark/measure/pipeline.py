@@ -486,13 +486,10 @@ def measure_video(
     vs.phase_source = driver.value
     cavity = None
     if not phases and view != PLAX_VIEW:
-        ok_frames = sum(
-            verdicts[(driver, f)].status is Status.OK
-            for f, v in vs.series[driver].items()
-            if math.isfinite(v)
-        )
+        sized = [f for f, v in vs.series[driver].items() if math.isfinite(v)]
+        ok_frames = sum(verdicts[(driver, f)].status is Status.OK for f in sized)
         cavity, vs.phase_note = _cavity_phase_signal(
-            frames, pixels, phases_from, ok_frames, len(candidates), min_conf
+            frames, pixels, phases_from, ok_frames, len(sized), min_conf
         )
     if cavity is not None:
         vs.phase_source, vs.phase_signal = CAVITY_SIGNAL_NAME, cavity.values
