@@ -14,7 +14,7 @@ expert's: a score here says whether the model finds the heart, not how accuratel
 
 Usage: PYTHONPATH=src .venv/bin/python benchmarks/bench_real_cine.py --checkpoint best.pt|--model NAME \
     [--json out.json] [--sheet sheet.png] [--out measure-folder] [--no-ocr] [--device cpu] \
-    [--tta-shift PX]
+    [--tta-shift PX] [--phases-from auto|size|cavity]
 """
 
 from __future__ import annotations
@@ -185,6 +185,12 @@ def main() -> int:
     ap.add_argument(
         "--tta-shift", type=int, metavar="PX", help="override the model's test-time shift (0: off)"
     )
+    ap.add_argument(
+        "--phases-from",
+        choices=("auto", "size", "cavity"),
+        default="auto",
+        help="what ED/ES are found on (measure --phases-from; default auto)",
+    )
     args = ap.parse_args()
     if args.model:
         from echomark.models.zoo import resolve_model
@@ -208,8 +214,10 @@ def main() -> int:
                 tta_shift_px=args.tta_shift,
                 ocr=not args.no_ocr,
                 cine_outputs=False,
+                phases_from=args.phases_from,
             )
         )
+        phase_source = ", ".join(vs.phase_source for vs in run.result.series.values())
         seconds = time.perf_counter() - t0
         predicted = read_labels(out / PREDICTIONS_JSON).images
         rows = measurement_rows(run.paths["csv"])
@@ -238,6 +246,7 @@ def main() -> int:
         print(f"{name:<16}{s['found_pct']:>9.1f}{s['on_heart_pct']:>12.1f}{med:>11}")
     print(f"all four on the heart: {summary['all_four_on_heart_pct']:.1f} % of frames")
     print(f"reader ED frames {list(reader.ed_frames)}, ES frames {list(reader.es_frames)}")
+    print(f"ED/ES found on: {phase_source or '-'}")
     for name in VOLUME_ROWS:
         v = volumes[name]
         mean = "-" if v["mean"] is None else f"{v['mean']:.1f}"
@@ -264,6 +273,7 @@ def main() -> int:
             "summary": summary,
             "reader_ed_frames": list(reader.ed_frames),
             "reader_es_frames": list(reader.es_frames),
+            "phase_source": phase_source,
             "volumes": volumes,
             "done_when": check,
             "frames": [
