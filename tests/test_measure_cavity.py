@@ -154,11 +154,11 @@ def test_auto_uses_the_cavity_only_when_most_outlines_fail_the_gate() -> None:
     # without pixels, auto quietly keeps the size series; an explicit cavity request says why
     quiet = measure_labels(LabelFile(images=doubted), cal)
     assert quiet.series[VIDEO].phase_source == Measurement.LV_volume_A4C_disks.value
-    assert not quiet.notes
+    assert not quiet.series[VIDEO].phase_note
     asked = measure_labels(LabelFile(images=images), cal, phases_from=PhaseSource.CAVITY)
     assert asked.series[VIDEO].phase_source == Measurement.LV_volume_A4C_disks.value
-    assert asked.notes == [
-        f"{VIDEO}: {CAVITY_SIGNAL_NAME} not used: no frame pixels (give the images)"
+    assert [asked.series[VIDEO].phase_note] == [
+        f"{CAVITY_SIGNAL_NAME} not used: no frame pixels (give the images)"
     ]
 
 
@@ -182,6 +182,13 @@ def test_measure_cli_takes_phases_from_and_reports_the_source(
     assert rc == 0
     got = json.loads((out / "measurements.json").read_text())
     assert got["videos"][VIDEO]["phase_source"] == CAVITY_SIGNAL_NAME
+    assert got["videos"][VIDEO]["phase_note"] is None
+    # asked for without the frames: the size series, and the reason in the file
+    rc = main([*common, "--phases-from", "cavity", "--out", str(tmp_path / "p")])
+    assert rc == 0
+    got = json.loads((tmp_path / "p" / "measurements.json").read_text())["videos"][VIDEO]
+    assert got["phase_source"] == Measurement.LV_volume_A4C_disks.value
+    assert "no frame pixels" in got["phase_note"]
     capsys.readouterr()
     assert main([*common, "--phases-from", "ecg", "--out", str(tmp_path / "n")]) == 2
     # the command line offers exactly the pipeline's choices (it does not import them)

@@ -701,8 +701,6 @@ def measure_labels(
             pixels=pixels,
             phases_from=phases_from,
         )
-        if vs.phase_note:
-            result.notes.append(f"{video}: {vs.phase_note}")
         result.rows.extend(rows)
         result.series[video] = vs
     if studies:

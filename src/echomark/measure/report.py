@@ -96,6 +96,7 @@ def result_to_json(result: MeasureResult) -> dict[str, Any]:
             "view": vs.view,
             "driver": None if vs.driver is None else vs.driver.value,
             "phase_source": vs.phase_source or None,
+            "phase_note": vs.phase_note or None,
             "frame_time_s": vs.frame_time_s,
         }
         if vs.decision is not None:
