@@ -182,7 +182,7 @@ def series_png(vs: VideoSeries) -> bytes | None:
                 ax.axvline(f * scale, color="#d62728", linewidth=0.9)
             for f in vs.phases.es:
                 ax.axvline(f * scale, color="#2ca02c", linewidth=0.9, linestyle="--")
-        ax.set_ylabel(name, fontsize=7)
+        ax.set_ylabel(_wrap_label(name), fontsize=7)
         ax.tick_params(labelsize=7)
     axes[-1].set_xlabel(
         ("time (s)" if ft else "frame")
@@ -194,6 +194,21 @@ def series_png(vs: VideoSeries) -> bytes | None:
     # tight_layout costs a second per figure on a busy CPU; fixed margins do
     fig.subplots_adjust(left=0.12, right=0.98, top=0.9, bottom=0.12, hspace=0.15)
     return _fig_png(fig)
+
+
+def _wrap_label(name: str, width: int = 16) -> str:
+    """An axis label broken after ``_`` or a space so that it fits beside one panel.
+
+    >>> print(_wrap_label("LV_endocardial_length_A4C"))
+    LV_endocardial_
+    length_A4C
+    """
+    lines = [""]
+    for part in re.split(r"(?<=[_ ])", name):
+        if lines[-1] and len(lines[-1]) + len(part) > width:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def overlay_png(image: np.ndarray, labels: ImageLabels, view: str, title: str) -> bytes:
