@@ -38,13 +38,13 @@ def test_the_signal_is_the_mean_grey_inside_the_shared_region() -> None:
     frames = _stack([40.0, 60.0, 90.0, 60.0])
     # three outlines hold the square, one is off to the side: only the square is shared
     outlines = {0: SQUARE, 1: SQUARE, 2: SQUARE, 3: SQUARE + 9.0}
-    got = cavity_signal(outlines, frames)
+    got = cavity_signal(outlines, frames.items())
     assert isinstance(got, CavitySignal)
     assert (got.region_px, got.outlines) == (400, 4)
     assert got.values == {0: 40.0, 1: 60.0, 2: 90.0, 3: 60.0}
     # a colour frame counts as its grey mean
     rgb = {i: np.repeat(f[:, :, None], 3, axis=2) for i, f in frames.items()}
-    assert cavity_signal(outlines, rgb) == got
+    assert cavity_signal(outlines, rgb.items()) == got
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_the_signal_is_the_mean_grey_inside_the_shared_region() -> None:
 def test_a_signal_that_cannot_be_trusted_says_why(
     outlines: dict[int, np.ndarray], frames: dict[int, np.ndarray], why: str
 ) -> None:
-    assert cavity_signal(outlines, frames) == why
+    assert cavity_signal(outlines, frames.items()) == why
 
 
 VIDEO = "01-" + "c" * 64

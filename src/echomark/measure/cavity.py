@@ -11,7 +11,7 @@ moved into it (end-systole).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -86,45 +86,45 @@ def cavity_region(outlines: Sequence[FloatArray], hw: tuple[int, int]) -> npt.ND
 
 def cavity_signal(
     outlines: Mapping[int, FloatArray],
-    pixels: Mapping[int, npt.NDArray[np.uint8]],
+    pixels: Iterable[tuple[int, npt.NDArray[np.uint8]]],
 ) -> CavitySignal | str:
     """The cavity brightness of every frame with pixels, or why there is none.
 
     Args:
         outlines: Frame -> dense LV outline (pixels) of the frames that have one.
-        pixels: Frame -> the frame (grey, or colour averaged to grey), all the same size.
+        pixels: ``(frame, pixels)`` pairs (grey, or colour averaged to grey), all the same
+            size; read once, one at a time, so a long cine need not be held in memory.
 
     Returns:
         The signal, or a sentence saying why it cannot be used.
     """
     if len(outlines) < MIN_OUTLINES:
         return f"only {len(outlines)} frames have an LV outline"
-    if not pixels:
-        return "no frame pixels"
-    shapes = {p.shape[:2] for p in pixels.values()}
-    if len(shapes) != 1:
-        return "the frames differ in size"
-    hw = shapes.pop()
-    region = cavity_region(list(outlines.values()), hw)
-    n = int(region.sum())
-    if n < MIN_REGION_PX:
-        return f"the outlines share only {n} pixels"
+    region: npt.NDArray[np.bool_] | None = None
     values: dict[int, float] = {}
-    for frame, img in pixels.items():
+    for frame, img in pixels:
+        if region is None:
+            region = cavity_region(list(outlines.values()), img.shape[:2])
+            if int(region.sum()) < MIN_REGION_PX:
+                return f"the outlines share only {int(region.sum())} pixels"
+        elif img.shape[:2] != region.shape:
+            return "the frames differ in size"
         grey = img.astype(np.float64)
         if grey.ndim == 3:
             grey = grey.mean(axis=2)
         values[frame] = float(grey[region].mean())
+    if region is None:
+        return "no frame pixels"
     if max(values.values()) - min(values.values()) < MIN_RANGE:
         return "the cavity's brightness does not change over the cine"
-    return CavitySignal(values, n, len(outlines))
+    return CavitySignal(values, int(region.sum()), len(outlines))
 
 
-def read_pixels(frames: Mapping[int, str], read: PixelReader) -> dict[int, npt.NDArray[np.uint8]]:
-    """Frame -> pixels of the frames ``read`` has (it returns None for the others)."""
-    out = {}
+def iter_pixels(
+    frames: Mapping[int, str], read: PixelReader
+) -> Iterator[tuple[int, npt.NDArray[np.uint8]]]:
+    """``(frame, pixels)`` of the frames ``read`` has (it returns None for the others)."""
     for frame, key in frames.items():
         img = read(key)
         if img is not None:
-            out[frame] = img
-    return out
+            yield frame, img

@@ -45,8 +45,8 @@ from echomark.measure.cavity import (
     PhaseSource,
     PixelReader,
     cavity_signal,
+    iter_pixels,
     outline_polygon,
-    read_pixels,
 )
 from echomark.measure.plax import (
     IVS_BOTTOM,
@@ -565,7 +565,7 @@ def _cavity_phase_signal(
         poly = outline_polygon(labels, min_conf)
         if poly is not None:
             outlines[fr] = poly
-    got = cavity_signal(outlines, read_pixels({f: k for f, (k, _) in frames.items()}, pixels))
+    got = cavity_signal(outlines, iter_pixels({f: k for f, (k, _) in frames.items()}, pixels))
     if isinstance(got, str):
         return None, f"{CAVITY_SIGNAL_NAME} not used: {got}"
     return got, ""
