@@ -196,9 +196,7 @@ class VideoSeries:
         decision: How the view was decided.
         frame_time_s: Seconds between frames, when known.
         disks: Apical frames' disk diameters and length ``{frame: (diameters, L)}`` (mm).
-        phase_source: What ED/ES were searched on: the driver's name, or
-            :data:`~echomark.measure.cavity.CAVITY_SIGNAL_NAME`.
-        phase_signal: The cavity brightness per frame, when it was used.
+        phase_signal: The cavity brightness per frame, when ED/ES were found on it.
         phase_note: Why the signal asked for was not used (empty when it was).
     """
 
@@ -212,9 +210,15 @@ class VideoSeries:
     decision: ViewDecision | None = None
     frame_time_s: float | None = None
     disks: dict[int, tuple[FloatArray, float]] = field(default_factory=dict)
-    phase_source: str = ""
     phase_signal: dict[int, float] = field(default_factory=dict)
     phase_note: str = ""
+
+    @property
+    def phase_source(self) -> str:
+        """What ED/ES were searched on: the cavity signal, the driver's name, or ``""``."""
+        if self.phase_signal:
+            return CAVITY_SIGNAL_NAME
+        return self.driver.value if self.driver is not None else ""
 
 
 @dataclass
@@ -483,7 +487,6 @@ def measure_video(
         # (nearly) every frame impossible: search them all, so the beats and the heart rate
         # are still reported, rejected with their reasons
         candidates = vs.series[driver]
-    vs.phase_source = driver.value
     cavity = None
     if not phases and view != PLAX_VIEW:
         sized = [f for f, v in vs.series[driver].items() if math.isfinite(v)]
@@ -492,7 +495,7 @@ def measure_video(
             frames, pixels, phases_from, ok_frames, len(sized), min_conf
         )
     if cavity is not None:
-        vs.phase_source, vs.phase_signal = CAVITY_SIGNAL_NAME, cavity.values
+        vs.phase_signal = cavity.values
         # blood is dark: the fullest cavity (end-diastole) is the darkest
         ph = find_phases(cavity.values, frame_time_s=frame_time_s, diastole_is_max=False)
     else:
