@@ -381,7 +381,7 @@ def run_measure(opts: MeasureOptions) -> MeasureRun:
         store = _FramesStore(cines)
 
     def pixels(key: str) -> Any:
-        return store.read(key) if store is not None and key in store else None
+        return store.read(key) if key in store else None
 
     bar = _bar(len(videos), "video", "measure")
     try:
@@ -397,7 +397,7 @@ def run_measure(opts: MeasureOptions) -> MeasureRun:
             min_conf=opts.min_conf,
             qc=qc,
             progress=lambda _v: bar.update(1),
-            pixels=pixels,
+            pixels=pixels if store is not None else None,
             phases_from=PhaseSource(opts.phases_from),
         )
     finally:
