@@ -31,7 +31,9 @@ class Checkpoint:
     """A loaded checkpoint.
 
     Attributes:
-        model_state: Network weights (``module.`` prefixes removed), tensors on the load device.
+        model_state: Network weights (``module.`` prefixes removed), tensors on the load device:
+            the moving average of the weights when the run keeps one (``optim.ema_decay``),
+            which is what prediction, export and ``train --init`` use.
         config: The fully resolved training config as plain data (``to_dict`` form).
         channels: Label names in output-channel order.
         kind_names: ``"point"`` / ``"curve"`` per channel.
@@ -49,6 +51,9 @@ class Checkpoint:
         init: Where the run's first weights came from (``train --init``): ``source`` as
             given, the ``sha256`` of its weights file, tensors ``loaded`` and left ``fresh``;
             empty for a run started from random weights.
+        raw_model_state: The weights being trained, when ``model_state`` holds their moving
+            average (needed to resume such a run); None otherwise.
+        ema_updates: Optimiser steps folded into the moving average.
         path: Where it was read from.
     """
 
@@ -68,6 +73,8 @@ class Checkpoint:
     best_value: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     init: dict[str, Any] = field(default_factory=dict)
+    raw_model_state: dict[str, torch.Tensor] | None = None
+    ema_updates: int = 0
     path: str = ""
 
     @property
@@ -123,6 +130,8 @@ class Checkpoint:
             "best_value": self.best_value,
             "history": [dict(r) for r in self.history],
             "init": dict(self.init),
+            "raw_model_state": self.raw_model_state,
+            "ema_updates": self.ema_updates,
         }
 
 
@@ -250,6 +259,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             best_value=payload.get("best_value"),
             history=list(payload.get("history") or []),
             init=dict(payload.get("init") or {}),
+            raw_model_state=(
+                None
+                if payload.get("raw_model_state") is None
+                else strip_module_prefix(payload["raw_model_state"])
+            ),
+            ema_updates=int(payload.get("ema_updates") or 0),
             path=str(p),
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:

@@ -118,6 +118,9 @@ class OptimConfig:
         factor: Plateau: multiplier applied on a plateau.
         threshold: Plateau: relative improvement that counts.
         grad_clip: Clip the global gradient norm to this (0: off).
+        ema_decay: Keep an exponential moving average of the weights (and batch-norm
+            statistics) with this decay per optimiser step, and evaluate, select and save
+            the averaged weights (0: off). 0.9995 averages over about the last 2,000 steps.
     """
 
     name: OptimizerName = OptimizerName.ADAMW
@@ -132,10 +135,15 @@ class OptimConfig:
     factor: float = 0.2
     threshold: float = 1e-4
     grad_clip: float = 0.0
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
             raise ConfigError(f"must be > 0, got {self.lr}", field="optim.lr")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(
+                f"must be in [0, 1) (0: off), got {self.ema_decay}", field="optim.ema_decay"
+            )
         if self.weight_decay < 0 or self.warmup_epochs < 0 or self.grad_clip < 0:
             raise ConfigError(
                 "weight_decay, warmup_epochs and grad_clip must be >= 0", field="optim"

@@ -44,6 +44,7 @@ from echomark.labels.schema import ImageLabels
 from echomark.measure.qc import QcConfig, calibrate, frame_peak, qc_beside
 from echomark.models.precision import autocast
 from echomark.progress import progress as progress_iter
+from echomark.train.averaging import WeightEma
 from echomark.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from echomark.train.config import (
     BestMetric,
@@ -342,9 +343,14 @@ def train_one_epoch(
     *,
     epoch: int,
     progress: bool,
+    ema: WeightEma | None = None,
 ) -> float:
-    """One pass over the training data; returns the mean loss over all processes' batches."""
+    """One pass over the training data; returns the mean loss over all processes' batches.
+
+    With ``ema``, the weights' moving average is updated after every optimiser step.
+    """
     model.train()
+    plain = _unwrap(model)
     use_cl = config.channels_last and device.type == "cuda"
     total, count = 0.0, 0
     bar = _progress(loader, len(loader), f"epoch {epoch + 1}/{config.epochs}", progress)
@@ -367,6 +373,8 @@ def train_one_epoch(
             nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
         optimizer.step()
         schedule.step()
+        if ema is not None:
+            ema.update(plain)
         total += float(loss.detach())
         count += 1
     s, n = all_reduce_sum([total, float(count)], device, info)
@@ -820,7 +828,10 @@ def _run(
     if ckpt is not None:
         from echomark.models.modelfile import load_weights
 
-        load_weights(model, ckpt.model_state, file=str(resume), variant=config.model.variant)
+        # A run that keeps a moving average saves it as model_state; training goes on from
+        # the raw weights.
+        trained = ckpt.model_state if ckpt.raw_model_state is None else ckpt.raw_model_state
+        load_weights(model, trained, file=str(resume), variant=config.model.variant)
         init_record = dict(ckpt.init)  # the run's origin stays on record across resumes
     elif init_src is not None:
         from echomark.train.init import apply_init, data_differences
@@ -852,6 +863,20 @@ def _run(
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
+    ema: WeightEma | None = None
+    if config.optim.ema_decay > 0:
+        resumed_avg = ckpt is not None and ckpt.raw_model_state is not None
+        try:
+            ema = WeightEma(
+                _unwrap(model),
+                config.optim.ema_decay,
+                state=ckpt.model_state if resumed_avg and ckpt is not None else None,
+                updates=ckpt.ema_updates if resumed_avg and ckpt is not None else 0,
+            )
+        except KeyError as exc:
+            raise ConfigError(
+                f"cannot resume the weights' moving average: {exc.args[0]}", file=str(resume)
+            ) from None
     optimizer = make_optimizer(model, config)
     sampler: DistributedSampler[Any] = DistributedSampler(
         data.train,  # type: ignore[arg-type]
@@ -923,9 +948,14 @@ def _run(
                 info,
                 epoch=epoch,
                 progress=progress and info.is_main,
+                ema=ema,
             )
             step += len(loader)
             average_buffers(_unwrap(model), info)
+            # what is evaluated, selected and saved: the moving average when there is one
+            served = _unwrap(model) if ema is None else ema.module(_unwrap(model))
+            if ema is not None:
+                average_buffers(served, info)
             row: dict[str, float] = {
                 "epoch": float(epoch + 1),
                 "step": float(step),
@@ -936,7 +966,7 @@ def _run(
             qc: QcConfig | None = None
             if data.tune is not None and ((epoch + 1) % config.tune_every == 0 or last_epoch):
                 parts = tune_pass(
-                    _unwrap(model),
+                    served,
                     data.tune,
                     config,
                     device,
@@ -958,7 +988,7 @@ def _run(
             if info.is_main:
                 rng = _rng_state(config, epoch + 1)
                 ck = Checkpoint(
-                    model_state=_unwrap(model).state_dict(),
+                    model_state=served.state_dict(),
                     config=config_dict,
                     channels=channels,
                     kind_names=[k.value for k in kinds],
@@ -974,6 +1004,8 @@ def _run(
                     best_value=best_value if math.isfinite(best_value) else None,
                     history=history,
                     init=init_record,
+                    raw_model_state=None if ema is None else _unwrap(model).state_dict(),
+                    ema_updates=0 if ema is None else ema.updates,
                 )
                 save_checkpoint(ck, last_path)
                 _write_qc(last_path, qc)
