@@ -101,8 +101,17 @@ def test_prediction_over_a_png_cache_on_dask_equals_local_and_resumes(inputs, cl
     tmp, _, _ = inputs
     cache = str(tmp / "single")
     ckpt = str(tiny_checkpoint(tmp_path / "tiny.pt", head_bias=0.0, head_std=0.05))
-    local = run_prediction([cache], checkpoint=ckpt, out=tmp_path / "local", batch_size=4,
-                           ocr=False, stream=None)  # fmt: skip
+    # The workers run torch on one thread each; on some CPUs a convolution's float sums
+    # depend on the thread count, so the local run gets one thread too.
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = run_prediction([cache], checkpoint=ckpt, out=tmp_path / "local", batch_size=4,
+                               ocr=False, stream=None)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
     path, failed, ran = predict_on_dask([cache], checkpoint=ckpt, out=str(tmp_path / "dask"),
                                         dask=cluster.scheduler_address, batch_size=4)  # fmt: skip
     assert failed == [] and ran == 2  # 120 frames, shards of 16 batches of 4
