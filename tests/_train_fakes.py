@@ -11,6 +11,7 @@ from echomark.data.config import AugmentConfig, DataConfig
 from echomark.heatmaps import CodecConfig, encode
 from echomark.labels.registry import LabelKind
 from echomark.labels.schema import ImageLabels, Label
+from echomark.train import TrainData
 
 CHANNELS = ["dot", "line"]
 KINDS = [LabelKind.POINT, LabelKind.CURVE]
@@ -87,3 +88,18 @@ def fake_config_dict(out_dir: str, *, epochs: int = 2, size: int = 64) -> dict[s
         "seed": 3,
         "out_dir": out_dir,
     }
+
+
+def fake_train_data() -> TrainData:
+    """Four training items and two tune items of :class:`FakeDataset`."""
+    return TrainData(FakeDataset(4), FakeDataset(2, seed=1, train=False))
+
+
+class StopError(Exception):
+    """Raised by :func:`stop_after_first_epoch` to interrupt a run."""
+
+
+def stop_after_first_epoch(row: dict[str, float]) -> None:
+    """An ``on_epoch_end`` hook that interrupts the run after its first epoch."""
+    if row["epoch"] == 1:
+        raise StopError

@@ -4,14 +4,15 @@ import pytest
 import torch
 from torch import nn
 
-from _train_fakes import FakeDataset, fake_config_dict
+from _train_fakes import (
+    StopError,
+    fake_config_dict,
+    fake_train_data,
+    stop_after_first_epoch,
+)
 from echomark.errors import ConfigError
-from echomark.train import TrainData, load_checkpoint, load_config, run_training
+from echomark.train import load_checkpoint, load_config, run_training
 from echomark.train.averaging import WeightEma, ema_decay_at
-
-
-def _data() -> TrainData:
-    return TrainData(FakeDataset(4), FakeDataset(2, seed=1, train=False))
 
 
 def _config(out: str, epochs: int = 3, decay: float = 0.9) -> object:
@@ -71,10 +72,10 @@ def test_decay_outside_zero_one_is_refused(tmp_path, decay: float) -> None:
 def test_average_is_saved_and_leaves_the_training_path_alone(tmp_path) -> None:
     plain = run_training(
         load_config(base=fake_config_dict(str(tmp_path / "plain"), epochs=3)),
-        data=_data(),
+        data=fake_train_data(),
         progress=False,
     )
-    avg = run_training(_config(str(tmp_path / "avg")), data=_data(), progress=False)
+    avg = run_training(_config(str(tmp_path / "avg")), data=fake_train_data(), progress=False)
     # keeping an average does not change what is trained
     assert avg.param_digest == plain.param_digest
     ck = load_checkpoint(avg.last_path)
@@ -89,21 +90,16 @@ def test_average_is_saved_and_leaves_the_training_path_alone(tmp_path) -> None:
     assert ck.metrics["tune_loss"] != load_checkpoint(plain.last_path).metrics["tune_loss"]
 
 
-class _StopError(Exception):
-    pass
-
-
-def _stop_after_first_epoch(row: dict[str, float]) -> None:
-    if row["epoch"] == 1:
-        raise _StopError
-
-
 def test_interrupted_run_with_an_average_resumes_bit_identically(tmp_path) -> None:
-    full = run_training(_config(str(tmp_path / "full")), data=_data(), progress=False)
+    full = run_training(_config(str(tmp_path / "full")), data=fake_train_data(), progress=False)
     cfg = _config(str(tmp_path / "split"))
-    with pytest.raises(_StopError):
-        run_training(cfg, data=_data(), progress=False, on_epoch_end=_stop_after_first_epoch)
-    resumed = run_training(cfg, data=_data(), progress=False, resume=tmp_path / "split/last.pt")
+    with pytest.raises(StopError):
+        run_training(
+            cfg, data=fake_train_data(), progress=False, on_epoch_end=stop_after_first_epoch
+        )
+    resumed = run_training(
+        cfg, data=fake_train_data(), progress=False, resume=tmp_path / "split/last.pt"
+    )
     a, b = load_checkpoint(full.last_path), load_checkpoint(resumed.last_path)
     assert a.raw_model_state is not None and b.raw_model_state is not None
     assert a.ema_updates == b.ema_updates == 6

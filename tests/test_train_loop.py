@@ -3,33 +3,28 @@ import csv
 import pytest
 import torch
 
-from _train_fakes import FakeDataset, fake_config_dict
+from _train_fakes import (
+    FakeDataset,
+    StopError,
+    fake_config_dict,
+    fake_train_data,
+    stop_after_first_epoch,
+)
 from echomark.errors import ConfigError
 from echomark.train import TrainData, load_checkpoint, load_config, run_training, save_checkpoint
-
-
-def _data() -> TrainData:
-    return TrainData(FakeDataset(4), FakeDataset(2, seed=1, train=False))
-
-
-class _StopError(Exception):
-    pass
-
-
-def _stop_after_first_epoch(row: dict[str, float]) -> None:
-    if row["epoch"] == 1:
-        raise _StopError
 
 
 def test_interrupted_run_resumes_bit_identically(tmp_path) -> None:
     full = run_training(
         load_config(base=fake_config_dict(str(tmp_path / "full"), epochs=3)),
-        data=_data(),
+        data=fake_train_data(),
         progress=False,
     )
     cfg = load_config(base=fake_config_dict(str(tmp_path / "split"), epochs=3))
-    with pytest.raises(_StopError):
-        run_training(cfg, data=_data(), progress=False, on_epoch_end=_stop_after_first_epoch)
+    with pytest.raises(StopError):
+        run_training(
+            cfg, data=fake_train_data(), progress=False, on_epoch_end=stop_after_first_epoch
+        )
     last = tmp_path / "split" / "last.pt"
     assert load_checkpoint(last).epoch == 1
     # guard: continuing from the same weights with a fresh optimiser ends elsewhere
@@ -38,10 +33,10 @@ def test_interrupted_run_resumes_bit_identically(tmp_path) -> None:
     save_checkpoint(weights_only, tmp_path / "weights-only.pt")
     cfg_other = load_config(base=fake_config_dict(str(tmp_path / "other"), epochs=3))
     other = run_training(
-        cfg_other, data=_data(), progress=False, resume=tmp_path / "weights-only.pt"
+        cfg_other, data=fake_train_data(), progress=False, resume=tmp_path / "weights-only.pt"
     )
     assert other.param_digest != full.param_digest
-    resumed = run_training(cfg, data=_data(), progress=False, resume=last)
+    resumed = run_training(cfg, data=fake_train_data(), progress=False, resume=last)
     assert resumed.param_digest == full.param_digest
     a = load_checkpoint(full.last_path).model_state
     b = load_checkpoint(resumed.last_path).model_state
@@ -60,7 +55,9 @@ def test_interrupted_run_resumes_bit_identically(tmp_path) -> None:
 def test_run_writes_config_metrics_and_checkpoints(tmp_path) -> None:
     out = tmp_path / "run"
     result = run_training(
-        load_config(base=fake_config_dict(str(out), epochs=1)), data=_data(), progress=False
+        load_config(base=fake_config_dict(str(out), epochs=1)),
+        data=fake_train_data(),
+        progress=False,
     )
     assert (out / "config.yaml").is_file() and (out / "metrics.csv").is_file()
     assert result.best_path == out / "best.pt" and result.best_path.is_file()

@@ -93,7 +93,7 @@ def test_dask_spec_parsing():
 
 
 def test_prediction_over_a_png_cache_on_dask_equals_local_and_resumes(inputs, cluster, tmp_path):
-    pytest.importorskip("torch")
+    torch = pytest.importorskip("torch")
     from echomark.predict.api import run_prediction
     from echomark.workflows.distributed import SHARD_DIR, predict_on_dask
     from predict_helpers import tiny_checkpoint
@@ -103,8 +103,6 @@ def test_prediction_over_a_png_cache_on_dask_equals_local_and_resumes(inputs, cl
     ckpt = str(tiny_checkpoint(tmp_path / "tiny.pt", head_bias=0.0, head_std=0.05))
     # The workers run torch on one thread each; on some CPUs a convolution's float sums
     # depend on the thread count, so the local run gets one thread too.
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -70,10 +70,6 @@ class WeightEma:
             else:
                 avg.copy_(value)
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """The averaged weights (the tensors themselves; copy before changing them)."""
-        return self.shadow
-
     def module(self, model: nn.Module) -> nn.Module:
         """A copy of ``model`` holding the averaged weights, in eval mode.
 

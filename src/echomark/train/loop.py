@@ -865,13 +865,14 @@ def _run(
         )
     ema: WeightEma | None = None
     if config.optim.ema_decay > 0:
-        resumed_avg = ckpt is not None and ckpt.raw_model_state is not None
+        # a resumed run that kept an average goes on from it; any other starts a new one
+        resumed = ckpt if ckpt is not None and ckpt.raw_model_state is not None else None
         try:
             ema = WeightEma(
                 _unwrap(model),
                 config.optim.ema_decay,
-                state=ckpt.model_state if resumed_avg and ckpt is not None else None,
-                updates=ckpt.ema_updates if resumed_avg and ckpt is not None else 0,
+                state=None if resumed is None else resumed.model_state,
+                updates=0 if resumed is None else resumed.ema_updates,
             )
         except KeyError as exc:
             raise ConfigError(
@@ -953,8 +954,9 @@ def _run(
             step += len(loader)
             average_buffers(_unwrap(model), info)
             # what is evaluated, selected and saved: the moving average when there is one
-            served = _unwrap(model) if ema is None else ema.module(_unwrap(model))
+            served = _unwrap(model)
             if ema is not None:
+                served = ema.module(served)
                 average_buffers(served, info)
             row: dict[str, float] = {
                 "epoch": float(epoch + 1),
