@@ -10,11 +10,15 @@ scores each frame's ``lv-apex-endo``, ``mv-post-hinge``, ``mv-ant-hinge`` and
 found on the heart and the median distance in mm, the % of frames with all four on the
 heart, and the A4C single-plane EDV, ESV and EF with their ED/ES frames and quality status,
 read from the run's ``measurements.csv``. The reader marks are two engineers' consensus, not an
-expert's: a score here says whether the model finds the heart, not how accurately.
+expert's: a score here says whether the model finds the heart, not how accurately. Beside
+them, one engineer's traced LV outlines at the readers' ED and ES frames
+(``benchmarks/data/sonosite-a4c-reader-outlines.json``) give reference volumes: each beat's
+traced EDV, ESV and EF is printed beside the model's own at the same frames.
 
 Usage: PYTHONPATH=src .venv/bin/python benchmarks/bench_real_cine.py --checkpoint best.pt|--model NAME \
     [--json out.json] [--sheet sheet.png] [--out measure-folder] [--no-ocr] [--device cpu] \
-    [--tta-shift PX] [--phases-from auto|size|cavity]
+    [--tta-shift PX] [--phases-from auto|size|cavity] [--marks JSON] [--outlines JSON] \
+    [--reference-sheet outlines.png]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 import tempfile
 import time
@@ -32,13 +37,18 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from echomark.cache.keys import ImageKey
+from echomark.calibration import Calibration
 from echomark.dicom.memory import curate_in_memory
 from echomark.evaluate.draw import draw_labels, to_rgb
 from echomark.evaluate.reader_marks import (
+    LV_CURVE,
     SCORED_LABELS,
     FrameScore,
+    ReaderOutlines,
     marks_at,
+    outline_labels,
     read_reader_marks,
+    read_reader_outlines,
     score_frame,
     summarise,
 )
@@ -46,11 +56,13 @@ from echomark.evaluate.runner import load_registry_info
 from echomark.labels.io import read_labels
 from echomark.labels.schema import ImageLabels, Label
 from echomark.labels.vocabulary import spec
+from echomark.measure.a4c import ejection_fraction_pct, lv_apical_frame
 from echomark.predict.api import PREDICTIONS_JSON
 from echomark.workflows.measure import MeasureOptions, run_measure
 
 CINE = "color3d_jpeg_baseline.dcm"
 MARKS = Path(__file__).parent / "data" / "sonosite-a4c-reader-marks.json"
+OUTLINES = Path(__file__).parent / "data" / "sonosite-a4c-reader-outlines.json"
 #: A4C single-plane method-of-disks rows reported from measurements.csv.
 VOLUME_ROWS = ("LVEDV_A4C_disks", "LVESV_A4C_disks", "EF_A4C_disks")
 #: Heart region shown on the contact sheet (full-frame pixels x0, y0, x1, y1).
@@ -124,6 +136,86 @@ def contact_sheet(
     sheet.save(path)
 
 
+def reference_sheet(
+    frames: dict[int, np.ndarray],
+    labels: dict[int, ImageLabels],
+    outlines: ReaderOutlines,
+    reference: dict[str, Any],
+    path: Path,
+) -> None:
+    """Each beat's ED (top row) and ES (bottom row) frame: the model's LV outline in red, the
+    reader's traced outline in green, with both volumes."""
+    x0, y0, x1, y1 = SHEET_BOX
+    beats = reference["beats"]
+    w, h = (x1 - x0) * 2, (y1 - y0) * 2
+    sheet = Image.new("RGB", (len(beats) * w, 2 * h + 16))
+    for k, b in enumerate(beats):
+        for row, (phase, key) in enumerate((("ED", "EDV"), ("ES", "ESV"))):
+            frame = b[f"{phase.lower()}_frame"]
+            canvas = to_rgb(frames[frame])
+            model = {LV_CURVE: lab} if (lab := labels.get(frame, {}).get(LV_CURVE)) else {}
+            draw_labels(canvas, model, colour="#ff4040")
+            traced = {LV_CURVE: Label.curve(outlines.frames[frame])}
+            draw_labels(canvas, traced, colour="#40ff40", dashed=True)
+            tile = canvas.crop((x0, y0, x1, y1)).resize((w, h))
+            text = (
+                f"{phase} frame {frame}: traced {fmt(b['reader'][key])} mL, "
+                f"model {fmt(b['model'][key])} mL"
+            )
+            ImageDraw.Draw(tile).text((4, 4), text, fill="#ffff00")
+            sheet.paste(tile, (k * w, row * h))
+    ImageDraw.Draw(sheet).text(
+        (4, 2 * h + 2), "red: model's curve-lv-endo; green dashed: reader's tracing", fill="#ffffff"
+    )
+    sheet.save(path)
+
+
+def reference_volumes(
+    outlines: ReaderOutlines, labels: dict[int, ImageLabels], cal: Calibration
+) -> dict[str, Any]:
+    """Per beat: the reader's traced EDV, ESV and EF beside the model's at the same frames.
+
+    Both sides go through :func:`~echomark.measure.a4c.lv_apical_frame` (single-plane
+    method of disks), so only the outlines differ. The model's values are its raw
+    per-frame ones, whatever their quality status (``measure`` flags them). ``repeat``
+    holds the reader's second tracing of some frames beside the first.
+    """
+
+    def vol(lab: ImageLabels) -> float | None:
+        v = lv_apical_frame(lab, cal).volume_ml
+        return None if math.isnan(v) else v
+
+    def ef(ed: float | None, es: float | None) -> float | None:
+        return None if ed is None or es is None or ed <= 0 else ejection_fraction_pct(ed, es)
+
+    beats = []
+    for ed, es in outlines.beats:
+        ref_ed, ref_es = (
+            vol(outline_labels(outlines.frames[ed])),
+            vol(outline_labels(outlines.frames[es])),
+        )
+        mod_ed, mod_es = vol(labels.get(ed, {})), vol(labels.get(es, {}))
+        beats.append(
+            {
+                "ed_frame": ed,
+                "es_frame": es,
+                "reader": {"EDV": ref_ed, "ESV": ref_es, "EF": ef(ref_ed, ref_es)},
+                "model": {"EDV": mod_ed, "ESV": mod_es, "EF": ef(mod_ed, mod_es)},
+            }
+        )
+    repeat = {
+        f: {"first": vol(outline_labels(outlines.frames[f])), "repeat": vol(outline_labels(xy))}
+        for f, xy in outlines.repeat.items()
+        if f in outlines.frames
+    }
+    return {"reader": outlines.reader, "beats": beats, "repeat": repeat}
+
+
+def fmt(v: float | None, unit: str = "") -> str:
+    """A value for the terminal ('-' for none)."""
+    return "-" if v is None else f"{v:.1f}{unit}"
+
+
 def nearest_offset(frame: str, reader_frames: tuple[int, ...]) -> int | None:
     """Frames from a measured ED/ES frame to the nearest reader ED/ES frame (None: no frame)."""
     if not frame or not reader_frames:
@@ -177,8 +269,12 @@ def main() -> int:
     which.add_argument("--checkpoint", help="checkpoint .pt, model folder or .onnx")
     which.add_argument("--model", help="a named model, e.g. synthetic-v1 (echomark models)")
     ap.add_argument("--marks", default=str(MARKS), help="reader marks JSON")
+    ap.add_argument("--outlines", default=str(OUTLINES), help="reader outlines JSON (volumes)")
     ap.add_argument("--json", help="write every figure here")
     ap.add_argument("--sheet", help="write a contact sheet PNG here")
+    ap.add_argument(
+        "--reference-sheet", help="write the model's and the reader's ED/ES outlines (PNG) here"
+    )
     ap.add_argument("--out", help="keep the measure outputs in this folder (default: temporary)")
     ap.add_argument("--no-ocr", action="store_true", help="skip OCR text blanking (not default)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
@@ -201,6 +297,7 @@ def main() -> int:
 
     dcm = Path(str(get_testdata_file(CINE)))
     reader = read_reader_marks(args.marks)
+    outlines = read_reader_outlines(args.outlines)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "measure"
         t0 = time.perf_counter()
@@ -237,6 +334,7 @@ def main() -> int:
         for b in volumes[name]["beats"]:
             b["frames_from_reader"] = nearest_offset(b["frame"], reader_frames)
     check = done_when(summary, volumes)
+    reference = reference_volumes(outlines, labels, cine.calibration)
 
     print(f"{CINE}: {len(cine.frames)} frames, {dx:.4f} mm/px, measure+predict {seconds:.0f} s")
     print(f"{'label':<16}{'found %':>9}{'on heart %':>12}{'median mm':>11}")
@@ -259,6 +357,16 @@ def main() -> int:
                 f"  beat {b['beat']} frame {b['frame'] or '-'}{near}: {val} "
                 f"({b['status']}; {short(b['reasons'])})"
             )
+    print(
+        "reader's traced outlines against the model's, same frames (raw per-frame values, flagged or not):"
+    )
+    for b in reference["beats"]:
+        r, m = b["reader"], b["model"]
+        print(
+            f"  ED {b['ed_frame']} / ES {b['es_frame']}: reader EDV {fmt(r['EDV'])} ESV "
+            f"{fmt(r['ESV'])} mL EF {fmt(r['EF'], ' %')}; model EDV {fmt(m['EDV'])} ESV "
+            f"{fmt(m['ESV'])} mL EF {fmt(m['EF'], ' %')}"
+        )
     unmet = [k for k, v in check.items() if k not in ("met", "normal_ranges") and not v]
     print(
         f"issue 'done when' met: {check['met']}" + (f" (not: {', '.join(unmet)})" if unmet else "")
@@ -276,6 +384,7 @@ def main() -> int:
             "phase_source": phase_source,
             "volumes": volumes,
             "done_when": check,
+            "reference_volumes": reference,
             "frames": [
                 {
                     "frame": s.frame,
@@ -292,6 +401,8 @@ def main() -> int:
         Path(args.json).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     if args.sheet:
         contact_sheet(cine.frames, labels, per_frame_marks, Path(args.sheet))
+    if args.reference_sheet:
+        reference_sheet(cine.frames, labels, outlines, reference, Path(args.reference_sheet))
     value = round(summary["all_four_on_heart_pct"], 1)
     bench = {"name": "real_cine_all_four_on_heart", "value": value, "unit": "% frames"}
     print("BENCH " + json.dumps(bench))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from echomark.calibration import Calibration
 from echomark.errors import InputError
 from echomark.evaluate.reader_marks import (
     LV_CURVE,
@@ -18,13 +20,16 @@ from echomark.evaluate.reader_marks import (
     curve_apex,
     distance_mm,
     marks_at,
+    outline_labels,
     read_reader_marks,
+    read_reader_outlines,
     score_curve,
     score_frame,
     score_point,
     summarise,
 )
 from echomark.labels.schema import Label
+from echomark.measure.a4c import lv_apical_frame
 
 MARKS = Path(__file__).parents[1] / "benchmarks" / "data" / "sonosite-a4c-reader-marks.json"
 MM = 0.5105  # the cine's spacing, mm per pixel, both axes
@@ -194,3 +199,78 @@ def test_the_marks_are_the_mean_of_two_readings_that_each_look_like_an_a4c_lv() 
         for k in doc["frames"]
     ]
     assert 5.0 < float(np.median(apex_gap)) < 10.0
+
+
+# ---- traced outlines (reference volumes)
+
+OUTLINES = MARKS.with_name("sonosite-a4c-reader-outlines.json")
+CAL = Calibration.isotropic(MM)
+
+
+@pytest.fixture(scope="module")
+def outlines():  # type: ignore[no-untyped-def]
+    return read_reader_outlines(OUTLINES)
+
+
+def test_outlines_trace_each_reader_beat_and_agree_with_the_marks(outlines, marks) -> None:  # type: ignore[no-untyped-def]
+    """ED frames are the readers' own; each outline runs from the lateral hinge over the apex
+    to the septal hinge, within the scorer's tolerances of the marks of its frame (10 mm at
+    the hinges, 12 mm at the apex: the marks are interpolated between every 10th frame, and
+    the annulus moves up to 15 mm in a beat)."""
+    assert outlines.file == marks.file
+    assert [ed for ed, _ in outlines.beats] == list(marks.ed_frames)
+    assert all(es in marks.es_frames and ed < es < ed + 20 for ed, es in outlines.beats)
+    for frame, xy in {**outlines.frames, **outlines.repeat}.items():
+        m = marks_at(marks.frames, frame)
+        pred = {LV_CURVE: Label.curve(xy, conf=1.0)}
+        assert score_frame(frame, pred, m, MM, MM).labels[LV_CURVE].on_heart, frame
+        assert xy[0, 0] > xy[-1, 0], frame  # lateral (image right) first
+
+
+def test_traced_volumes_golden_values(outlines) -> None:  # type: ignore[no-untyped-def]
+    """The reference EDV / ESV / EF per beat, through the same code as a prediction's."""
+    got = []
+    for ed, es in outlines.beats:
+        edv = lv_apical_frame(outline_labels(outlines.frames[ed]), CAL).volume_ml
+        esv = lv_apical_frame(outline_labels(outlines.frames[es]), CAL).volume_ml
+        got.append((round(edv, 1), round(esv, 1), round(100 * (edv - esv) / edv, 1)))
+    assert got == [
+        (109.8, 45.0, 59.0),
+        (99.3, 40.3, 59.4),
+        (107.7, 44.9, 58.3),
+        (118.9, 50.6, 57.5),
+    ]
+    # the repeat tracing: within 10 % of the first
+    for frame, xy in outlines.repeat.items():
+        first = lv_apical_frame(outline_labels(outlines.frames[frame]), CAL).volume_ml
+        again = lv_apical_frame(outline_labels(xy), CAL).volume_ml
+        assert abs(again / first - 1) < 0.10, frame
+
+
+def test_outline_labels_measure_a_half_ellipse_exactly() -> None:
+    """Semi-axes 20 mm across and 80 mm long: disks volume 2/3·π·20²·80 mm³ (67.0 mL)."""
+    t = np.linspace(0.0, np.pi, 801)
+    xy = np.stack([100 + 20 / MM * np.cos(t), 300 - 80 / MM * np.sin(t)], axis=1)
+    got = lv_apical_frame(outline_labels(xy), CAL)
+    assert got.length_mm == pytest.approx(80.0, rel=1e-4)
+    assert got.volume_ml == pytest.approx(2 / 3 * np.pi * 20**2 * 80 / 1000, rel=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"beats": []}, "'frames'"),
+        ({"frames": {"x": [[0, 0]] * 5}}, "integers"),
+        ({"frames": {"0": [[0, 0]] * 4}}, "at least 5"),
+        ({"frames": {"0": [[0, 0]] * 4 + [[0, "a"]]}}, "at least 5"),
+        ({"frames": {"0": [[0, 0]] * 5}, "beats": [[0, 9]]}, "frame 9 has no outline"),
+        ({"frames": {"0": [[0, 0]] * 5}, "beats": [[0]]}, "[ED frame, ES frame]"),
+        ({"frames": {"0": [[0, 0]] * 5}, "repeat": [1]}, "'repeat'"),
+    ],
+)
+def test_bad_outline_files_are_refused(tmp_path: Path, doc: dict, message: str) -> None:  # type: ignore[type-arg]
+    p = tmp_path / "outlines.json"
+    p.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(message)) as err:
+        read_reader_outlines(p)
+    assert str(p) in str(err.value)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from echomark.errors import InputError
 from echomark.geometry.curves import sample_curve
@@ -100,6 +101,111 @@ def read_reader_marks(path: str | os.PathLike[str]) -> ReaderMarks:
         ed_frames=tuple(int(f) for f in doc.get("ed_frames", ())),
         es_frames=tuple(int(f) for f in doc.get("es_frames", ())),
     )
+
+
+@dataclass(frozen=True)
+class ReaderOutlines:
+    """A reader's LV endocardial outlines on some frames of one cine (reference volumes).
+
+    Attributes:
+        file: The cine the outlines belong to (a file name, never a patient's).
+        reader: Who traced, and how.
+        frames: Frame number -> outline points ``(N, 2)`` in full-frame pixels, from the
+            lateral mitral hinge (``mv-ant-hinge``) over the apex to the septal one
+            (``mv-post-hinge``), as ``curve-lv-endo`` runs.
+        beats: ``(end-diastole, end-systole)`` frame pairs, each traced in ``frames``.
+        repeat: The same reader's second tracing of some frames (repeatability).
+    """
+
+    file: str
+    reader: str
+    frames: dict[int, np.ndarray[Any, np.dtype[np.float64]]]
+    beats: tuple[tuple[int, int], ...]
+    repeat: dict[int, np.ndarray[Any, np.dtype[np.float64]]] = field(default_factory=dict)
+
+
+#: Fewest points a traced outline may have (two hinges, the apex and a wall point each side).
+MIN_OUTLINE_POINTS = 5
+
+
+def _outlines(obj: object, p: str, where: str) -> dict[int, np.ndarray[Any, np.dtype[np.float64]]]:
+    if not isinstance(obj, dict):
+        raise InputError(f"'{where}' must be an object of frame -> outline", file=p)
+    out = {}
+    for key, pts in obj.items():
+        try:
+            frame = int(key)
+        except ValueError:
+            raise InputError("frame numbers must be integers", file=p, key=str(key)) from None
+        if (
+            not isinstance(pts, list)
+            or len(pts) < MIN_OUTLINE_POINTS
+            or not all(
+                isinstance(xy, list)
+                and len(xy) == 2
+                and all(isinstance(v, int | float) and math.isfinite(v) for v in xy)
+                for xy in pts
+            )
+        ):
+            raise InputError(
+                f"an outline must be at least {MIN_OUTLINE_POINTS} [x, y] points",
+                file=p,
+                key=str(key),
+                field=where,
+            )
+        out[frame] = np.asarray(pts, dtype=np.float64)
+    return dict(sorted(out.items()))
+
+
+def read_reader_outlines(path: str | os.PathLike[str]) -> ReaderOutlines:
+    """Read a reader-outlines JSON (``{"file", "reader", "beats": [[ed, es]], "frames"}``).
+
+    Raises:
+        InputError: Unreadable JSON, a missing field, a non-integer frame, an outline of
+            fewer than :data:`MIN_OUTLINE_POINTS` finite points, or a beat whose ED or ES
+            frame has no outline.
+    """
+    p = os.fspath(path)
+    try:
+        with open(p, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read reader outlines ({exc})", file=p) from None
+    if not isinstance(doc, dict) or "frames" not in doc:
+        raise InputError("reader outlines need a 'frames' object", file=p)
+    frames = _outlines(doc["frames"], p, "frames")
+    repeat = _outlines(doc.get("repeat", {}), p, "repeat")
+    beats = []
+    for beat in doc.get("beats", ()):
+        if not (isinstance(beat, list) and len(beat) == 2 and all(type(f) is int for f in beat)):
+            raise InputError("a beat must be [ED frame, ES frame]", file=p, field="beats")
+        missing = [f for f in beat if f not in frames]
+        if missing:
+            raise InputError(
+                f"beat {beat}: frame {missing[0]} has no outline", file=p, field="beats"
+            )
+        beats.append((beat[0], beat[1]))
+    return ReaderOutlines(
+        file=str(doc.get("file", "")),
+        reader=str(doc.get("reader", "")),
+        frames=frames,
+        beats=tuple(beats),
+        repeat=repeat,
+    )
+
+
+def outline_labels(xy: npt.ArrayLike) -> ImageLabels:
+    """A traced outline as the labels a measurement reads: the curve and its two ends as hinges.
+
+    No apex point is given, so an apical measurement takes the outline's point farthest from
+    the mid-annulus, as it does for a prediction without one.
+    """
+    pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    return {
+        LV_CURVE: Label.curve(pts),
+        "mv-ant-hinge": Label.point(float(pts[0, 0]), float(pts[0, 1])),
+        "mv-post-hinge": Label.point(float(pts[-1, 0]), float(pts[-1, 1])),
+    }
 
 
 def marks_at(marks: Mapping[int, Mapping[str, XY]], frame: int) -> dict[str, XY]:
