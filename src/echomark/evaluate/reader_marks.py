@@ -58,6 +58,32 @@ class ReaderMarks:
     es_frames: tuple[int, ...] = ()
 
 
+def _load_json(path: str | os.PathLike[str], what: str) -> tuple[str, Any]:
+    """``(path as str, parsed JSON)``; an unreadable file is an :class:`InputError`."""
+    p = os.fspath(path)
+    try:
+        with open(p, encoding="utf-8") as f:
+            return p, json.load(f)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {what} ({exc})", file=p) from None
+
+
+def _frame_number(key: str, p: str) -> int:
+    try:
+        return int(key)
+    except ValueError:
+        raise InputError("frame numbers must be integers", file=p, key=str(key)) from None
+
+
+def _is_xy(v: object) -> bool:
+    """``[x, y]``: a list of two finite numbers."""
+    return (
+        isinstance(v, list)
+        and len(v) == 2
+        and all(isinstance(c, int | float) and math.isfinite(c) for c in v)
+    )
+
+
 def read_reader_marks(path: str | os.PathLike[str]) -> ReaderMarks:
     """Read a reader-marks JSON (``{"file", "reader", "frames": {"0": {name: [x, y]}}}``).
 
@@ -65,31 +91,19 @@ def read_reader_marks(path: str | os.PathLike[str]) -> ReaderMarks:
         InputError: Unreadable JSON, a missing field, a non-integer frame, an unknown point
             name or a point that is not two finite numbers.
     """
-    p = os.fspath(path)
-    try:
-        with open(p, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read reader marks ({exc})", file=p) from None
+    p, doc = _load_json(path, "reader marks")
     if not isinstance(doc, dict) or not isinstance(doc.get("frames"), dict):
         raise InputError("reader marks need a 'frames' object", file=p)
     frames: dict[int, dict[str, XY]] = {}
     for key, points in doc["frames"].items():
-        try:
-            frame = int(key)
-        except ValueError:
-            raise InputError("frame numbers must be integers", file=p, key=str(key)) from None
+        frame = _frame_number(key, p)
         if not isinstance(points, dict):
             raise InputError("a frame's marks must be an object", file=p, key=str(key))
         frames[frame] = {}
         for name, xy in points.items():
             if name not in READER_POINTS:
                 raise InputError(f"unknown point (use {READER_POINTS})", file=p, field=name)
-            if (
-                not isinstance(xy, list)
-                or len(xy) != 2
-                or not all(isinstance(v, int | float) and math.isfinite(v) for v in xy)
-            ):
+            if not _is_xy(xy):
                 raise InputError("a mark must be [x, y]", file=p, key=str(key), field=name)
             frames[frame][name] = (float(xy[0]), float(xy[1]))
     if not frames:
@@ -133,20 +147,8 @@ def _outlines(obj: object, p: str, where: str) -> dict[int, np.ndarray[Any, np.d
         raise InputError(f"'{where}' must be an object of frame -> outline", file=p)
     out = {}
     for key, pts in obj.items():
-        try:
-            frame = int(key)
-        except ValueError:
-            raise InputError("frame numbers must be integers", file=p, key=str(key)) from None
-        if (
-            not isinstance(pts, list)
-            or len(pts) < MIN_OUTLINE_POINTS
-            or not all(
-                isinstance(xy, list)
-                and len(xy) == 2
-                and all(isinstance(v, int | float) and math.isfinite(v) for v in xy)
-                for xy in pts
-            )
-        ):
+        frame = _frame_number(key, p)
+        if not isinstance(pts, list) or len(pts) < MIN_OUTLINE_POINTS or not all(map(_is_xy, pts)):
             raise InputError(
                 f"an outline must be at least {MIN_OUTLINE_POINTS} [x, y] points",
                 file=p,
@@ -165,12 +167,7 @@ def read_reader_outlines(path: str | os.PathLike[str]) -> ReaderOutlines:
             fewer than :data:`MIN_OUTLINE_POINTS` finite points, or a beat whose ED or ES
             frame has no outline.
     """
-    p = os.fspath(path)
-    try:
-        with open(p, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read reader outlines ({exc})", file=p) from None
+    p, doc = _load_json(path, "reader outlines")
     if not isinstance(doc, dict) or "frames" not in doc:
         raise InputError("reader outlines need a 'frames' object", file=p)
     frames = _outlines(doc["frames"], p, "frames")
