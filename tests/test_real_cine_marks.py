@@ -30,6 +30,7 @@ from echomark.evaluate.reader_marks import (
 )
 from echomark.labels.schema import Label
 from echomark.measure.a4c import lv_apical_frame
+from synth_helpers import cavity_and_wall_greys
 
 MARKS = Path(__file__).parents[1] / "benchmarks" / "data" / "sonosite-a4c-reader-marks.json"
 MM = 0.5105  # the cine's spacing, mm per pixel, both axes
@@ -246,6 +247,23 @@ def test_traced_volumes_golden_values(outlines) -> None:  # type: ignore[no-unty
         first = lv_apical_frame(outline_labels(outlines.frames[frame]), CAL).volume_ml
         again = lv_apical_frame(outline_labels(xy), CAL).volume_ml
         assert abs(again / first - 1) < 0.10, frame
+
+
+def test_traced_cavities_are_black_and_their_walls_grey(outlines) -> None:  # type: ignore[no-untyped-def]
+    """The contrast the synthetic B-mode look is tuned to (test_synth_bmode): the cavity core
+    (over 4 mm inside the tracing) has median grey 7-10, the wall band 1.5-6 mm outside it
+    35-45, at every traced frame."""
+    from pydicom.data import get_testdata_file
+
+    from echomark.dicom.memory import curate_in_memory
+
+    frames = sorted(outlines.frames)
+    cine = curate_in_memory(get_testdata_file(outlines.file), frames=frames, ocr=False)
+    for frame in frames:
+        cavity, wall = cavity_and_wall_greys(
+            cine.frames[frame].astype(float), outlines.frames[frame], MM
+        )
+        assert 7.0 <= cavity <= 10.0 and 35.0 <= wall <= 45.0, (frame, cavity, wall)
 
 
 def test_outline_labels_measure_a_half_ellipse_exactly() -> None:

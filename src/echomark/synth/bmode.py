@@ -72,12 +72,21 @@ _WORDS = (
 )
 
 
+#: Blood-pool echo below the black end of the grey map (dB): the gain a sonographer sets.
+BLOOD_MARGIN_DB = (-8.0, 8.0)
+#: Least height of the myocardium's echo above the black end of the grey map (a fraction
+#: of the dynamic range).
+MYOCARDIUM_ABOVE_BLACK = 0.3
+#: Dynamic range of the grey map (dB).
+DYNAMIC_RANGE_DB = (30.0, 70.0)
+
+
 @dataclass(frozen=True)
 class BmodeLook:
     """The per-video look of the B-mode renderer (all drawn by :meth:`sample`).
 
     Attributes:
-        gain_db: Overall gain.
+        gain_db: Overall gain (set from the blood margin, see :meth:`sample`).
         dynamic_range_db: dB mapped onto the grey scale.
         gamma: Grey-map exponent (< 1 lifts the mid greys).
         atten_db_per_cm: Attenuation left after time-gain compensation.
@@ -142,28 +151,54 @@ class BmodeLook:
 
     @classmethod
     def sample(cls, rng: np.random.Generator) -> BmodeLook:
-        """Draw a look, from crisp and contrasty to grey, hazy and low-contrast."""
+        """Draw a look, from crisp and contrasty to grey, hazy and low-contrast.
+
+        The gain is set as a sonographer sets it, not drawn on its own: the black end of the
+        grey map goes :data:`BLOOD_MARGIN_DB` above the blood pool's echo (its level and the
+        haze), but never closer than :data:`MYOCARDIUM_ABOVE_BLACK` of the dynamic range
+        under the myocardium's. So most cavities are black and walls grey, as in real
+        echoes (the SonoSite cine in pydicom-data: cavity grey 7-10, wall 35-45), and the
+        rest are hazy. A gain drawn on its own made the median cavity grey 38.
+        """
         rib = rng.random() < 0.35
+        margin_db = float(rng.uniform(*BLOOD_MARGIN_DB))
+        dynamic_range_db = float(rng.uniform(*DYNAMIC_RANGE_DB))
+        gamma = float(rng.uniform(0.7, 1.8))
+        atten_db_per_cm = float(rng.uniform(0.0, 1.0))
+        tgc_ripple_db = float(rng.uniform(0.0, 3.0))
+        axial_mm = float(rng.uniform(0.25, 0.6))
+        beam_mm = float(rng.uniform(0.5, 2.5))
+        focus_cm = float(rng.uniform(5.0, 12.0))
+        levels = (
+            float(rng.uniform(0.6, 2.5)),
+            float(np.exp(rng.uniform(np.log(0.15), np.log(3.0)))),
+            float(rng.uniform(0.4, 1.0)),
+            float(rng.uniform(0.02, 1.0)),
+        )
+        edge_cm = float(rng.uniform(0.06, 0.5))
+        dropout = float(rng.uniform(0.3, 0.85))
+        near_clutter = float(rng.uniform(0.003, 0.08))
+        near_depth_cm = float(rng.uniform(1.0, 6.0))
+        blood_haze = float(rng.uniform(0.0, 0.006))
+        blood_db = 10.0 * math.log10((BLOOD * levels[0]) ** 2 + blood_haze**2)
+        myo_db = 20.0 * math.log10(MYOCARDIUM * levels[2])
+        # the myocardium stays visible: when it is too close to the blood, the pool greys
+        black_db = min(blood_db + margin_db, myo_db - MYOCARDIUM_ABOVE_BLACK * dynamic_range_db)
         return cls(
-            gain_db=float(rng.uniform(-9.0, 4.0)),
-            dynamic_range_db=float(rng.uniform(40.0, 75.0)),
-            gamma=float(rng.uniform(0.7, 1.8)),
-            atten_db_per_cm=float(rng.uniform(0.0, 1.0)),
-            tgc_ripple_db=float(rng.uniform(0.0, 3.0)),
-            axial_mm=float(rng.uniform(0.25, 0.6)),
-            beam_mm=float(rng.uniform(0.5, 2.5)),
-            focus_cm=float(rng.uniform(5.0, 12.0)),
-            levels=(
-                float(rng.uniform(0.6, 2.5)),
-                float(np.exp(rng.uniform(np.log(0.15), np.log(3.0)))),
-                float(rng.uniform(0.15, 1.0)),
-                float(rng.uniform(0.02, 1.0)),
-            ),
-            edge_cm=float(rng.uniform(0.06, 0.5)),
-            dropout=float(rng.uniform(0.3, 0.95)),
-            near_clutter=float(rng.uniform(0.003, 0.08)),
-            near_depth_cm=float(rng.uniform(1.0, 6.0)),
-            blood_haze=float(rng.uniform(0.0, 0.006)),
+            gain_db=-dynamic_range_db - black_db,
+            dynamic_range_db=dynamic_range_db,
+            gamma=gamma,
+            atten_db_per_cm=atten_db_per_cm,
+            tgc_ripple_db=tgc_ripple_db,
+            axial_mm=axial_mm,
+            beam_mm=beam_mm,
+            focus_cm=focus_cm,
+            levels=levels,
+            edge_cm=edge_cm,
+            dropout=dropout,
+            near_clutter=near_clutter,
+            near_depth_cm=near_depth_cm,
+            blood_haze=blood_haze,
             reverb=float(rng.uniform(0.0, 0.006)),
             reverb_step_cm=float(rng.uniform(1.5, 3.5)),
             shadow_db=float(rng.uniform(4.0, 15.0)) if rib else 0.0,
