@@ -148,8 +148,8 @@ def test_gain_puts_black_below_the_blood_pool_and_under_the_myocardium() -> None
 
 def test_varied_a4c_cavities_are_mostly_black_like_real_echoes() -> None:
     # End-diastolic frames. The real SonoSite A4C cine in pydicom-data: LV cavity grey 7-10,
-    # the wall beside it 35-45 (test_real_cine_marks). Before the gain was set from the blood pool, the varied
-    # look's median cavity was 38 and one A4C frame in 9 looked like that.
+    # the wall beside it 35-45 (test_real_cine_marks). Before the gain was set from the blood
+    # pool, the varied look's median cavity was 38 and one A4C frame in 9 looked like that.
     cavity, wall = [], []
     for seed in range(40):
         c = make_cine("A4C", seed, n_frames=12, size=SIZE, look="bmode", varied=True)
