@@ -1,4 +1,4 @@
-"""Shared checks for the synthetic-cine tests: label-side brightness, cavity greys, spline fits."""
+"""Shared checks for the synthetic-cine tests: brightness either side of a label, spline fits."""
 
 from __future__ import annotations
 
@@ -43,22 +43,3 @@ def true_curve_fits(view: str) -> Iterator[tuple[ImageLabels, dict[str, npt.NDAr
 def spline_gap(nodes: npt.ArrayLike, dense: npt.NDArray[np.float64]) -> float:
     """Hausdorff distance (px) between a label's spline and the exact curve it was fitted to."""
     return curve_distances(sample_curve(nodes, spacing=1.0), dense[::2])[1]
-
-
-def cavity_and_wall_greys(
-    img: npt.NDArray[np.floating], nodes: npt.ArrayLike, mm_per_px: float
-) -> tuple[float, float]:
-    """Median grey of an LV cavity's core (over 4 mm inside) and of its wall (1.5-6 mm out).
-
-    The cavity is the LV outline closed straight across its base.
-    """
-    import cv2
-
-    dense = sample_curve(nodes, spacing=1.0)
-    inside = np.zeros(img.shape, dtype=np.uint8)
-    cv2.fillPoly(inside, [np.rint(dense).astype(np.int32)], 1)
-    d_in = cv2.distanceTransform(inside, cv2.DIST_L2, 5) * mm_per_px
-    d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5) * mm_per_px
-    cavity = img[d_in > 4.0]
-    wall = img[(d_out > 1.5) & (d_out < 6.0)]
-    return float(np.median(cavity)), float(np.median(wall))

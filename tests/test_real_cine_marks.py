@@ -30,7 +30,7 @@ from echomark.evaluate.reader_marks import (
 )
 from echomark.labels.schema import Label
 from echomark.measure.a4c import lv_apical_frame
-from synth_helpers import cavity_and_wall_greys
+from echomark.synth.bmode import cavity_and_wall_greys
 
 MARKS = Path(__file__).parents[1] / "benchmarks" / "data" / "sonosite-a4c-reader-marks.json"
 MM = 0.5105  # the cine's spacing, mm per pixel, both axes

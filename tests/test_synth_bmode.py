@@ -21,12 +21,13 @@ from echomark.synth.bmode import (
     MYOCARDIUM_ABOVE_BLACK,
     BmodeLook,
     BmodeRenderer,
+    cavity_and_wall_greys,
     ecg_wave,
 )
 from echomark.synth.cine import make_cine, sample_video
 from echomark.synth.dataset import DatasetConfig, write_dataset
 from echomark.synth.phantom import BLOOD, MYOCARDIUM
-from synth_helpers import cavity_and_wall_greys, inside_outside_means
+from synth_helpers import inside_outside_means
 
 SIZE = (240, 320)
 

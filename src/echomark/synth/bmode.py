@@ -215,6 +215,41 @@ class BmodeLook:
         )
 
 
+#: Cavity core (mm inside the outline) and wall band (mm outside it) of
+#: :func:`cavity_and_wall_greys`.
+CAVITY_CORE_MM = 4.0
+WALL_BAND_MM = (1.5, 6.0)
+
+
+def cavity_and_wall_greys(
+    image: npt.ArrayLike, outline: npt.ArrayLike, mm_per_px: float
+) -> tuple[float, float]:
+    """Median grey of an LV cavity's core and of the wall band just outside its outline.
+
+    The statistic the look's gain is tuned by, the same on real and generated frames: the
+    cavity is the outline (``curve-lv-endo`` nodes, pixels) closed straight across its
+    base; its core lies over :data:`CAVITY_CORE_MM` inside, the wall band
+    :data:`WALL_BAND_MM` outside.
+
+    >>> img = np.full((40, 40), 50.0)
+    >>> img[10:30, 10:30] = 5.0
+    >>> cavity_and_wall_greys(img, [[10, 10], [29, 10], [29, 29], [10, 29]], 1.0)
+    (5.0, 50.0)
+    """
+    from echomark.geometry.curves import sample_curve
+
+    img = np.asarray(image, dtype=np.float64)
+    dense = sample_curve(outline, spacing=1.0)
+    inside = np.zeros(img.shape, dtype=np.uint8)
+    cv2.fillPoly(inside, [np.rint(dense).astype(np.int32)], 1)
+    d_in = cv2.distanceTransform(inside, cv2.DIST_L2, 5) * mm_per_px
+    d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5) * mm_per_px
+    lo, hi = WALL_BAND_MM
+    cavity = img[d_in > CAVITY_CORE_MM]
+    wall = img[(d_out > lo) & (d_out < hi)]
+    return float(np.median(cavity)), float(np.median(wall))
+
+
 def _gauss_kernel(sigma: float) -> F32:
     """Normalised 1-D Gaussian (sum 1), radius 3 sigma (at least 1 tap each side)."""
     r = max(1, math.ceil(3.0 * sigma))
