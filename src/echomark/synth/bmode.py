@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -162,43 +162,27 @@ class BmodeLook:
         """
         rib = rng.random() < 0.35
         margin_db = float(rng.uniform(*BLOOD_MARGIN_DB))
-        dynamic_range_db = float(rng.uniform(*DYNAMIC_RANGE_DB))
-        gamma = float(rng.uniform(0.7, 1.8))
-        atten_db_per_cm = float(rng.uniform(0.0, 1.0))
-        tgc_ripple_db = float(rng.uniform(0.0, 3.0))
-        axial_mm = float(rng.uniform(0.25, 0.6))
-        beam_mm = float(rng.uniform(0.5, 2.5))
-        focus_cm = float(rng.uniform(5.0, 12.0))
-        levels = (
-            float(rng.uniform(0.6, 2.5)),
-            float(np.exp(rng.uniform(np.log(0.15), np.log(3.0)))),
-            float(rng.uniform(0.4, 1.0)),
-            float(rng.uniform(0.02, 1.0)),
-        )
-        edge_cm = float(rng.uniform(0.06, 0.5))
-        dropout = float(rng.uniform(0.3, 0.85))
-        near_clutter = float(rng.uniform(0.003, 0.08))
-        near_depth_cm = float(rng.uniform(1.0, 6.0))
-        blood_haze = float(rng.uniform(0.0, 0.006))
-        blood_db = 10.0 * math.log10((BLOOD * levels[0]) ** 2 + blood_haze**2)
-        myo_db = 20.0 * math.log10(MYOCARDIUM * levels[2])
-        # the myocardium stays visible: when it is too close to the blood, the pool greys
-        black_db = min(blood_db + margin_db, myo_db - MYOCARDIUM_ABOVE_BLACK * dynamic_range_db)
-        return cls(
-            gain_db=-dynamic_range_db - black_db,
-            dynamic_range_db=dynamic_range_db,
-            gamma=gamma,
-            atten_db_per_cm=atten_db_per_cm,
-            tgc_ripple_db=tgc_ripple_db,
-            axial_mm=axial_mm,
-            beam_mm=beam_mm,
-            focus_cm=focus_cm,
-            levels=levels,
-            edge_cm=edge_cm,
-            dropout=dropout,
-            near_clutter=near_clutter,
-            near_depth_cm=near_depth_cm,
-            blood_haze=blood_haze,
+        # keyword arguments are drawn in order: the gain is set below, from the drawn levels
+        look = cls(
+            gain_db=0.0,
+            dynamic_range_db=float(rng.uniform(*DYNAMIC_RANGE_DB)),
+            gamma=float(rng.uniform(0.7, 1.8)),
+            atten_db_per_cm=float(rng.uniform(0.0, 1.0)),
+            tgc_ripple_db=float(rng.uniform(0.0, 3.0)),
+            axial_mm=float(rng.uniform(0.25, 0.6)),
+            beam_mm=float(rng.uniform(0.5, 2.5)),
+            focus_cm=float(rng.uniform(5.0, 12.0)),
+            levels=(
+                float(rng.uniform(0.6, 2.5)),
+                float(np.exp(rng.uniform(np.log(0.15), np.log(3.0)))),
+                float(rng.uniform(0.4, 1.0)),
+                float(rng.uniform(0.02, 1.0)),
+            ),
+            edge_cm=float(rng.uniform(0.06, 0.5)),
+            dropout=float(rng.uniform(0.3, 0.85)),
+            near_clutter=float(rng.uniform(0.003, 0.08)),
+            near_depth_cm=float(rng.uniform(1.0, 6.0)),
+            blood_haze=float(rng.uniform(0.0, 0.006)),
             reverb=float(rng.uniform(0.0, 0.006)),
             reverb_step_cm=float(rng.uniform(1.5, 3.5)),
             shadow_db=float(rng.uniform(4.0, 15.0)) if rib else 0.0,
@@ -213,6 +197,13 @@ class BmodeLook:
             scale=bool(rng.random() < 0.6),
             toolbar=bool(rng.random() < 0.3),
         )
+        blood_db = 10.0 * math.log10((BLOOD * look.levels[0]) ** 2 + look.blood_haze**2)
+        myo_db = 20.0 * math.log10(MYOCARDIUM * look.levels[2])
+        # the myocardium stays visible: when it is too close to the blood, the pool greys
+        black_db = min(
+            blood_db + margin_db, myo_db - MYOCARDIUM_ABOVE_BLACK * look.dynamic_range_db
+        )
+        return replace(look, gain_db=-look.dynamic_range_db - black_db)
 
 
 #: Cavity core (mm inside the outline) and wall band (mm outside it) of
