@@ -181,7 +181,7 @@ def main() -> None:
             ("curate_cine_naive_frames_per_s", n / best["naive"], "frames/s"),
             ("curate_cine_1_worker_frames_per_s", n / best["workers1"], "frames/s"),
         ):
-            print("BENCH " + json.dumps({"name": key, "value": round(val, 2), "unit": unit}))
+            print(f"{key}: {val:.2f} {unit}")
         print("BENCH " + json.dumps({
             "name": "curate_cine_2_workers_frames_per_s",
             "value": round(n / best["workers2"], 2),

@@ -127,7 +127,7 @@ def main() -> None:
             args.reference_threads,
         )
     print(
-        "BENCH value: samples/s on one core = 1000 / median CPU ms per sample "
+        "value below: samples/s on one core = 1000 / median CPU ms per sample "
         f"({np.median(ms):.2f} ms over {count} calls)"
     )
     print(

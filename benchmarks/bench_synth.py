@@ -1,10 +1,14 @@
 """Benchmark: synthetic cine rendering (classic and B-mode looks) and the default dataset.
 
 Reports, on one core, render time per frame (480 x 640; classic: PLAX and A4C, bmode: all
-four views with varied anatomy) as ms/frame and frames/s, PNG encoding time per frame and
-the wall time of the default dataset (24 + 6 videos x 30 frames) in a temporary folder.
+four views with varied anatomy) as ms/frame and frames/s and PNG encoding time per frame;
+then the wall time of the default dataset (24 + 6 videos x 30 frames) written in one process
+and with ``--workers`` processes (default: every core), in temporary folders, after checking
+that both wrote the same bytes. The last line is the speed-up of the workers over one
+process (``BENCH synth_dataset_workers_speedup``); with ``--skip-dataset``, the B-mode render
+time (``BENCH synth_render_bmode_480x640``).
 
-Run: ``.venv/bin/python benchmarks/bench_synth.py [--skip-dataset]``
+Run: ``.venv/bin/python benchmarks/bench_synth.py [--skip-dataset] [--workers N]``
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -32,7 +37,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=30, help="frames per view to time")
     parser.add_argument("--skip-dataset", action="store_true", help="only time rendering")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="dataset workers to time"
+    )
     args = parser.parse_args()
+    render_ms: dict[str, float] = {}
     encode_s = 0.0
     n_encoded = 0
     for look, views, varied in (
@@ -58,20 +67,35 @@ def main() -> None:
                     n_encoded += 1
         ms = 1000.0 * render_s / n
         print(f"{look}: render {ms:.1f} ms/frame = {1000.0 / ms:.1f} frames/s (480x640)")
-        name = "synth_render_480x640" if look == "classic" else "synth_render_bmode_480x640"
-        print("BENCH " + json.dumps({"name": name, "value": round(ms, 2), "unit": "ms/frame"}))
+        render_ms[look] = ms
     print(f"PNG encode {1000.0 * encode_s / n_encoded:.1f} ms/frame (480x640)")
     if args.skip_dataset:
+        value = round(render_ms["bmode"], 2)
+        bench = {"name": "synth_render_bmode_480x640", "value": value, "unit": "ms/frame"}
+        print("BENCH " + json.dumps(bench))
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        summary = write_dataset(tmp)
-        wall = time.perf_counter() - t0
-    print(f"default dataset: {summary.frames} frames in {wall:.1f} s")
-    print(
-        "BENCH "
-        + json.dumps({"name": "synth_default_dataset", "value": round(wall, 2), "unit": "s"})
-    )
+    walls: dict[int, float] = {}
+    written: dict[int, dict[str, bytes]] = {}
+    for workers in (1, args.workers):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            summary = write_dataset(tmp, workers=workers)
+            walls[workers] = time.perf_counter() - t0
+            written[workers] = {p.name: p.read_bytes() for p in Path(tmp).iterdir()}
+        print(
+            f"default dataset, {workers} worker(s): {summary.frames} frames in "
+            f"{walls[workers]:.1f} s = {summary.frames / walls[workers]:.0f} frames/s"
+        )
+    if written[1] != written[args.workers]:
+        raise SystemExit(f"{args.workers} workers wrote other bytes than one process")
+    speedup = walls[1] / walls[args.workers]
+    print(f"{args.workers} workers: {speedup:.2f}x one process, the same bytes")
+    bench = {
+        "name": "synth_dataset_workers_speedup",
+        "value": round(speedup, 2),
+        "unit": f"x one process ({args.workers} workers)",
+    }
+    print("BENCH " + json.dumps(bench))
 
 
 if __name__ == "__main__":

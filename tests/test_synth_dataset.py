@@ -199,6 +199,18 @@ def test_same_seed_gives_identical_bytes(dataset: Path, tmp_path: Path) -> None:
     assert (other / "png-cache.zip").read_bytes() != (dataset / "png-cache.zip").read_bytes()
 
 
+def test_workers_write_the_same_bytes_as_one_process(dataset: Path, tmp_path: Path) -> None:
+    # videos finish out of order in a pool (2 workers, 8 videos, ahead 8); the zip must not
+    progress: list[str] = []
+    pooled = tmp_path / "pooled"
+    write_dataset(pooled, DatasetConfig(seed=3, **KW), workers=2, progress=progress.append)
+    for p in dataset.iterdir():
+        assert (pooled / p.name).read_bytes() == p.read_bytes(), p.name
+    assert len(progress) == KW["n_videos"] + KW["n_external"]
+    with pytest.raises(InputError, match="workers must be >= 1, got 0"):
+        write_dataset(tmp_path / "none", DatasetConfig(seed=3, **KW), workers=0)
+
+
 def test_bad_counts_are_input_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="at least one video"):
         DatasetConfig(n_videos=0, n_external=0)
@@ -230,6 +242,8 @@ def test_cli_writes_a_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             "2",
             "--size",
             "128x160",
+            "--workers",
+            "2",
             "--json",
         ]
     )
@@ -239,6 +253,8 @@ def test_cli_writes_a_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert (out / "labels.zip").is_file() and (out / "png-cache.zip").is_file()
     assert main(["synth", "--out", str(out), "--videos", "0", "--external", "0"]) == 2
     assert "need at least one video" in capsys.readouterr().err
+    assert main(["synth", "--out", str(out), "--workers", "0"]) == 2
+    assert "--workers must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_half_the_development_videos_are_plax(dataset: Path) -> None:

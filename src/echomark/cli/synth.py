@@ -102,6 +102,14 @@ def add_parser(subparsers: Any) -> None:
         help="wide anatomy and scan ranges: dilated, hypertrophied, small and foreshortened "
         "LVs, heart rate 45-140 bpm, depth 11-21 cm, sector 60-92 deg",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes rendering videos side by side; the files are the same for any N "
+        "(default 1)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run)
 
@@ -110,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     """Write the dataset and print a summary."""
     if args.size is not None and (min(args.size) < 64 or max(args.size) > 4096):
         raise InputError(f"size {args.size[0]}x{args.size[1]} outside 64..4096", field="--size")
+    if args.workers < 1:
+        raise InputError(f"--workers must be >= 1, got {args.workers}", field="--workers")
     start = time.perf_counter()
     quiet = args.quiet or args.json
     config = DatasetConfig(
@@ -135,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             config,
             progress=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)),
+            workers=args.workers,
         )
     seconds = time.perf_counter() - start
     if args.json:

@@ -19,14 +19,18 @@ arguments give byte-identical files.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures as cf
 import csv
 import functools
 import hashlib
 import io
+import multiprocessing
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +39,7 @@ from echomark.cache.physical import write_physical_csv
 from echomark.cache.png import encode_png
 from echomark.cache.writer import add_member, write_zip
 from echomark.calibration import Calibration
+from echomark.errors import InputError
 from echomark.fileio import atomic_path, atomic_write_text
 from echomark.labels.io import dumps_labels
 from echomark.labels.registry import View
@@ -56,6 +61,8 @@ from echomark.synth.phantom import A4cState
 
 #: Development splits written for class 01 (``all`` = their union).
 SPLITS = ("train", "tune", "ival")
+
+_T = TypeVar("_T")
 
 #: Columns of truth.csv.
 TRUTH_COLUMNS = ("image", "video", "view", "frame", "measurement", "value", "unit")
@@ -115,6 +122,83 @@ class _Job:
     stream: int
     make: Callable[[], SynthCine]
     study: dict[str, tuple[float, str]] | None
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """One video made ready for the files: PNG members, labels, spacing, view and truth."""
+
+    pngs: list[tuple[str, bytes]]
+    labels: dict[str, ImageLabels]
+    spacing: Calibration
+    view: str
+    truth_rows: list[list[str]]
+
+
+def _render_job(
+    job: _Job, *, labelled_per_video: int, blur_fraction: float, seed: int
+) -> _Rendered:
+    """Render one video and everything written about it (a pure function of its job)."""
+    code = job.code
+    cine = job.make()
+    label_rng = np.random.default_rng([seed, int(job.dataset_class), job.index, job.stream])
+    chosen = _pick_labelled(cine, labelled_per_video, label_rng)
+    labelled = frame_labels(cine.spec, chosen)
+    labels: dict[str, ImageLabels] = {}
+    for f in chosen:
+        frame = dict(labelled[f])
+        if label_rng.random() < blur_fraction:
+            blur_one(frame, cine.view, label_rng)
+        labels[code.frame(f).name] = frame
+    pngs = [
+        (code.frame(f).relpath, encode_png(cine.frames[f])) for f in range(cine.frames.shape[0])
+    ]
+    dx, dy = cine.spacing_cm_per_px
+    return _Rendered(
+        pngs=pngs,
+        labels=labels,
+        spacing=Calibration.from_cm_per_px(dx, dy),
+        view=cine.view.value,
+        truth_rows=_truth_rows(cine, code, job.study),
+    )
+
+
+class _InlineExecutor(cf.Executor):
+    """Runs each call at once in this process (one worker: no pool to start)."""
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> cf.Future[_T]:
+        fut: cf.Future[_T] = cf.Future()
+        fut.set_result(fn(*args, **kwargs))
+        return fut
+
+
+def _init_worker() -> None:
+    import cv2
+
+    # each worker renders one video at a time; OpenCV's own threads would fight the others
+    cv2.setNumThreads(1)
+
+
+def _executor(workers: int) -> cf.Executor:
+    """Inline for one worker, else a ``forkserver`` process pool (a clean parent to fork)."""
+    if workers <= 1:
+        return _InlineExecutor()
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["echomark.synth.dataset"])
+    return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
+
+
+def _ordered_map(
+    pool: cf.Executor, fn: Callable[[_Job], _T], items: list[_Job], *, ahead: int
+) -> Iterator[_T]:
+    """``fn`` over ``items`` in order, at most ``ahead`` submitted and not yet taken."""
+    pending: collections.deque[cf.Future[_T]] = collections.deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= max(1, ahead):
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def _video_rng(seed: int, dataset_class: str, index: int) -> np.random.Generator:
@@ -288,6 +372,7 @@ def write_dataset(
     config: DatasetConfig | None = None,
     *,
     progress: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> DatasetSummary:
     """Generate and write a synthetic dataset in the release layout (see module docstring).
 
@@ -297,11 +382,15 @@ def write_dataset(
         config: What to make (``DatasetConfig()`` when None); the same config gives
             byte-identical output.
         progress: Called with a short message after each video.
+        workers: Processes that render videos side by side (1: in this process). The files
+            are the same for any number.
 
     Returns:
         A summary of what was written.
     """
     cfg = DatasetConfig() if config is None else config
+    if workers < 1:
+        raise InputError(f"workers must be >= 1, got {workers}", field="workers")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = DatasetSummary(out_dir=out)
@@ -349,36 +438,38 @@ def write_dataset(
     view_rows: list[list[str]] = []
     truth_rows: list[list[str]] = []
 
-    # frames go straight into the zip, video by video in member-name order
+    # frames go straight into the zip, video by video in member-name order; workers render
+    # ahead, the zip is written in job order, so the files do not depend on `workers`
     jobs.sort(key=lambda j: j.code.frame(0).relpath)
+    render = functools.partial(
+        _render_job,
+        labelled_per_video=cfg.labelled_per_video,
+        blur_fraction=cfg.blur_fraction,
+        seed=cfg.seed,
+    )
     zip_path = out / "png-cache.zip"
-    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-        for job in jobs:
-            code, dataset_class, index = job.code, job.dataset_class, job.index
-            cine = job.make()
-            view = cine.view
-            label_rng = np.random.default_rng([cfg.seed, int(dataset_class), index, job.stream])
-            chosen = _pick_labelled(cine, cfg.labelled_per_video, label_rng)
-            labelled = frame_labels(cine.spec, chosen)
-            split = "external" if dataset_class == "02" else split_of[index]
-            for f in chosen:
-                labels = dict(labelled[f])
-                if label_rng.random() < cfg.blur_fraction:
-                    blur_one(labels, view, label_rng)
-                labels_by_split[split][code.frame(f).name] = labels
-            for f in range(cine.frames.shape[0]):
-                add_member(zf, f"png-cache/{code.frame(f).relpath}", encode_png(cine.frames[f]))
-            dx, dy = cine.spacing_cm_per_px
-            spacing[dataset_class][str(code)] = Calibration.from_cm_per_px(dx, dy)
-            view_rows.append([str(code), view.value])
-            truth_rows.extend(_truth_rows(cine, code, job.study))
-            summary.videos[dataset_class] = summary.videos.get(dataset_class, 0) + 1
-            summary.frames += cine.frames.shape[0]
-            summary.views[view.value] = summary.views.get(view.value, 0) + 1
+    with (
+        atomic_path(zip_path) as tmp,
+        zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf,
+        _executor(workers) as pool,
+    ):
+        for job, done in zip(
+            jobs, _ordered_map(pool, render, jobs, ahead=4 * workers), strict=True
+        ):
+            split = "external" if job.dataset_class == "02" else split_of[job.index]
+            labels_by_split[split].update(done.labels)
+            for relpath, png in done.pngs:
+                add_member(zf, f"png-cache/{relpath}", png)
+            spacing[job.dataset_class][str(job.code)] = done.spacing
+            view_rows.append([str(job.code), done.view])
+            truth_rows.extend(done.truth_rows)
+            summary.videos[job.dataset_class] = summary.videos.get(job.dataset_class, 0) + 1
+            summary.frames += len(done.pngs)
+            summary.views[done.view] = summary.views.get(done.view, 0) + 1
             if progress is not None:
                 progress(
-                    f"{code} {view.value} {split}: {cine.frames.shape[0]} frames, "
-                    f"{len(chosen)} labelled"
+                    f"{job.code} {done.view} {split}: {len(done.pngs)} frames, "
+                    f"{len(done.labels)} labelled"
                 )
     summary.files.append(zip_path.name)
 
