@@ -109,3 +109,19 @@ def test_set_lists_list_keys_and_errors_blame_the_set(
     assert "optim.lr" in out and "dataset.input_hw" in out and "[608, 608]" in out
     assert main(["train", "--set", "optim.lrr=1"]) == 2
     assert "--list-keys" in _one_error_line(capsys)
+
+
+def test_save_every_keeps_a_snapshot_with_its_thresholds(dataset: Path, tmp_path: Path) -> None:
+    # 3 epochs, tune on epoch 2 and the last: snapshots at 2 (with thresholds) only
+    cfg = _config(tmp_path, dataset, dataset / "png-cache.zip", epochs=3, tune_every=2)
+    out = tmp_path / "run"
+    assert main(["-q", "train", "-c", str(cfg), "--out", str(out), "--set", "save_every=2"]) == 0
+    assert sorted(p.name for p in out.glob("epoch-*")) == ["epoch-002.pt", "epoch-002.qc.json"]
+    import torch
+
+    snap = torch.load(out / "epoch-002.pt", map_location="cpu", weights_only=False)
+    last = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert snap["epoch"] == 2 and last["epoch"] == 3
+    assert "epoch 2" in json.loads((out / "epoch-002.qc.json").read_text())["source"]
+    assert main(["-q", "train", "-c", str(cfg), "--out", str(tmp_path / "x"),
+                 "--set", "save_every=-1"]) == 2  # fmt: skip

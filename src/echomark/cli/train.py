@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "synthetic-transfer-gpu); "
         "--set a.b=value overrides single keys. The resolved config, metrics.csv, last.pt and "
         "best.pt go to out_dir, each checkpoint with the quality-gate thresholds calibrated on "
-        "its tune pass (last.qc.json, best.qc.json; echomark measure uses them). --init NAME "
+        "its tune pass (last.qc.json, best.qc.json; echomark measure uses them); --set "
+        "save_every=N also keeps epoch-NNN.pt every N epochs. --init NAME "
         "starts from the weights of a trained model instead of random ones. For several "
         "GPUs or hosts start it with torchrun (e.g. torchrun --standalone --nproc_per_node=4 -m echomark train ...).",
     )

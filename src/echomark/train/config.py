@@ -197,6 +197,9 @@ class TrainConfig:
         threads: CPU threads for torch (0: torch's default).
         best_metric: Tune metric that selects ``best.pt``.
         tune_every: Evaluate the tune split every this many epochs (and after the last).
+        save_every: Also keep a copy of the checkpoint every this many epochs as
+            ``epoch-NNN.pt`` (with its ``epoch-NNN.qc.json`` when the tune split was
+            evaluated that epoch); 0 keeps only ``best.pt`` and ``last.pt``.
         out_dir: Run folder (config, metrics CSV, checkpoints).
         init: Start from the weights of this model instead of random ones: a named model
             (``echomark models``), a model folder or a checkpoint. Same variant and input
@@ -221,6 +224,7 @@ class TrainConfig:
     threads: int = 0
     best_metric: BestMetric = BestMetric.SCORE
     tune_every: int = 1
+    save_every: int = 0
     out_dir: str = "runs/train"
     init: str = ""
 
@@ -230,6 +234,8 @@ class TrainConfig:
                 raise ConfigError(f"must be >= 1, got {getattr(self, name)}", field=name)
         if self.workers < 0 or self.threads < 0 or self.seed < 0:
             raise ConfigError("workers, threads and seed must be >= 0")
+        if self.save_every < 0:
+            raise ConfigError(f"must be >= 0 (0: off), got {self.save_every}", field="save_every")
         # The codec must target exactly the strides the network outputs, in its order;
         # otherwise the first loss fails (or, with matching counts, compares wrong sizes).
         model_strides = output_strides(self.model.variant)

@@ -528,6 +528,15 @@ def calibrate_qc(parts: Sequence[TuneOutcome], source: str) -> QcConfig:
     return calibrate(conf, errors, peaks, source=source)
 
 
+def snapshot_path(out_dir: Path, epoch: int) -> Path:
+    """Where ``save_every`` keeps the checkpoint of one epoch.
+
+    >>> snapshot_path(Path("runs/a"), 8).as_posix()
+    'runs/a/epoch-008.pt'
+    """
+    return out_dir / f"epoch-{epoch:03d}.pt"
+
+
 def _write_qc(checkpoint: Path, qc: QcConfig | None) -> None:
     """Save the thresholds beside a checkpoint just written (see :func:`qc_beside`).
 
@@ -1016,6 +1025,11 @@ def _run(
                     with atomic_path(best_path) as tmp:
                         shutil.copyfile(last_path, tmp)
                     _write_qc(best_path, qc)
+                if config.save_every and (epoch + 1) % config.save_every == 0:
+                    snapshot = snapshot_path(out_dir, epoch + 1)
+                    with atomic_path(snapshot) as tmp:
+                        shutil.copyfile(last_path, tmp)
+                    _write_qc(snapshot, qc)
                 write_metrics_csv(out_dir / "metrics.csv", history)
                 board.log(row)
                 if progress:
