@@ -159,14 +159,9 @@ def test_bad_marks_files_are_refused(tmp_path: Path, doc: dict) -> None:  # type
         read_reader_marks(p)
 
 
-def test_marks_put_the_lv_on_dark_blood_with_the_bright_septum_to_its_left(marks) -> None:  # type: ignore[no-untyped-def]
+def test_marks_put_the_lv_on_dark_blood_with_the_bright_septum_to_its_left(marks, cine) -> None:  # type: ignore[no-untyped-def]
     """On the real frames: halfway from the hinges to the apex is blood pool (darker than the
     sector's median), and 25-45 px to the image left of it is the brighter septum."""
-    from pydicom.data import get_testdata_file
-
-    from echomark.dicom.memory import curate_in_memory
-
-    cine = curate_in_memory(get_testdata_file(marks.file), frames=list(marks.frames), ocr=False)
     for frame, p in marks.frames.items():
         img = cine.frames[frame].astype(float)
         sector = img[60:400, 150:530]
@@ -213,6 +208,18 @@ def outlines():  # type: ignore[no-untyped-def]
     return read_reader_outlines(OUTLINES)
 
 
+@pytest.fixture(scope="module")
+def cine(marks, outlines):  # type: ignore[no-untyped-def]
+    """The real cine's marked and traced frames, decoded once for the tests that look at them."""
+    from pydicom.data import get_testdata_file
+
+    from echomark.dicom.memory import curate_in_memory
+
+    assert outlines.file == marks.file
+    frames = sorted({*marks.frames, *outlines.frames})
+    return curate_in_memory(get_testdata_file(marks.file), frames=frames, ocr=False)
+
+
 def test_outlines_trace_each_reader_beat_and_agree_with_the_marks(outlines, marks) -> None:  # type: ignore[no-untyped-def]
     """ED frames are the readers' own; each outline runs from the lateral hinge over the apex
     to the septal hinge, within the scorer's tolerances of the marks of its frame (10 mm at
@@ -249,17 +256,11 @@ def test_traced_volumes_golden_values(outlines) -> None:  # type: ignore[no-unty
         assert abs(again / first - 1) < 0.10, frame
 
 
-def test_traced_cavities_are_black_and_their_walls_grey(outlines) -> None:  # type: ignore[no-untyped-def]
+def test_traced_cavities_are_black_and_their_walls_grey(outlines, cine) -> None:  # type: ignore[no-untyped-def]
     """The contrast the synthetic B-mode look is tuned to (test_synth_bmode): the cavity core
     (over 4 mm inside the tracing) has median grey 7-10, the wall band 1.5-6 mm outside it
     35-45, at every traced frame."""
-    from pydicom.data import get_testdata_file
-
-    from echomark.dicom.memory import curate_in_memory
-
-    frames = sorted(outlines.frames)
-    cine = curate_in_memory(get_testdata_file(outlines.file), frames=frames, ocr=False)
-    for frame in frames:
+    for frame in sorted(outlines.frames):
         cavity, wall = cavity_and_wall_greys(
             cine.frames[frame].astype(float), outlines.frames[frame], MM
         )
