@@ -77,6 +77,7 @@ from echomark.errors import (
     InputError,
 )
 from echomark.fileio import atomic_write_text, folder_lock, stale_temps
+from echomark.pools import InlineExecutor
 from echomark.progress import ByteProgress
 
 #: Bumped whenever a change alters the pixels written, so old records are re-planned.
@@ -478,18 +479,6 @@ def write_task(
 # ----------------------------------------------------------------------------- driver
 
 
-class _InlineExecutor(cf.Executor):
-    """Runs each task at submit time, in this process (``--workers 1``)."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
-        fut: cf.Future[Any] = cf.Future()
-        try:
-            fut.set_result(fn(*args, **kwargs))
-        except Exception as exc:
-            fut.set_exception(exc)
-        return fut
-
-
 def _executor(workers: int, ocr: bool) -> cf.Executor:
     """Inline for one worker; else a process pool.
 
@@ -499,7 +488,7 @@ def _executor(workers: int, ocr: bool) -> cf.Executor:
     every worker.
     """
     if workers <= 1:
-        return _InlineExecutor()
+        return InlineExecutor()
     ctx = multiprocessing.get_context("forkserver")
     preload = ["echomark.dicom.curate", "pydicom.pixels"]
     if ocr:  # curate() has already checked that rapidocr is installed

@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.splits import split_file_name
 from echomark.labels.vocabulary import VOLUME_VIEWS, Measurement, Phase, apical, sampled_at
 from echomark.labels.vocabulary import spec as vocabulary_spec
+from echomark.pools import InlineExecutor
 from echomark.synth.cine import (
     SynthCine,
     blur_one,
@@ -163,15 +164,6 @@ def _render_job(
     )
 
 
-class _InlineExecutor(cf.Executor):
-    """Runs each call at once in this process (one worker: no pool to start)."""
-
-    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> cf.Future[_T]:
-        fut: cf.Future[_T] = cf.Future()
-        fut.set_result(fn(*args, **kwargs))
-        return fut
-
-
 def _init_worker() -> None:
     import cv2
 
@@ -182,7 +174,7 @@ def _init_worker() -> None:
 def _executor(workers: int) -> cf.Executor:
     """Inline for one worker, else a ``forkserver`` process pool (a clean parent to fork)."""
     if workers <= 1:
-        return _InlineExecutor()
+        return InlineExecutor()
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["echomark.synth.dataset"])
     return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)

@@ -1,0 +1,26 @@
+"""Executors shared by the commands that fan work out to processes (curate, synth)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Callable
+from typing import Any
+
+
+class InlineExecutor(cf.Executor):
+    """Runs each task at submit time, in this process (one worker: no pool to start).
+
+    A task's exception is kept in its future, as a pool would keep it.
+
+    >>> InlineExecutor().submit(pow, 2, 5).result()
+    32
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        """Run ``fn(*args, **kwargs)`` now; its result or exception is in the future."""
+        fut: cf.Future[Any] = cf.Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except Exception as exc:
+            fut.set_exception(exc)
+        return fut
