@@ -20,7 +20,7 @@ SRC = ROOT / "src" / "echomark"
 
 #: Floors, low -> high; names on one floor may import each other.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("errors", "fileio", "calibration", "progress"),
+    ("errors", "fileio", "calibration", "progress", "pools"),
     ("geometry",),
     ("cache",),
     ("labels",),
