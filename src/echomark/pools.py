@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -24,3 +25,25 @@ class InlineExecutor(cf.Executor):
         except Exception as exc:
             fut.set_exception(exc)
         return fut
+
+
+def process_pool(
+    workers: int,
+    *,
+    preload: Sequence[str],
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[Any, ...] = (),
+) -> cf.Executor:
+    """An :class:`InlineExecutor` for one worker, else a ``forkserver`` process pool.
+
+    The server process imports ``preload`` once and forks the workers from it. Plain
+    ``fork`` would copy a parent that may hold onnxruntime or OpenCV thread pools (unsafe);
+    ``spawn`` would import everything again in every worker.
+    """
+    if workers <= 1:
+        return InlineExecutor()
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(preload))
+    return cf.ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=initializer, initargs=initargs
+    )

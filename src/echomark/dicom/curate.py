@@ -31,7 +31,6 @@ import csv
 import io
 import json
 import math
-import multiprocessing
 import os
 import shutil
 import sys
@@ -77,7 +76,7 @@ from echomark.errors import (
     InputError,
 )
 from echomark.fileio import atomic_write_text, folder_lock, stale_temps
-from echomark.pools import InlineExecutor
+from echomark.pools import process_pool
 from echomark.progress import ByteProgress
 
 #: Bumped whenever a change alters the pixels written, so old records are re-planned.
@@ -480,25 +479,12 @@ def write_task(
 
 
 def _executor(workers: int, ocr: bool) -> cf.Executor:
-    """Inline for one worker; else a process pool.
-
-    The pool uses ``forkserver``: a clean server process imports the heavy modules once
-    and forks the workers from it. Plain ``fork`` would copy a parent that may hold
-    onnxruntime or OpenCV thread pools (unsafe); ``spawn`` would import everything again in
-    every worker.
-    """
-    if workers <= 1:
-        return InlineExecutor()
-    ctx = multiprocessing.get_context("forkserver")
+    """Inline for one worker; else a forkserver pool with the decoders (and OCR) preloaded."""
     preload = ["echomark.dicom.curate", "pydicom.pixels"]
     if ocr:  # curate() has already checked that rapidocr is installed
         preload.append("rapidocr")
-    ctx.set_forkserver_preload(preload)
-    return cf.ProcessPoolExecutor(
-        workers,
-        mp_context=ctx,
-        initializer=init_worker,
-        initargs=(ocr, os.getpid()),
+    return process_pool(
+        workers, preload=preload, initializer=init_worker, initargs=(ocr, os.getpid())
     )
 
 

@@ -25,7 +25,6 @@ import csv
 import functools
 import hashlib
 import io
-import multiprocessing
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from echomark.labels.schema import ImageLabels, LabelFile, LabelFormat
 from echomark.labels.splits import split_file_name
 from echomark.labels.vocabulary import VOLUME_VIEWS, Measurement, Phase, apical, sampled_at
 from echomark.labels.vocabulary import spec as vocabulary_spec
-from echomark.pools import InlineExecutor
+from echomark.pools import process_pool
 from echomark.synth.cine import (
     SynthCine,
     blur_one,
@@ -172,12 +171,8 @@ def _init_worker() -> None:
 
 
 def _executor(workers: int) -> cf.Executor:
-    """Inline for one worker, else a ``forkserver`` process pool (a clean parent to fork)."""
-    if workers <= 1:
-        return InlineExecutor()
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["echomark.synth.dataset"])
-    return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
+    """Inline for one worker, else a forkserver pool with this module preloaded."""
+    return process_pool(workers, preload=["echomark.synth.dataset"], initializer=_init_worker)
 
 
 def _ordered_map(
