@@ -30,7 +30,7 @@ from echomark.evaluate.reader_marks import (
 )
 from echomark.labels.schema import Label
 from echomark.measure.a4c import lv_apical_frame
-from echomark.synth.bmode import cavity_and_wall_greys
+from echomark.synth.bmode import cavity_and_wall_greys, surroundings_grey
 
 MARKS = Path(__file__).parents[1] / "benchmarks" / "data" / "sonosite-a4c-reader-marks.json"
 MM = 0.5105  # the cine's spacing, mm per pixel, both axes
@@ -265,6 +265,17 @@ def test_traced_cavities_are_black_and_their_walls_grey(outlines, cine) -> None:
             cine.frames[frame].astype(float), outlines.frames[frame], MM
         )
         assert 7.0 <= cavity <= 10.0 and 35.0 <= wall <= 45.0, (frame, cavity, wall)
+
+
+def test_tissue_beyond_the_lateral_wall_is_about_as_grey_as_the_wall(outlines, cine) -> None:  # type: ignore[no-untyped-def]
+    """The heart sits on grey tissue, not on black (the synthetic look's surroundings are
+    tuned to it in test_synth_bmode): 12-20 mm beyond the lateral wall the grey is 0.39-1.4
+    times the wall band's (15-49 against 35-45), at every traced frame."""
+    for frame in sorted(outlines.frames):
+        img = cine.frames[frame].astype(float)
+        _, wall = cavity_and_wall_greys(img, outlines.frames[frame], MM)
+        beyond = surroundings_grey(img, outlines.frames[frame], MM)
+        assert 0.35 <= beyond / wall <= 1.5, (frame, beyond, wall)
 
 
 def test_outline_labels_measure_a_half_ellipse_exactly() -> None:

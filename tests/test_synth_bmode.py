@@ -24,6 +24,7 @@ from echomark.synth.bmode import (
     BmodeRenderer,
     cavity_and_wall_greys,
     ecg_wave,
+    surroundings_grey,
 )
 from echomark.synth.cine import make_cine, sample_video
 from echomark.synth.dataset import DatasetConfig, write_dataset
@@ -148,25 +149,38 @@ def test_gain_puts_black_below_the_blood_pool_and_under_the_myocardium() -> None
     assert 0.3 < np.mean(np.array(margins) > 0) < 0.8
 
 
-def test_varied_a4c_cavities_are_mostly_black_like_real_echoes() -> None:
+@pytest.fixture(scope="module")
+def ed_greys() -> np.ndarray:
+    """[40, 3] cavity, wall and surroundings greys of varied B-mode A4C end-diastoles."""
+    rows = []
+    for seed in range(40):
+        c = make_cine("A4C", seed, n_frames=12, size=SIZE, look="bmode", varied=True)
+        frame = c.frames[c.ed_frame].astype(float)
+        xy = c.labels[c.ed_frame]["curve-lv-endo"].xy
+        mm = 10.0 * c.spec.geometry.dx_cm_per_px
+        rows.append((*cavity_and_wall_greys(frame, xy, mm), surroundings_grey(frame, xy, mm)))
+    return np.asarray(rows)
+
+
+def test_varied_a4c_cavities_are_mostly_black_like_real_echoes(ed_greys: np.ndarray) -> None:
     # End-diastolic frames. The real SonoSite A4C cine in pydicom-data: LV cavity grey 7-10,
     # the wall beside it 35-45 (test_real_cine_marks). Before the gain was set from the blood
     # pool, the varied look's median cavity was 38 and one A4C frame in 9 looked like that.
-    cavity, wall = [], []
-    for seed in range(40):
-        c = make_cine("A4C", seed, n_frames=12, size=SIZE, look="bmode", varied=True)
-        greys = cavity_and_wall_greys(
-            c.frames[c.ed_frame].astype(float),
-            c.labels[c.ed_frame]["curve-lv-endo"].xy,
-            10.0 * c.spec.geometry.dx_cm_per_px,
-        )
-        cavity.append(greys[0])
-        wall.append(greys[1])
-    cav, wal = np.array(cavity), np.array(wall)
+    cav, wal = ed_greys[:, 0], ed_greys[:, 1]
     assert np.median(cav) < 12.0
     assert np.mean(wal > cav + 5.0) > 0.8
     assert np.mean((cav <= 12.0) & (wal >= 30.0) & (wal <= 60.0)) >= 0.15
     assert np.max(cav) > 30.0  # hazy pools remain
+
+
+def test_varied_apical_hearts_sit_on_grey_tissue_or_on_black(ed_greys: np.ndarray) -> None:
+    # In the real cine the tissue beyond the lateral wall is 0.39-1.4 times the wall's grey
+    # (test_real_cine_marks); here 30 % of end-diastoles reach 0.4 times. Drawing the
+    # tissue's echo up to 10x (47.5 % reach it) did not help the model on the real cine
+    # (docs/synthetic-data.md, ablation), so both kinds stay, mostly black.
+    ratio = ed_greys[:, 2] / np.maximum(ed_greys[:, 1], 1.0)
+    assert 0.2 <= np.mean(ratio >= 0.4) <= 0.4
+    assert np.mean(ratio < 0.1) >= 0.3
 
 
 def test_varied_anatomy_reaches_beyond_the_normal_ranges() -> None:
