@@ -81,7 +81,7 @@ MYOCARDIUM_ABOVE_BLACK = 0.3
 DYNAMIC_RANGE_DB = (30.0, 70.0)
 #: Echo multiplier of the tissue round the heart (drawn log-uniform). In the SonoSite cine
 #: the tissue beyond the lateral wall is 0.39-1.4 times the wall's grey, here it is so in
-#: 3 of 10 A4C end-diastoles; 0.4-10 (about half) did not help the model on that cine.
+#: 3 of 10 A4C end-diastoles; 0.4-10 (4 in 10) did not help the model on that cine.
 TISSUE_LEVEL = (0.15, 3.0)
 
 
