@@ -256,10 +256,16 @@ def surroundings_grey(image: npt.ArrayLike, outline: npt.ArrayLike, mm_per_px: f
     Beside :func:`cavity_and_wall_greys`' wall grey it says whether the heart sits on grey
     tissue, as in real echoes, or floats on black.
 
-    >>> img = np.full((60, 60), 30.0)
-    >>> img[10:50, 20:40] = 5.0
+    Black everywhere but tissue of grey 30 from x = 55 on; the outline's spline bulges to
+    x = 46. At 1 mm per pixel the band read lies on the tissue, at 4 mm per pixel (3-5 px
+    out) still on black.
+
+    >>> img = np.zeros((60, 80))
+    >>> img[:, 55:] = 30.0
     >>> surroundings_grey(img, [[20, 10], [39, 10], [39, 49], [20, 49]], 1.0)
     30.0
+    >>> surroundings_grey(img, [[20, 10], [39, 10], [39, 49], [20, 49]], 4.0)
+    0.0
     """
     from echomark.geometry.curves import sample_curve
 
