@@ -218,6 +218,23 @@ WALL_BAND_MM = (1.5, 6.0)
 SURROUNDINGS_MM = (12.0, 20.0)
 
 
+def _outline_distances(
+    shape: tuple[int, ...], outline: npt.ArrayLike, mm_per_px: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """An outline's dense polyline and each pixel's distance (mm) into and out of its cavity.
+
+    The polyline has 1 px spacing; the cavity is the outline closed straight across its base.
+    """
+    from echomark.geometry.curves import sample_curve
+
+    dense = sample_curve(outline, spacing=1.0)
+    inside = np.zeros(shape[:2], dtype=np.uint8)
+    cv2.fillPoly(inside, [np.rint(dense).astype(np.int32)], 1)
+    d_in = cv2.distanceTransform(inside, cv2.DIST_L2, 5) * np.float32(mm_per_px)
+    d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5) * np.float32(mm_per_px)
+    return dense, d_in, d_out
+
+
 def cavity_and_wall_greys(
     image: npt.ArrayLike, outline: npt.ArrayLike, mm_per_px: float
 ) -> tuple[float, float]:
@@ -233,14 +250,8 @@ def cavity_and_wall_greys(
     >>> cavity_and_wall_greys(img, [[10, 10], [29, 10], [29, 29], [10, 29]], 1.0)
     (5.0, 50.0)
     """
-    from echomark.geometry.curves import sample_curve
-
     img = np.asarray(image, dtype=np.float64)
-    dense = sample_curve(outline, spacing=1.0)
-    inside = np.zeros(img.shape, dtype=np.uint8)
-    cv2.fillPoly(inside, [np.rint(dense).astype(np.int32)], 1)
-    d_in = cv2.distanceTransform(inside, cv2.DIST_L2, 5) * mm_per_px
-    d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5) * mm_per_px
+    _, d_in, d_out = _outline_distances(img.shape, outline, mm_per_px)
     lo, hi = WALL_BAND_MM
     cavity = img[d_in > CAVITY_CORE_MM]
     wall = img[(d_out > lo) & (d_out < hi)]
@@ -267,14 +278,9 @@ def surroundings_grey(image: npt.ArrayLike, outline: npt.ArrayLike, mm_per_px: f
     >>> surroundings_grey(img, [[20, 10], [39, 10], [39, 49], [20, 49]], 4.0)
     0.0
     """
-    from echomark.geometry.curves import sample_curve
-
     img = np.asarray(image, dtype=np.float64)
     pts = np.asarray(outline, dtype=np.float64)
-    dense = sample_curve(pts, spacing=1.0)
-    inside = np.zeros(img.shape, dtype=np.uint8)
-    cv2.fillPoly(inside, [np.rint(dense).astype(np.int32)], 1)
-    d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5) * mm_per_px
+    dense, _, d_out = _outline_distances(img.shape, pts, mm_per_px)
     top, base = float(dense[:, 1].min()), float(max(pts[0, 1], pts[-1, 1]))
     yy, xx = np.mgrid[: img.shape[0], : img.shape[1]]
     rows = (yy > top + 0.2 * (base - top)) & (yy < base - 0.1 * (base - top))

@@ -755,14 +755,16 @@ class A4cAnatomy:
         return out
 
     def _phenotype(self, rng: np.random.Generator) -> A4cAnatomy:
-        """This heart changed into a drawn phenotype (keeps it normal 40 % of the time).
+        """This heart changed into a drawn phenotype (shares: :data:`PHENOTYPE_SHARES`).
 
+        * normal (30 %): 0-20 % wider (:data:`NORMAL_WIDER`);
         * dilated (20 %): 10-30 % longer, 25-60 % wider, rounder, poor function (shortening
           cut to 35-80 %), walls thinned;
         * hypertrophied (15 %): walls 1.4-2.0 times thicker, cavity 5-25 % narrower;
         * small (10 %): 10-25 % shorter, 10-20 % narrower;
-        * foreshortened (15 %): the plane misses the true apex: 15-30 % shorter, blunt cap,
-          thicker apical wall.
+        * foreshortened (25 %): the plane misses the true apex: 15-28 % shorter, 0-5 % wider
+          (:data:`FORESHORTENED_LENGTH`, :data:`FORESHORTENED_WIDER`), blunt cap, thicker
+          apical wall.
         """
         kind = rng.choice(5, p=list(PHENOTYPE_SHARES))
         u = rng.uniform(0.0, 1.0, size=4)
