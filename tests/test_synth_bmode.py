@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,13 @@ from echomark.synth.bmode import (
 )
 from echomark.synth.cine import make_cine, sample_video
 from echomark.synth.dataset import DatasetConfig, write_dataset
-from echomark.synth.phantom import BLOOD, MYOCARDIUM
+from echomark.synth.phantom import (
+    BLOOD,
+    MYOCARDIUM,
+    THIN_SHARE,
+    A4cAnatomy,
+    cardiac_phase,
+)
 from synth_helpers import inside_outside_means
 
 SIZE = (240, 320)
@@ -205,6 +212,32 @@ def test_varied_anatomy_reaches_beyond_the_normal_ranges() -> None:
     # the default (not varied) ranges are untouched
     plain = make_cine("A4C", 0, n_frames=30, render=False, label_frames=[])
     assert 40.0 < plain.truth[plain.ed_frame]["LV_volume_mod"][0] < 160.0
+
+
+def test_half_the_varied_apical_hearts_have_thin_walls_that_thicken_more() -> None:
+    # The real cine's septum: about 7 mm at end-diastole, about twice that at end-systole.
+    ed, es = cardiac_phase(0.0), cardiac_phase(0.37)
+    thin, ratio, septum_mm = [], [], []
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        heart = A4cAnatomy.sample(rng).phenotype(rng)
+        thin.append(heart.thickening != 0.4)
+        a, b = heart.state(ed), heart.state(es)
+        ratio.append(b.t_sep / a.t_sep)
+        septum_mm.append(10.0 * a.t_sep)
+    thin_a, ratio_a, sep_a = np.array(thin), np.array(ratio), np.array(septum_mm)
+    assert abs(thin_a.mean() - THIN_SHARE) < 0.08
+    assert np.allclose(ratio_a[~thin_a], 1.4)  # the others thicken by 40 %, as before
+    assert ratio_a[thin_a].min() >= 1.4 - 1e-9 and ratio_a[thin_a].max() <= 2.0 + 1e-9
+    assert np.mean(ratio_a[thin_a] > 1.8) > 0.2  # septa that about double occur
+    assert np.mean(sep_a[thin_a] < 7.5) > 0.25 and np.min(sep_a[~thin_a]) > 6.0
+    # the walls grow outwards: the endocardium, and so every LV label, stays where it was
+    heart = A4cAnatomy.sample(np.random.default_rng(0))
+    thick = replace(heart, t_lat=2 * heart.t_lat, t_sep=2 * heart.t_sep, thickening=0.9)
+    for ph in (ed, es):
+        assert np.array_equal(
+            heart.state(ph).curves()["curve-lv-endo"], thick.state(ph).curves()["curve-lv-endo"]
+        )
 
 
 def test_bmode_dataset_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -647,6 +647,18 @@ NORMAL_WIDER = (1.0, 1.2)
 #: gave 3 % of varied LVs an area / length² over the quality gate's plausible 0.75.
 FORESHORTENED_LENGTH = (0.72, 0.85)
 FORESHORTENED_WIDER = (1.0, 1.05)
+#: Share of varied apical hearts drawn with thin walls that thicken more in systole. The
+#: SonoSite cine's septum is about 0.7 cm at end-diastole and about doubles at end-systole;
+#: the drawn walls (0.85-1.2 cm side walls, 0.6-0.85 cm apex, thickening by 40 %) are
+#: thicker and stiffer. Half, not all: every heart thin made end-diastolic outlines on the
+#: real cine wider but found the landmarks less often (docs/synthetic-data.md).
+THIN_SHARE = 0.5
+#: Factor on a thin-walled heart's diastolic wall thicknesses (normal adult walls are
+#: 0.6-1.0 cm at end-diastole, ASE 2015).
+WALL_THINNER = (0.6, 1.0)
+#: Systolic thickening (fraction of the diastolic thickness) of a thin-walled heart; normal
+#: myocardium thickens by 40-100 %. Other hearts keep 0.4.
+THICKENING = (0.4, 1.0)
 
 #: Direction (radians, about the LV long axis) of the image-right half of each apical plane:
 #: 0 = lateral, pi/2 = anterior, pi = septal, 3 pi/2 = inferior. A4C shows lateral (right)
@@ -733,6 +745,8 @@ class A4cAnatomy:
     ra_bulge: float
     """Atria: ``*_bulge`` = widest half-width / annulus half-width, ``*_len`` = vertical /
     horizontal semi-axis ratio of the atrial ellipse (grows in systole)."""
+    thickening: float = 0.4
+    """Systolic wall thickening, a fraction of the diastolic thickness."""
     orth: LvOrthogonal | None = None
     """The walls out of the A4C plane; None for a plain A4C video (no 3-D truth)."""
     view: View = View.A4C
@@ -746,13 +760,24 @@ class A4cAnatomy:
         """This heart changed into a drawn phenotype, with a drawn groove behind the atria.
 
         The phenotype is :meth:`_phenotype`'s; the groove (echogenicity 0.25-1.0, gap
-        0.1-0.8 cm, thickness 0.25-0.7 cm) is drawn after it, in 80 % of hearts.
+        0.1-0.8 cm, thickness 0.25-0.7 cm) is drawn after it, in 80 % of hearts. Then, in
+        :data:`THIN_SHARE` of hearts, the walls are thinned by :data:`WALL_THINNER` and
+        thicken in systole by :data:`THICKENING`; the endocardium does not move.
         """
         out = self._phenotype(rng)
-        g = rng.uniform(0.0, 1.0, size=4)
+        g = rng.uniform(0.0, 1.0, size=7)
         if g[0] < 0.8:
             out = replace(out, groove=(0.25 + 0.75 * g[1], 0.1 + 0.7 * g[2], 0.25 + 0.45 * g[3]))
-        return out
+        if g[4] >= THIN_SHARE:
+            return out
+        thin = WALL_THINNER[0] + (WALL_THINNER[1] - WALL_THINNER[0]) * float(g[5])
+        return replace(
+            out,
+            t_lat=out.t_lat * thin,
+            t_sep=out.t_sep * thin,
+            t_apex=out.t_apex * thin,
+            thickening=THICKENING[0] + (THICKENING[1] - THICKENING[0]) * float(g[6]),
+        )
 
     def _phenotype(self, rng: np.random.Generator) -> A4cAnatomy:
         """This heart changed into a drawn phenotype (shares: :data:`PHENOTYPE_SHARES`).
@@ -893,7 +918,7 @@ class A4cAnatomy:
         """The anatomy at one instant."""
         c = ph.contraction
         ws = 1.0 - self.width_short * c
-        thick = 1.0 + 0.4 * c
+        thick = 1.0 + self.thickening * c
         w_r, w_l, t_r, t_l = self.section()
         return A4cState(
             anat=self,
