@@ -77,25 +77,41 @@ def test_apex_mitral_hinges_and_lv_outline_are_on_the_heart(real_predictions: di
         assert np.min(np.hypot(*(dense - apex.instances[0].xy[0]).T)) < 1.0, f
 
 
-def test_end_systolic_volumes_agree_with_the_traced_ones() -> None:
-    """At the traced ES frames the shipped model's LV volume is within 10 mL of the tracing
-    (measured: at most 7.6 mL off); its end-diastolic outlines are what fall short
-    (docs/synthetic-data.md, reference volumes), so ED is not held here."""
+def _volumes_at_traced_frames(phase: int) -> list[tuple[int, float, float]]:
+    """(frame, model volume, traced volume) in mL at each traced ED (phase 0) or ES (1)."""
     from echomark.calibration import Calibration
     from echomark.evaluate.reader_marks import outline_labels, read_reader_outlines
     from echomark.measure.a4c import lv_apical_frame
     from echomark.predict.session import Predictor
 
     outlines = read_reader_outlines(MARKS.with_name("sonosite-a4c-reader-outlines.json"))
-    es_frames = [es for _, es in outlines.beats]
+    frames = [beat[phase] for beat in outlines.beats]
     out = Predictor("synthetic-v1").predict(
-        get_testdata_file("color3d_jpeg_baseline.dcm"),
-        frames=",".join(map(str, es_frames)),
-        ocr=False,
+        get_testdata_file("color3d_jpeg_baseline.dcm"), frames=",".join(map(str, frames)), ocr=False
     )
     by_frame = {int(key[-8:-4]): labels for key, labels in out.images.items()}
     cal = Calibration.isotropic(MM_PER_PX)
-    for es in es_frames:
-        model = lv_apical_frame(by_frame[es], cal).volume_ml
-        traced = lv_apical_frame(outline_labels(outlines.frames[es]), cal).volume_ml
+    return [
+        (
+            f,
+            lv_apical_frame(by_frame[f], cal).volume_ml,
+            lv_apical_frame(outline_labels(outlines.frames[f]), cal).volume_ml,
+        )
+        for f in frames
+    ]
+
+
+def test_end_systolic_volumes_agree_with_the_traced_ones() -> None:
+    """At the traced ES frames the shipped model's LV volume is within 10 mL of the tracing
+    (measured: at most 8.4 mL off)."""
+    for es, model, traced in _volumes_at_traced_frames(1):
         assert abs(model - traced) <= 10.0, (es, model, traced)
+
+
+def test_end_diastolic_volumes_reach_most_of_the_traced_ones() -> None:
+    """At the traced ED frames the outlines still fall short, but by less than they did:
+    63-93 % of the traced volume (measured), where the model shipped before gave 38-59 %
+    (docs/synthetic-data.md, reference volumes)."""
+    ratios = [model / traced for _, model, traced in _volumes_at_traced_frames(0)]
+    assert min(ratios) >= 0.6, ratios
+    assert max(ratios) <= 1.1, ratios  # not wider than the tracing either
