@@ -182,7 +182,7 @@ def test_varied_a4c_cavities_are_mostly_black_like_real_echoes(ed_greys: np.ndar
 
 def test_varied_apical_hearts_sit_on_grey_tissue_or_on_black(ed_greys: np.ndarray) -> None:
     # In the real cine the tissue beyond the lateral wall is 0.39-1.4 times the wall's grey
-    # (test_real_cine_marks); here 30 % of end-diastoles reach 0.4 times. Drawing the
+    # (test_real_cine_marks); here 22.5 % of end-diastoles reach 0.4 times. Drawing the
     # tissue's echo up to 10x (47.5 % reach it) did not help the model on the real cine
     # (docs/synthetic-data.md, ablation), so both kinds stay, mostly black.
     ratio = ed_greys[:, 2] / np.maximum(ed_greys[:, 1], 1.0)
