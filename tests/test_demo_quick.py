@@ -24,3 +24,11 @@ def test_demo_quick_runs_whole_pipeline(tmp_path: Path, capsys: pytest.CaptureFi
     html = (out / "report.html").read_text()
     assert "External validation" in html and "data:image/png;base64," in html
     assert (out / "predict-ival" / "predictions.json").is_file()
+
+
+def test_demo_help_gives_the_default_epochs(capsys: pytest.CaptureFixture[str]) -> None:
+    from echomark.workflows.demo import DEFAULT, QUICK
+
+    assert main(["demo", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {DEFAULT.epochs}; {QUICK.epochs} with --quick)" in text

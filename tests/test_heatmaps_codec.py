@@ -251,6 +251,63 @@ def test_curve_round_trip_through_anchors() -> None:
     assert dec["curve-lv-endo"].state is LabelState.CURVE and mean < 0.5
 
 
+def _narrow_lv(half_width: float) -> tuple[np.ndarray, np.ndarray]:
+    """An LV outline (hinge, apex at the top, hinge) with a tight apex, and that apex."""
+    t = np.linspace(-np.pi / 2, np.pi / 2, 13)
+    # 120 px long, round at the top only (a real apex's radius is about the half width)
+    x = 128 + half_width * np.sin(t)
+    y = 200 - 120 * np.cos(t) ** 0.6
+    lv = np.stack([x, y], axis=1)
+    dense = sample_curve(lv, spacing=0.1)
+    return lv, dense[np.argmin(dense[:, 1])]
+
+
+@pytest.mark.parametrize("half_width", [22.0, 26.0, 31.0])
+def test_an_anchored_outline_keeps_its_apex(half_width: float) -> None:
+    # Control points spaced evenly from hinge to hinge (24 px) fall either side of a
+    # tight apex, and the spline through them cut it by up to 5 px on oracle LV outlines.
+    lv, apex = _narrow_lv(half_width)
+    labels = {
+        "mv-ant-hinge": Label.point(*lv[0]),
+        "lv-apex-endo": Label.point(*apex),
+        "mv-post-hinge": Label.point(*lv[-1]),
+        "curve-lv-endo": Label.curve(lv),
+    }
+    names = list(labels)
+    kinds = ["point", "point", "point", "curve"]
+    cfg = CodecConfig(strides=(4, 2), points_on_curves={"lv-apex-endo": "curve-lv-endo"})
+    enc = encode(labels, names, kinds, EYE, (256, 256), cfg)
+    dec = decode([e.heatmaps for e in enc], names, kinds, cfg)
+    got = sample_curve(dec["curve-lv-endo"].xy, spacing=0.1)
+    assert np.min(np.hypot(*(got - apex).T)) < 0.5
+    # the apex read off the outline is the apex, not a point of a cut corner
+    assert np.hypot(*(dec["lv-apex-endo"].xy[0] - apex)) < 0.5
+    _, worst = curve_distances(sample_curve(lv, spacing=0.1), got)
+    assert worst < 1.0
+
+
+def test_an_apex_peak_off_the_ridge_does_not_drag_the_outline() -> None:
+    # A network's apex peak a few pixels into the myocardium: the outline stays on its
+    # own ridge (the anchor moves to it) instead of detouring through the peak.
+    lv, apex = _narrow_lv(22.0)
+    truth = {"mv-ant-hinge": lv[0], "mv-post-hinge": lv[-1], "curve-lv-endo": lv}
+    labels = {
+        "mv-ant-hinge": Label.point(*lv[0]),
+        "lv-apex-endo": Label.point(apex[0], apex[1] - 6.0),
+        "mv-post-hinge": Label.point(*lv[-1]),
+        "curve-lv-endo": Label.curve(truth["curve-lv-endo"]),
+    }
+    names = list(labels)
+    kinds = ["point", "point", "point", "curve"]
+    cfg = CodecConfig(strides=(4, 2))
+    enc = encode(labels, names, kinds, EYE, (256, 256), cfg)
+    dec = decode([e.heatmaps for e in enc], names, kinds, cfg)
+    got = sample_curve(dec["curve-lv-endo"].xy, spacing=0.1)
+    assert got[:, 1].min() > apex[1] - 1.0  # no spike up to the peak
+    _, worst = curve_distances(sample_curve(lv, spacing=0.1), got)
+    assert worst < 1.0
+
+
 def test_decode_presence_combine_and_errors() -> None:
     cfg = CodecConfig()
     labels = {"p": Label.point(33.3, 21.7), "c": Label.curve([[5, 5], [40, 30], [70, 10]])}

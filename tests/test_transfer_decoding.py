@@ -153,3 +153,29 @@ def test_points_on_curves_must_name_a_point_and_a_curve_of_the_model() -> None:
             decode([enc.heatmaps], NAMES, KINDS, CodecConfig(strides=(2,), points_on_curves=pair))
     with pytest.raises(ConfigError):
         CodecConfig(points_on_curves={"lv-apex-endo": 3})  # type: ignore[dict-item]
+
+
+def test_the_transfer_recipes_space_the_outline_points_evenly() -> None:
+    # keep_anchors off: control points evenly spaced from hinge to hinge, apex or not (the
+    # decoding synthetic-v1 was measured with on the real cine); on by default
+    from importlib import resources
+
+    import yaml
+
+    from echomark.models.zoo import resolve_model
+    from echomark.predict.api import load_engine
+
+    labels, _ = _lv_labels(0.0)
+    enc = encode(labels, NAMES, KINDS, EYE, (320, 260))[1]
+    gaps = {}
+    for keep in (True, False):
+        cfg = CodecConfig(strides=(2,), keep_anchors=keep)
+        nodes = decode([enc.heatmaps], NAMES, KINDS, cfg)["curve-lv-endo"].xy
+        gaps[keep] = np.hypot(*np.diff(nodes, axis=0).T)
+    assert np.ptp(gaps[False]) < 0.5 < np.ptp(gaps[True])
+    assert CodecConfig().keep_anchors
+    for name in ("synthetic-transfer.yaml", "synthetic-transfer-gpu.yaml"):
+        raw = yaml.safe_load(resources.files("echomark.configs").joinpath(name).read_text())
+        assert raw["dataset"]["codec"]["keep_anchors"] is False, name
+    _, spec = load_engine(resolve_model("synthetic-v1"))
+    assert spec.codec.keep_anchors is False

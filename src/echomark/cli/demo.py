@@ -26,7 +26,7 @@ def add_parser(subparsers: Any) -> None:
         "--config", help="training config: a YAML file or a shipped config name (default: demo)"
     )
     p.add_argument("--videos", type=int, help="synthetic videos (default: the generator's)")
-    p.add_argument("--epochs", type=int, help="training epochs (default: the config's)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: 44; 1 with --quick)")
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="training config override"
     )

@@ -41,13 +41,19 @@ class CodecConfig:
             each stride). The renderer corrects the distance for the spline's bulge off
             each chord (second order), so 0.5 keeps targets within ~1e-3 of the exact
             spline distance for radii of curvature above ~5 target px.
-        presence_threshold: A decoded peak (points) or ridge mean (curves) below this is
-            reported as ``off``.
+        presence_threshold: A point whose peak, or a curve whose heatmap maximum, is below
+            this is reported as ``off`` (a drawn curve's conf, the mean along its path,
+            can be lower).
         path_cost_exponent: Curve tracing follows the cheapest 8-connected path with pixel
             cost ``(1 - heat) ** e + 1e-3``.
         decoded_node_spacing_px: Target spacing of decoded curve control points, input px.
         decoded_nodes_min: Fewest control points of a decoded curve.
         decoded_nodes_max: Most control points of a decoded curve.
+        keep_anchors: A curve traced through anchor points keeps each interior one (the
+            LV apex between the mitral hinges) as a control point, and an interior anchor
+            off the ridge moves on to its crest. False spaces the control points evenly
+            from end to end, which cuts a tight apex (by up to 5 px on exact LV targets):
+            the decoding of models made before 2026-12-06 that rely on it.
         combine: How point estimates from several strides are combined when decoding.
         points_on_curves: Point label -> curve label it lies on by definition (e.g.
             ``{"lv-apex-endo": "curve-lv-endo"}``): after both are decoded, the point is
@@ -66,6 +72,7 @@ class CodecConfig:
     decoded_node_spacing_px: float = 24.0
     decoded_nodes_min: int = 5
     decoded_nodes_max: int = 21
+    keep_anchors: bool = True
     combine: StrideCombine = StrideCombine.FINEST
     points_on_curves: Mapping[str, str] = field(default_factory=dict)
 
