@@ -189,9 +189,12 @@ def calibrate(
 ) -> QcConfig:
     """Per-label confidence thresholds and the input-peak floor from tune-split predictions.
 
-    For each label the threshold is the lowest confidence above which at least ``target`` of
-    the predictions lie within ``tolerance_px`` of the truth (1.0 when none does); the input
-    floor is the 5th percentile of the frames' median label peaks.
+    For each label the confidences are walked down from the highest: the threshold is the
+    lowest one reached while at least ``target`` of the predictions at or above it lie within
+    ``tolerance_px`` of the truth. The walk stops at the first confidence where that share
+    falls short, so a confident miss at the top keeps the threshold high (1.0 when the most
+    confident prediction already misses). The input floor is the 5th percentile of the
+    frames' median label peaks.
 
     Args:
         conf: Label -> confidence of each prediction with a truth.
@@ -204,6 +207,8 @@ def calibrate(
     >>> cfg = calibrate({"a": [0.9, 0.8, 0.3]}, {"a": [1.0, 2.0, 30.0]}, [0.5, 0.6])
     >>> cfg.threshold("a"), round(cfg.input_peak_low, 3)
     (0.8, 0.505)
+    >>> calibrate({"a": [0.95, 0.9, 0.8]}, {"a": [30.0, 1.0, 2.0]}, []).threshold("a")
+    1.0
     """
     table: dict[str, float] = {}
     for label, c in conf.items():
