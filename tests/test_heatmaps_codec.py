@@ -220,20 +220,27 @@ def test_curve_round_trip_free_ends(stride: int) -> None:
         assert inst.conf is not None and inst.conf > 0.8
 
 
+LV_KINDS = ["point", "point", "point", "curve"]
+
+
+def _lv_set(lv: np.ndarray, apex_xy: np.ndarray) -> tuple[dict[str, Label], list[str]]:
+    """Hinges at the outline's ends, the apex point and the outline; and the label names."""
+    labels = {
+        "mv-ant-hinge": Label.point(*lv[0]),
+        "lv-apex-endo": Label.point(*apex_xy),
+        "mv-post-hinge": Label.point(*lv[-1]),
+        "curve-lv-endo": Label.curve(lv),
+    }
+    return labels, list(labels)
+
+
 def test_curve_round_trip_through_anchors() -> None:
     theta = np.linspace(0.15 * np.pi, 1.85 * np.pi, 11)
     lv = np.stack([130 + 60 * np.sin(theta), 60 + 140 * (1 - np.cos(theta)) / 2], axis=1)
     lv = lv[::-1] * [1, -1] + [0, 300]  # apex at the top
     apex = sample_curve(lv, spacing=0.5)
-    apex_pt = apex[np.argmin(apex[:, 1])]
-    labels = {
-        "mv-ant-hinge": Label.point(*lv[0]),
-        "lv-apex-endo": Label.point(*apex_pt),
-        "mv-post-hinge": Label.point(*lv[-1]),
-        "curve-lv-endo": Label.curve(lv),
-    }
-    names = list(labels)
-    kinds = ["point", "point", "point", "curve"]
+    labels, names = _lv_set(lv, apex[np.argmin(apex[:, 1])])
+    kinds = LV_KINDS
     enc = encode(labels, names, kinds, EYE, (320, 260))
     for which in (0, 1):
         cfg = CodecConfig(strides=(enc[which].stride,))
@@ -267,17 +274,10 @@ def test_an_anchored_outline_keeps_its_apex(half_width: float) -> None:
     # Control points spaced evenly from hinge to hinge (24 px) fall either side of a
     # tight apex, and the spline through them cut it by up to 5 px on oracle LV outlines.
     lv, apex = _narrow_lv(half_width)
-    labels = {
-        "mv-ant-hinge": Label.point(*lv[0]),
-        "lv-apex-endo": Label.point(*apex),
-        "mv-post-hinge": Label.point(*lv[-1]),
-        "curve-lv-endo": Label.curve(lv),
-    }
-    names = list(labels)
-    kinds = ["point", "point", "point", "curve"]
+    labels, names = _lv_set(lv, apex)
     cfg = CodecConfig(strides=(4, 2), points_on_curves={"lv-apex-endo": "curve-lv-endo"})
-    enc = encode(labels, names, kinds, EYE, (256, 256), cfg)
-    dec = decode([e.heatmaps for e in enc], names, kinds, cfg)
+    enc = encode(labels, names, LV_KINDS, EYE, (256, 256), cfg)
+    dec = decode([e.heatmaps for e in enc], names, LV_KINDS, cfg)
     got = sample_curve(dec["curve-lv-endo"].xy, spacing=0.1)
     assert np.min(np.hypot(*(got - apex).T)) < 0.5
     # the apex read off the outline is the apex, not a point of a cut corner
@@ -290,18 +290,10 @@ def test_an_apex_peak_off_the_ridge_does_not_drag_the_outline() -> None:
     # A network's apex peak a few pixels into the myocardium: the outline stays on its
     # own ridge (the anchor moves to it) instead of detouring through the peak.
     lv, apex = _narrow_lv(22.0)
-    truth = {"mv-ant-hinge": lv[0], "mv-post-hinge": lv[-1], "curve-lv-endo": lv}
-    labels = {
-        "mv-ant-hinge": Label.point(*lv[0]),
-        "lv-apex-endo": Label.point(apex[0], apex[1] - 6.0),
-        "mv-post-hinge": Label.point(*lv[-1]),
-        "curve-lv-endo": Label.curve(truth["curve-lv-endo"]),
-    }
-    names = list(labels)
-    kinds = ["point", "point", "point", "curve"]
+    labels, names = _lv_set(lv, apex - [0.0, 6.0])
     cfg = CodecConfig(strides=(4, 2))
-    enc = encode(labels, names, kinds, EYE, (256, 256), cfg)
-    dec = decode([e.heatmaps for e in enc], names, kinds, cfg)
+    enc = encode(labels, names, LV_KINDS, EYE, (256, 256), cfg)
+    dec = decode([e.heatmaps for e in enc], names, LV_KINDS, cfg)
     got = sample_curve(dec["curve-lv-endo"].xy, spacing=0.1)
     assert got[:, 1].min() > apex[1] - 1.0  # no spike up to the peak
     _, worst = curve_distances(sample_curve(lv, spacing=0.1), got)

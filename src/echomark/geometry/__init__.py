@@ -1,6 +1,7 @@
 """Splines, curve sampling, lengths, distances and 3x3 point transforms (numpy only)."""
 
 from echomark.geometry.curves import (
+    arc_lengths,
     curve_distances,
     curve_length,
     dedupe_nodes,
@@ -17,6 +18,7 @@ from echomark.geometry.transform import apply_matrix, as_matrix, is_affine, max_
 
 __all__ = [
     "apply_matrix",
+    "arc_lengths",
     "as_matrix",
     "curve_distances",
     "curve_length",

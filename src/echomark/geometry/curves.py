@@ -97,6 +97,17 @@ def _pieces(nodes: FloatArray, straight: Sequence[bool] | None) -> list[FloatArr
     return pieces
 
 
+def arc_lengths(poly: npt.ArrayLike) -> FloatArray:
+    """Arc length from the first vertex to each vertex of a polyline, shape (M, 2) -> (M,).
+
+    >>> arc_lengths([[0, 0], [3, 4], [3, 5]]).tolist()
+    [0.0, 5.0, 6.0]
+    """
+    p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    d = np.diff(p, axis=0)
+    return np.concatenate([[0.0], np.cumsum(np.hypot(d[:, 0], d[:, 1]))])
+
+
 def resample_polyline(poly: npt.ArrayLike, spacing: float) -> FloatArray:
     """Resample a polyline at uniform arc length, keeping both end points.
 
@@ -113,8 +124,7 @@ def resample_polyline(poly: npt.ArrayLike, spacing: float) -> FloatArray:
     p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
     if len(p) < 2:
         return p.copy()
-    d = np.diff(p, axis=0)
-    s = np.concatenate([[0.0], np.cumsum(np.hypot(d[:, 0], d[:, 1]))])
+    s = arc_lengths(p)
     total = s[-1]
     if total == 0.0:
         return p[:1].copy()

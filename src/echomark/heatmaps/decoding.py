@@ -22,7 +22,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from echomark.geometry.curves import polyline_length, resample_polyline, sample_curve
+from echomark.geometry.curves import (
+    arc_lengths,
+    polyline_length,
+    resample_polyline,
+    sample_curve,
+)
 from echomark.heatmaps.config import CodecConfig, StrideCombine
 from echomark.labels.schema import ImageLabels, Instance, Label, LabelState
 
@@ -247,8 +252,7 @@ def _trim_ends(points: FloatArray, values: FloatArray, peak: float, sigma: float
     ok = np.flatnonzero(values >= 0.6 * peak)
     if len(ok) == 0 or len(points) < 2:
         return points
-    d = np.diff(points, axis=0)
-    s = np.concatenate([[0.0], np.cumsum(np.hypot(d[:, 0], d[:, 1]))])
+    s = arc_lengths(points)
 
     def past(j: int) -> float:
         return sigma * math.sqrt(2.0 * math.log(max(peak / max(float(values[j]), 1e-12), 1.0)))
@@ -422,8 +426,7 @@ def _arc_shares(pts: FloatArray, indices: Sequence[int]) -> list[float]:
     """Arc length from the start to each ``pts[i]``, as a share of the whole polyline."""
     if not indices or len(pts) < 2:
         return []
-    d = np.diff(pts, axis=0)
-    s = np.concatenate([[0.0], np.cumsum(np.hypot(d[:, 0], d[:, 1]))])
+    s = arc_lengths(pts)
     if s[-1] <= 0:
         return []
     return [float(s[i] / s[-1]) for i in indices if 0 < i < len(pts) - 1]
@@ -437,11 +440,14 @@ def _resample_through(pts: FloatArray, shares: Sequence[float], n: int) -> Float
     through the points keeps the corner there instead of cutting it (24 px node spacing
     cut the apex of oracle LV outlines by up to 5 px).
     """
-    d = np.diff(pts, axis=0)
-    s = np.concatenate([[0.0], np.cumsum(np.hypot(d[:, 0], d[:, 1]))])
+    s = arc_lengths(pts)
     total = float(s[-1])
-    if not shares:
-        return resample_polyline(pts, total / (n - 1) * (1 + 1e-9))
+    sq = np.linspace(0.0, total, n) if not shares else _positions_through(shares, n) * total
+    return np.stack([np.interp(sq, s, pts[:, 0]), np.interp(sq, s, pts[:, 1])], axis=1)
+
+
+def _positions_through(shares: Sequence[float], n: int) -> FloatArray:
+    """``n`` arc positions in [0, 1], one at each share, evenly spaced between them."""
     cuts = sorted({0.0, 1.0, *(min(max(x, 0.0), 1.0) for x in shares)})
     legs = np.diff(cuts)
     keep = legs > 1e-6
@@ -453,15 +459,13 @@ def _resample_through(pts: FloatArray, shares: Sequence[float], n: int) -> Float
         segs[int(np.argmax(np.where(segs > 1, segs / legs, -np.inf)))] -= 1
     while segs.sum() < n - 1:
         segs[int(np.argmin(segs / legs))] += 1
-    sq = np.concatenate(
+    return np.concatenate(
         [
             np.linspace(a, a + b, k, endpoint=False)
             for a, b, k in zip(starts, legs, segs, strict=True)
         ]
         + [np.array([1.0])]
     )
-    sq = sq * total
-    return np.stack([np.interp(sq, s, pts[:, 0]), np.interp(sq, s, pts[:, 1])], axis=1)
 
 
 def _smooth(pts: FloatArray, stride: int) -> FloatArray:
