@@ -15,6 +15,7 @@ import pytest
 from echomark.cli.main import main
 from echomark.errors import InputError
 from echomark.geometry.curves import point_to_polyline_distance
+from echomark.labels.registry import View
 from echomark.labels.schema import LabelState
 from echomark.measure.qc import AREA_LENGTH_RATIO
 from echomark.synth.bmode import (
@@ -31,7 +32,9 @@ from echomark.synth.cine import make_cine, sample_video
 from echomark.synth.dataset import DatasetConfig, write_dataset
 from echomark.synth.phantom import (
     BLOOD,
+    MV_OPEN_SLANT,
     MYOCARDIUM,
+    PAPILLARY_SHARE,
     THIN_SHARE,
     A4cAnatomy,
     cardiac_phase,
@@ -238,6 +241,51 @@ def test_half_the_varied_apical_hearts_have_thin_walls_that_thicken_more() -> No
         assert np.array_equal(
             heart.state(ph).curves()["curve-lv-endo"], thick.state(ph).curves()["curve-lv-endo"]
         )
+
+
+def _heart_grid() -> tuple[np.ndarray, np.ndarray]:
+    u, v = np.meshgrid(
+        np.linspace(-5.0, 5.0, 201, dtype=np.float32),
+        np.linspace(-1.5, 11.0, 251, dtype=np.float32),
+    )
+    return u, v
+
+
+def test_papillary_muscles_bulge_into_the_cavity_and_leave_the_labels_alone() -> None:
+    hearts = [A4cAnatomy.sample(r).phenotype(r) for r in map(np.random.default_rng, range(200))]
+    drawn = np.array([h.papillary[0] > 0.0 for h in hearts])
+    assert abs(drawn.mean() - PAPILLARY_SHARE) < 0.08
+    assert len({round(h.mv_open_slant, 6) for h in hearts}) == len(hearts)  # drawn per heart
+    assert A4cAnatomy.sample(np.random.default_rng(0)).papillary[0] == 0.0  # plain: none
+    assert A4cAnatomy.sample(np.random.default_rng(0)).mv_open_slant == MV_OPEN_SLANT
+    base = A4cAnatomy.sample(np.random.default_rng(7))
+    # echo 1, centre at mid-cavity, 2 cm long, 1 cm thick, centre 0.25 cm in from the wall
+    pm = replace(base, papillary=(1.0, 0.55, 1.0, 0.5, 0.5))
+    u, v = _heart_grid()
+    for view, sides in ((View.A4C, (1,)), (View.A2C, (1, -1)), (View.A3C, (-1,))):
+        a = base.with_plane(view, np.random.default_rng(1))
+        b = replace(pm, orth=a.orth, view=view)
+        for ph in (cardiac_phase(0.0), cardiac_phase(0.37)):
+            sa, sb = a.state(ph), b.state(ph)
+            assert sa.curves().keys() == sb.curves().keys()
+            for name, xy in sa.curves().items():
+                assert np.array_equal(xy, sb.curves()[name]), name
+            ea, eb = sa.echogenicity(u, v, 0.05), sb.echogenicity(u, v, 0.05)
+            changed = np.abs(eb - ea) > 1e-6
+            lat, sep = sa.lv_lat(v), sa.lv_sep(v)
+            # only inside the endocardium (within the soft edge), only at mid-cavity
+            assert np.all((u[changed] < lat[changed] + 0.05) & (u[changed] > -sep[changed] - 0.05))
+            vc = 0.55 * sa.length
+            assert np.abs(v[changed] - vc).max() < 1.0 + 0.06
+            for side in (1, -1):
+                wall = float(sa.lv_lat(vc)) if side > 0 else -float(sa.lv_sep(vc))
+                # half a centimetre in from the wall: blood without, muscle with
+                i = np.unravel_index(np.argmin(np.hypot(u - (wall - side * 0.5), v - vc)), u.shape)
+                assert ea[i] == pytest.approx(BLOOD, rel=1e-3)
+                if side in sides:
+                    assert eb[i] > 0.5 * MYOCARDIUM
+                else:
+                    assert eb[i] == ea[i]
 
 
 def test_bmode_dataset_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -61,6 +61,10 @@ class AugmentConfig:
         elastic_px: The warp's largest displacement is ``U(0, elastic_px)`` input pixels.
         elastic_scale: Smoothness: the spacing of the displacement field's random control
             values as a fraction of the input side, in (0, 1] (0.25 gives a 5 x 5 grid).
+        randconv_p: Probability of mixing the warped input with a random shallow
+            convolutional network's output (global intensity non-linear augmentation, after
+            Ouyang et al. 2022; not in the reference; 0 draws nothing, so other draws are
+            unchanged): textures and grey maps that synthesis does not make.
     """
 
     affine_p: float = 1.0
@@ -86,6 +90,7 @@ class AugmentConfig:
     elastic_p: float = 0.0
     elastic_px: float = 4.0
     elastic_scale: float = 0.25
+    randconv_p: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -98,6 +103,7 @@ class AugmentConfig:
             "drop_centre_p",
             "blur_p",
             "elastic_p",
+            "randconv_p",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

@@ -356,6 +356,7 @@ class EchoDataset(Dataset[Sample]):
             labels = tr.elastic_warp_labels(dense, field)
             target_matrix = tr.identity()
         if rng is not None:
+            image = tr.random_conv(image, rng, aug)
             image = tr.random_blur(image, rng, aug)
             box = tr.random_erase_box(rng, cfg.input_hw, aug)
             if box is not None:

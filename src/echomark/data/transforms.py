@@ -11,6 +11,7 @@ This module is numpy + OpenCV only; no torch.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -426,6 +427,59 @@ def random_blur(image: UInt8Array, rng: np.random.Generator, config: AugmentConf
     sigma = float(rng.uniform(0.3, config.blur_sigma))
     out = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma)
     return np.asarray(out, dtype=np.uint8).reshape(image.shape)
+
+
+#: Random-network augmentation: layers, hidden channels and kernel side of the network,
+#: and the LeakyReLU slope between its layers (GIN's defaults).
+RANDCONV_LAYERS = 4
+RANDCONV_WIDTH = 2
+RANDCONV_KERNEL = 3
+RANDCONV_SLOPE = 0.2
+
+
+def random_conv(image: UInt8Array, rng: np.random.Generator, config: AugmentConfig) -> UInt8Array:
+    """Mix a (H, W, C) input with a random shallow network's output, probability ``randconv_p``.
+
+    The network (:data:`RANDCONV_LAYERS` layers of :data:`RANDCONV_KERNEL`-pixel kernels,
+    He-normal weights, no bias, LeakyReLU between layers) is drawn afresh and applied to
+    each channel alike, so neighbour frames stay consistent. Its output is scaled to the
+    channel's own energy and mixed ``a * out + (1 - a) * input`` with ``a ~ U(0, 1)``, then
+    clipped to uint8. Zero stays zero (no bias), so padding and the black outside a sector
+    stay black. Draws nothing from ``rng`` when ``randconv_p`` is 0.
+
+    >>> img = np.zeros((16, 16, 1), np.uint8); img[4:12, 4:12, 0] = 200
+    >>> out = random_conv(img, np.random.default_rng(1), AugmentConfig(randconv_p=1.0))
+    >>> out.shape, out.dtype.name, int(out[0, 0, 0])
+    ((16, 16, 1), 'uint8', 0)
+    """
+    if config.randconv_p <= 0.0 or rng.random() >= config.randconv_p:
+        return image
+    k = RANDCONV_KERNEL
+    widths = [1] + [RANDCONV_WIDTH] * (RANDCONV_LAYERS - 1) + [1]
+    kernels = [
+        rng.normal(0.0, math.sqrt(2.0 / (cin * k * k)), size=(cout, cin, k, k)).astype(np.float32)
+        for cin, cout in itertools.pairwise(widths)
+    ]
+    alpha = float(rng.uniform(0.0, 1.0))
+    out = np.empty_like(image)
+    for c in range(image.shape[2]):
+        x = image[:, :, c].astype(np.float32)
+        maps: list[npt.NDArray[np.float32]] = [x]
+        for i, w in enumerate(kernels):
+            nxt = []
+            for o in range(w.shape[0]):
+                acc = np.zeros_like(x)
+                for j, m in enumerate(maps):
+                    acc += cv2.filter2D(m, -1, w[o, j], borderType=cv2.BORDER_CONSTANT)
+                if i < len(kernels) - 1:
+                    acc = np.where(acc > 0, acc, np.float32(RANDCONV_SLOPE) * acc)
+                nxt.append(acc)
+            maps = nxt
+        y = maps[0]
+        scale = float(np.linalg.norm(x)) / max(float(np.linalg.norm(y)), 1e-6)
+        mixed = alpha * scale * y + (1.0 - alpha) * x
+        out[:, :, c] = np.clip(mixed, 0.0, 255.0).astype(np.uint8)
+    return out
 
 
 def random_erase_box(

@@ -660,6 +660,26 @@ WALL_THINNER = (0.6, 1.0)
 #: myocardium thickens by 40-100 %. Other hearts keep 0.4.
 THICKENING = (0.4, 1.0)
 
+#: Share of varied apical hearts whose papillary muscles show inside the LV cavity. Real
+#: apical views show them as grey bulges off the wall, inside the traced endocardium (the
+#: guidelines count them as cavity); the drawn cavities were empty, and on the SonoSite
+#: cine the end-diastolic outline ran inside the grey along the lateral wall.
+PAPILLARY_SHARE = 0.75
+#: Papillary muscle draws: echogenicity (fraction of the myocardium's), centre depth
+#: (fraction of the LV length from the apex), half-length along the axis and half-thickness
+#: (cm) at end-diastole, and how far its centre stands in from the wall (fraction of the
+#: half-thickness: 0 centred on the endocardium, 1 just touching it).
+PAPILLARY_ECHO = (0.35, 1.0)
+PAPILLARY_AT = (0.45, 0.7)
+PAPILLARY_HALF_LENGTH = (0.6, 1.1)
+PAPILLARY_HALF_THICKNESS = (0.3, 0.55)
+PAPILLARY_OFF_WALL = (0.2, 0.8)
+#: Sideways slant (per unit towards the apex, towards the LV axis) of the open mitral
+#: leaflets of a varied heart; 0 opens them parallel to the axis, along the walls. Plain
+#: hearts, and every tricuspid valve, keep :data:`MV_OPEN_SLANT`.
+MV_OPEN_SLANT_RANGE = (0.0, 0.4)
+MV_OPEN_SLANT = 0.3
+
 #: Direction (radians, about the LV long axis) of the image-right half of each apical plane:
 #: 0 = lateral, pi/2 = anterior, pi = septal, 3 pi/2 = inferior. A4C shows lateral (right)
 #: and septal (left), A2C anterior and inferior, A3C anteroseptal and inferolateral.
@@ -755,6 +775,14 @@ class A4cAnatomy:
     """Bright atrioventricular groove and pericardium behind the atria: echogenicity (0: not
     drawn), gap beyond the atrial wall and thickness (cm). In real apical views this band is
     often the brightest structure, brighter than the mitral annulus."""
+    papillary: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    """Papillary muscles inside the LV cavity: echogenicity (fraction of the myocardium's;
+    0: not drawn), centre depth (fraction of the LV length from the apex), half-length and
+    half-thickness (cm) at end-diastole, and how far the centre stands in from the wall
+    (fraction of the half-thickness). A4C shows the anterolateral one (image right), A2C
+    both, A3C the posteromedial one (image left). They lie inside the endocardial labels."""
+    mv_open_slant: float = MV_OPEN_SLANT
+    """Sideways slant of the open mitral leaflets towards the LV axis (0: along the walls)."""
 
     def phenotype(self, rng: np.random.Generator) -> A4cAnatomy:
         """This heart changed into a drawn phenotype, with a drawn groove behind the atria.
@@ -768,6 +796,7 @@ class A4cAnatomy:
         g = rng.uniform(0.0, 1.0, size=7)
         if g[0] < 0.8:
             out = replace(out, groove=(0.25 + 0.75 * g[1], 0.1 + 0.7 * g[2], 0.25 + 0.45 * g[3]))
+        out = out._with_valve_and_papillary(rng)
         if g[4] >= THIN_SHARE:
             return out
         thin = WALL_THINNER[0] + (WALL_THINNER[1] - WALL_THINNER[0]) * float(g[5])
@@ -778,6 +807,27 @@ class A4cAnatomy:
             t_apex=out.t_apex * thin,
             thickening=THICKENING[0] + (THICKENING[1] - THICKENING[0]) * float(g[6]),
         )
+
+    def _with_valve_and_papillary(self, rng: np.random.Generator) -> A4cAnatomy:
+        """This heart with a drawn mitral opening slant, and papillary muscles in some.
+
+        Papillary muscles in :data:`PAPILLARY_SHARE` of hearts (ranges: the ``PAPILLARY_*``
+        constants); one stream of seven draws either way.
+        """
+        k = rng.uniform(0.0, 1.0, size=7)
+        lo, hi = MV_OPEN_SLANT_RANGE
+        out = replace(self, mv_open_slant=lo + (hi - lo) * float(k[0]))
+        if k[1] >= PAPILLARY_SHARE:
+            return out
+        draws = (
+            PAPILLARY_ECHO,
+            PAPILLARY_AT,
+            PAPILLARY_HALF_LENGTH,
+            PAPILLARY_HALF_THICKNESS,
+            PAPILLARY_OFF_WALL,
+        )
+        vals = tuple(a + (b - a) * float(k[2 + i]) for i, (a, b) in enumerate(draws))
+        return replace(out, papillary=(vals[0], vals[1], vals[2], vals[3], vals[4]))
 
     def _phenotype(self, rng: np.random.Generator) -> A4cAnatomy:
         """This heart changed into a drawn phenotype (shares: :data:`PHENOTYPE_SHARES`).
@@ -1186,11 +1236,38 @@ class A4cState:
         _paint(e, _soft(rv, edge), BLOOD)
         for (cu, cv_, ea, eb, _), cut in ((la, ln), (ra, tv)):
             _paint_ellipse(cv, (cu, cv_), (ea, eb), BLOOD, edge, v_min=float(cut))
+        self._paint_papillary(cv, edge)
         # fibrous crux between the valves, then the leaflets
         h = self.hinges()
         _paint_segment(cv, h["mv-post-hinge"], h["tv-sep-hinge"], 0.2, FIBROUS, edge)
         self._paint_valves(cv, edge, h)
         return e
+
+    def _paint_papillary(self, cv: Canvas, edge: float) -> None:
+        """Papillary muscles bulging off the wall into the LV cavity (nothing when not drawn).
+
+        Each is an ellipse along the axis, cut to the cavity so the wall keeps its own
+        echo. It rides on the wall, thickens and shortens with it in systole.
+        """
+        echo, at, half_len, half_thick, off = self.anat.papillary
+        if echo <= 0.0:
+            return
+        c = self.ph.contraction
+        vc = at * self.length
+        a_u = half_thick * (1.0 + self.anat.thickening * c)
+        a_v = half_len * (1.0 - 0.5 * self.anat.long_short * c)
+        sides = {View.A4C: (1.0,), View.A2C: (1.0, -1.0), View.A3C: (-1.0,)}[self.view]
+        inv_len = np.float32(1.0 / self.length)
+        pad = 2.0 * edge
+        for side in sides:
+            wall = float(self.lv_lat(vc)) if side > 0 else float(self.lv_sep(vc))
+            cu = side * (wall - off * a_u)
+            e, u, v = cv.sub(cu - a_u - pad, cu + a_u + pad, vc - a_v - pad, vc + a_v + pad)
+            if not e.size:
+                continue
+            lat, sep = self._sides(v * inv_len, self.w_lat, self.w_sep)
+            inside = np.minimum(_ellipse_sd(u, v, cu, vc, a_u, a_v), np.minimum(u + sep, lat - u))
+            _paint(e, _soft(inside.astype(np.float32), edge), MYOCARDIUM * echo)
 
     def _paint_groove(
         self,
@@ -1237,6 +1314,7 @@ class A4cState:
         lat, sep = self._sides(v * (1.0 / self.length), self.w_lat, self.w_sep)
         lv = np.minimum(np.minimum(u + sep, lat - u), np.minimum(v, ln + 0.1 - v))
         _paint(e, _soft(lv, edge), BLOOD)
+        self._paint_papillary(cv, edge)
         if ao is not None:
             p0, p1, r = ao
             _paint_segment(cv, p0, p1, r, BLOOD, edge)
@@ -1273,18 +1351,19 @@ class A4cState:
 
     def _paint_valves(self, cv: Canvas, edge: float, h: dict[str, tuple[float, float]]) -> None:
         o = self.ph.mv_open
-        valves = [("mv-post-hinge", "mv-ant-hinge", 2.2, 1.4)]
+        slant = self.anat.mv_open_slant
+        valves = [("mv-post-hinge", "mv-ant-hinge", 2.2, 1.4, slant)]
         if self.view is View.A3C:
             # the anterior leaflet hangs from the aorto-mitral continuity (image right)
-            valves = [("mv-post-hinge", "mv-ant-hinge", 1.4, 2.2)]
+            valves = [("mv-post-hinge", "mv-ant-hinge", 1.4, 2.2, slant)]
         if self.view is View.A4C:
-            valves.append(("tv-sep-hinge", "tv-ant-hinge", 1.5, 2.0))
-        for ant, post, ant_len, post_len in valves:
+            valves.append(("tv-sep-hinge", "tv-ant-hinge", 1.5, 2.0, MV_OPEN_SLANT))
+        for ant, post, ant_len, post_len, sl in valves:
             p, q = h[ant], h[post]
             mid = _lerp2(p, q, 0.55 if ant.startswith("mv") else 0.5)
             coapt = (mid[0], mid[1] - 0.25)
             sgn = 1.0 if p[0] < q[0] else -1.0
-            tip_p = _leaflet_tip(p, coapt, (0.3 * sgn, -1.0), ant_len, o)
-            tip_q = _leaflet_tip(q, coapt, (-0.3 * sgn, -1.0), post_len, o)
+            tip_p = _leaflet_tip(p, coapt, (sl * sgn, -1.0), ant_len, o)
+            tip_q = _leaflet_tip(q, coapt, (-sl * sgn, -1.0), post_len, o)
             _paint_segment(cv, p, tip_p, 0.07, VALVE, edge)
             _paint_segment(cv, q, tip_q, 0.07, VALVE, edge)
