@@ -265,12 +265,32 @@ def test_view_from_all_evidence_not_one_faint_point():
     assert "views conflict" in decide_view(strong).verdict.reasons[0]
 
 
+def test_a_threshold_rests_on_enough_predictions() -> None:
+    # synthetic-v1's apex, in miniature: the two most confident right, half of the rest wrong
+    conf = [0.95, 0.94] + [0.9 - 0.01 * i for i in range(20)]
+    err = [1.0, 1.0] + [1.0 if i % 2 else 9.0 for i in range(20)]
+    assert calibrate({"a": conf}, {"a": err}, [], min_support=1).threshold("a") == 0.94
+    assert calibrate({"a": conf}, {"a": err}, []).threshold("a") == 1.0  # MIN_SUPPORT = 10
+    # a lone confident miss at the top no longer pins a good label at 1.0
+    good = [0.99] + [0.9 - 0.01 * i for i in range(40)]
+    good_err = [20.0] + [1.0] * 40
+    assert calibrate({"a": good}, {"a": good_err}, [], min_support=1).threshold("a") == 1.0
+    assert calibrate({"a": good}, {"a": good_err}, []).threshold("a") == pytest.approx(0.51)
+    # fewer predictions than the support: no threshold can be trusted
+    assert calibrate({"a": [0.9] * 9}, {"a": [1.0] * 9}, []).threshold("a") == 1.0
+    assert calibrate({"a": [0.9] * 10}, {"a": [1.0] * 10}, []).threshold("a") == 0.9
+    with pytest.raises(ValueError, match="min_support"):
+        calibrate({"a": [0.9]}, {"a": [1.0]}, [], min_support=0)
+
+
 def test_checks_and_calibrated_thresholds(tmp_path):
     assert interval_verdict(1600.0, 60.0).status is Status.FLAGGED  # the 1.6 s "systole"
     assert interval_verdict(300.0, 75.0).status is Status.OK
     assert interval_verdict(500.0, 110.0).status is Status.FLAGGED  # too long for the rate
     assert area_length_verdict(0.0003, 7.0).status is Status.FLAGGED
-    cfg = calibrate({"lv-apex-endo": [0.9, 0.7, 0.2]}, {"lv-apex-endo": [1, 2, 40]}, [0.6, 0.8])
+    cfg = calibrate(
+        {"lv-apex-endo": [0.9, 0.7, 0.2]}, {"lv-apex-endo": [1, 2, 40]}, [0.6, 0.8], min_support=1
+    )
     assert cfg.threshold("lv-apex-endo") == 0.7 and cfg.threshold("other") == 0.5
     path = tmp_path / "qc.json"
     path.write_text(cfg.to_json())

@@ -80,6 +80,8 @@ def combine(verdicts: Iterable[Verdict]) -> Verdict:
 
 #: Predicted labels below this confidence are flagged unless a calibrated table says otherwise.
 DEFAULT_CONF_THRESHOLD = 0.5
+#: Predictions a calibrated threshold must rest on (:func:`calibrate`'s ``min_support``).
+MIN_SUPPORT = 10
 #: Median label peak below which a frame is flagged as unlike the training frames (default).
 DEFAULT_INPUT_PEAK_LOW = 0.3
 #: ED→ES interval that systole can have at any heart rate (ms).
@@ -186,15 +188,19 @@ def calibrate(
     tolerance_px: float = 5.0,
     target: float = 0.9,
     source: str = "tune split",
+    min_support: int = MIN_SUPPORT,
 ) -> QcConfig:
     """Per-label confidence thresholds and the input-peak floor from tune-split predictions.
 
     For each label the confidences are walked down from the highest: the threshold is the
     lowest one reached while at least ``target`` of the predictions at or above it lie within
-    ``tolerance_px`` of the truth. The walk stops at the first confidence where that share
-    falls short, so a confident miss at the top keeps the threshold high (1.0 when the most
-    confident prediction already misses). The input floor is the 5th percentile of the
-    frames' median label peaks.
+    ``tolerance_px`` of the truth. A share is judged only once ``min_support`` predictions
+    are at or above the confidence: above that a share is too noisy to set or to stop the
+    walk (two right at the top once set a threshold that half the apexes under it missed).
+    The walk stops at the first judged confidence where the share falls short, so a label
+    whose most confident ``min_support`` already miss too often keeps 1.0, as does a label
+    with fewer predictions than that. The input floor is the 5th percentile of the frames'
+    median label peaks.
 
     Args:
         conf: Label -> confidence of each prediction with a truth.
@@ -203,13 +209,20 @@ def calibrate(
         tolerance_px: An error within this counts as correct.
         target: Fraction of correct predictions required above the threshold.
         source: Recorded in the config.
+        min_support: Predictions that must be at or above a confidence before its share
+            counts (at least 1).
 
-    >>> cfg = calibrate({"a": [0.9, 0.8, 0.3]}, {"a": [1.0, 2.0, 30.0]}, [0.5, 0.6])
+    >>> cfg = calibrate({"a": [0.9, 0.8, 0.3]}, {"a": [1.0, 2.0, 30.0]}, [0.5, 0.6], min_support=1)
     >>> cfg.threshold("a"), round(cfg.input_peak_low, 3)
     (0.8, 0.505)
-    >>> calibrate({"a": [0.95, 0.9, 0.8]}, {"a": [30.0, 1.0, 2.0]}, []).threshold("a")
+    >>> calibrate({"a": [0.95, 0.9, 0.8]}, {"a": [30.0, 1.0, 2.0]}, [], min_support=1).threshold("a")
     1.0
+    >>> two_right = ({"a": [0.95, 0.9, 0.8, 0.7]}, {"a": [1.0, 1.0, 30.0, 30.0]}, [])
+    >>> calibrate(*two_right, min_support=1).threshold("a"), calibrate(*two_right).threshold("a")
+    (0.9, 1.0)
     """
+    if min_support < 1:
+        raise ValueError(f"min_support must be >= 1, got {min_support}")
     table: dict[str, float] = {}
     for label, c in conf.items():
         c_arr = np.asarray(c, dtype=np.float64)
@@ -217,6 +230,8 @@ def calibrate(
         thr = 1.0
         for t in sorted(set(c_arr.tolist()), reverse=True):
             above = c_arr >= t
+            if int(above.sum()) < min_support:
+                continue
             if np.mean(e_arr[above] <= tolerance_px) >= target:
                 thr = float(t)
             else:

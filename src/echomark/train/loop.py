@@ -507,10 +507,11 @@ def calibrate_qc(parts: Sequence[TuneOutcome], source: str) -> QcConfig:
     """Quality-gate thresholds from one tune pass.
 
     The same calibration as ``echomark measure --calibrate-qc`` (:func:`calibrate`, 5 px
-    tolerance), from the predictions the tune pass has already decoded. A pass that drew no
+    tolerance, thresholds resting on at least ``MIN_SUPPORT`` predictions), from the
+    predictions the tune pass has already decoded. A pass that drew no
     label (an untrained model) gives the defaults, and says so in ``source``.
 
-    >>> part = TuneOutcome(qc_pairs={"a": [(0.9, 1.0), (0.3, 30.0)]}, frame_peaks=[0.6])
+    >>> part = TuneOutcome(qc_pairs={"a": [(0.9, 1.0)] * 10 + [(0.3, 30.0)] * 2}, frame_peaks=[0.6])
     >>> calibrate_qc([part], "tune").threshold("a")
     0.9
     >>> calibrate_qc([TuneOutcome()], "tune").source
