@@ -444,8 +444,9 @@ def random_conv(image: UInt8Array, rng: np.random.Generator, config: AugmentConf
     He-normal weights, no bias, LeakyReLU between layers) is drawn afresh and applied to
     each channel alike, so neighbour frames stay consistent. Its output is scaled to the
     channel's own energy and mixed ``a * out + (1 - a) * input`` with ``a ~ U(0, 1)``, then
-    clipped to uint8. Zero stays zero (no bias), so padding and the black outside a sector
-    stay black. Draws nothing from ``rng`` when ``randconv_p`` is 0.
+    clipped to uint8. With no bias, black more than four pixels (the network's reach) from
+    any echo stays black, as padding and the outside of a sector should. Draws nothing from
+    ``rng`` when ``randconv_p`` is 0.
 
     >>> img = np.zeros((16, 16, 1), np.uint8); img[4:12, 4:12, 0] = 200
     >>> out = random_conv(img, np.random.default_rng(1), AugmentConfig(randconv_p=1.0))
