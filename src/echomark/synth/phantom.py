@@ -1033,6 +1033,11 @@ class A4cState:
         """LV endocardium, septal half-width at depth v."""
         return self._sides(v * (1.0 / self.length), self.w_lat, self.w_sep)[1]
 
+    def _lv_sides_sd(self, u: Arr, v: Arr) -> Arr:
+        """Signed distance (cm, positive inside) to the nearer LV side wall at depth v."""
+        lat, sep = self._sides(v * (1.0 / self.length), self.w_lat, self.w_sep)
+        return np.minimum(u + sep, lat - u)
+
     def _epi(self, v: Arr, grow: float = 0.0) -> tuple[Arr, Arr]:
         """Epicardial half-widths (lateral, septal), optionally grown by ``grow`` cm."""
         t_ap = self.t_apex + grow
@@ -1226,9 +1231,8 @@ class A4cState:
         _paint(e, _soft(self._ventricles_sd(u, v, 0.0), edge), MYOCARDIUM)
         rv_c = self.rv_centre(v)
         # cavities
-        lat, sep = self._sides(v * (1.0 / self.length), self.w_lat, self.w_sep)
         # the cavities run slightly past their annuli into the atria (both blood, no seam)
-        lv = np.minimum(np.minimum(u + sep, lat - u), np.minimum(v, ln + 0.1 - v))
+        lv = np.minimum(self._lv_sides_sd(u, v), np.minimum(v, ln + 0.1 - v))
         _paint(e, _soft(lv, edge), BLOOD)
         rvh = self.rv_half(v)
         tv = np.float32(self.tv_v)
@@ -1257,7 +1261,6 @@ class A4cState:
         a_u = half_thick * (1.0 + self.anat.thickening * c)
         a_v = half_len * (1.0 - 0.5 * self.anat.long_short * c)
         sides = {View.A4C: (1.0,), View.A2C: (1.0, -1.0), View.A3C: (-1.0,)}[self.view]
-        inv_len = np.float32(1.0 / self.length)
         pad = 2.0 * edge
         for side in sides:
             wall = float(self.lv_lat(vc)) if side > 0 else float(self.lv_sep(vc))
@@ -1265,8 +1268,7 @@ class A4cState:
             e, u, v = cv.sub(cu - a_u - pad, cu + a_u + pad, vc - a_v - pad, vc + a_v + pad)
             if not e.size:
                 continue
-            lat, sep = self._sides(v * inv_len, self.w_lat, self.w_sep)
-            inside = np.minimum(_ellipse_sd(u, v, cu, vc, a_u, a_v), np.minimum(u + sep, lat - u))
+            inside = np.minimum(_ellipse_sd(u, v, cu, vc, a_u, a_v), self._lv_sides_sd(u, v))
             _paint(e, _soft(inside.astype(np.float32), edge), MYOCARDIUM * echo)
 
     def _paint_groove(
@@ -1311,8 +1313,7 @@ class A4cState:
         if ao is not None:
             p0, p1, r = ao
             _paint_segment(cv, p0, p1, r + 0.22, FIBROUS * 0.8, edge)
-        lat, sep = self._sides(v * (1.0 / self.length), self.w_lat, self.w_sep)
-        lv = np.minimum(np.minimum(u + sep, lat - u), np.minimum(v, ln + 0.1 - v))
+        lv = np.minimum(self._lv_sides_sd(u, v), np.minimum(v, ln + 0.1 - v))
         _paint(e, _soft(lv, edge), BLOOD)
         self._paint_papillary(cv, edge)
         if ao is not None:
