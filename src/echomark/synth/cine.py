@@ -150,15 +150,26 @@ class VideoSpec:
         c, s = np.float32(math.cos(ang)), np.float32(math.sin(ang))
         dxw = xw - np.float32(tx)
         dyw = yw - np.float32(ty)
-        return c * dxw + s * dyw, c * dyw - s * dxw
+        v = c * dyw - s * dxw
+        descent = self.apex_descent(frame)
+        if descent:
+            v = v - np.float32(descent)
+        return c * dxw + s * dyw, v
+
+    def apex_descent(self, frame: int) -> float:
+        """Shift (cm) of the heart frame along its axis at a frame (:attr:`A4cState.apex_descent`)."""
+        state = self.state(frame)
+        return state.apex_descent if isinstance(state, A4cState) else 0.0
 
     def to_px(self, frame: int, uv: F64) -> F64:
         """Heart-frame points (N, 2) in cm -> pixel xy (N, 2) at a frame."""
         ang, tx, ty = self.pose.at(frame * self.frame_time_ms / 1000.0)
         uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
         c, s = math.cos(ang), math.sin(ang)
-        xw = tx + c * uv[:, 0] - s * uv[:, 1]
-        yw = ty + s * uv[:, 0] + c * uv[:, 1]
+        descent = self.apex_descent(frame)
+        vv = uv[:, 1] + descent if descent else uv[:, 1]
+        xw = tx + c * uv[:, 0] - s * vv
+        yw = ty + s * uv[:, 0] + c * vv
         x, y = self.geometry.world_to_px(xw, yw)
         return np.stack([x, y], axis=1)
 

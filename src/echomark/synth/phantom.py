@@ -679,6 +679,11 @@ PAPILLARY_OFF_WALL = (0.2, 0.8)
 #: hearts, and every tricuspid valve, keep :data:`MV_OPEN_SLANT`.
 MV_OPEN_SLANT_RANGE = (0.0, 0.4)
 MV_OPEN_SLANT = 0.3
+#: Systolic thickening of a varied heart's apical wall (fraction of its diastolic
+#: thickness). The epicardial apex of a real heart hardly moves while the base descends
+#: towards it, so a thickening apical wall moves the endocardial apex towards the base; the
+#: plain generator keeps the endocardial apex still and grows the wall outwards.
+APICAL_THICKENING = (0.3, 1.2)
 
 #: Direction (radians, about the LV long axis) of the image-right half of each apical plane:
 #: 0 = lateral, pi/2 = anterior, pi = septal, 3 pi/2 = inferior. A4C shows lateral (right)
@@ -783,12 +788,19 @@ class A4cAnatomy:
     both, A3C the posteromedial one (image left). They lie inside the endocardial labels."""
     mv_open_slant: float = MV_OPEN_SLANT
     """Sideways slant of the open mitral leaflets towards the LV axis (0: along the walls)."""
+    apical_thickening: float | None = None
+    """Systolic thickening of the apical wall with the epicardial apex held still: the
+    endocardial apex descends by the growth and the cavity shortens by it as well, the base
+    moving as before (see :attr:`A4cState.apex_descent`). None: the wall thickens by
+    ``thickening`` and grows outwards from a still endocardial apex."""
 
     def phenotype(self, rng: np.random.Generator) -> A4cAnatomy:
         """This heart changed into a drawn phenotype, with a drawn groove behind the atria.
 
         The phenotype is :meth:`_phenotype`'s; the groove (echogenicity 0.25-1.0, gap
-        0.1-0.8 cm, thickness 0.25-0.7 cm) is drawn after it, in 80 % of hearts. Then, in
+        0.1-0.8 cm, thickness 0.25-0.7 cm) is drawn after it, in 80 % of hearts, then the
+        valve and papillary muscles and the apical wall's systolic thickening
+        (:data:`APICAL_THICKENING`, from a child stream of ``rng``). Then, in
         :data:`THIN_SHARE` of hearts, the walls are thinned by :data:`WALL_THINNER` and
         thicken in systole by :data:`THICKENING`; the endocardium does not move.
         """
@@ -797,6 +809,11 @@ class A4cAnatomy:
         if g[0] < 0.8:
             out = replace(out, groove=(0.25 + 0.75 * g[1], 0.1 + 0.7 * g[2], 0.25 + 0.45 * g[3]))
         out = out._with_valve_and_papillary(rng)
+        # from a child stream, which leaves every later draw, and so every other heart, as
+        # it was before the apex moved
+        lo, hi = APICAL_THICKENING
+        apex = rng.spawn(1)[0]
+        out = replace(out, apical_thickening=float(apex.uniform(lo, hi)))
         if g[4] >= THIN_SHARE:
             return out
         thin = WALL_THINNER[0] + (WALL_THINNER[1] - WALL_THINNER[0]) * float(g[5])
@@ -970,19 +987,24 @@ class A4cAnatomy:
         ws = 1.0 - self.width_short * c
         thick = 1.0 + self.thickening * c
         w_r, w_l, t_r, t_l = self.section()
+        t_apex, descent = self.t_apex * thick, 0.0
+        if self.apical_thickening is not None:
+            descent = self.t_apex * self.apical_thickening * c
+            t_apex = self.t_apex + descent
         return A4cState(
             anat=self,
             ph=ph,
-            length=self.lv_len * (1.0 - self.long_short * c),
+            length=self.lv_len * (1.0 - self.long_short * c) - descent,
             w_lat=w_r * ws,
             w_sep=w_l * ws,
             t_lat=t_r * thick,
             t_sep=t_l * thick,
-            t_apex=self.t_apex * thick,
+            t_apex=t_apex,
             rv_w=self.rv_w * (1.0 - 0.25 * c),
             la_ratio=self.la_ratio * (1.0 + 0.12 * c),
             ra_ratio=self.ra_ratio * (1.0 + 0.1 * c),
             width_scale=ws,
+            apex_descent=descent,
         )
 
 
@@ -1007,6 +1029,10 @@ class A4cState:
     la_ratio: float
     ra_ratio: float
     width_scale: float = 1.0
+    apex_descent: float = 0.0
+    """How far (cm) the endocardial apex, the heart frame's origin, lies towards the base
+    from its end-diastolic place: the video's pose shifts the frame by it, so the epicardial
+    apex stays still (0 unless the anatomy has an ``apical_thickening``)."""
 
     @property
     def view(self) -> View:
