@@ -157,9 +157,14 @@ class VideoSpec:
         return c * dxw + s * dyw, v
 
     def apex_descent(self, frame: int) -> float:
-        """Shift (cm) of the heart frame along its axis at a frame (:attr:`A4cState.apex_descent`)."""
-        state = self.state(frame)
-        return state.apex_descent if isinstance(state, A4cState) else 0.0
+        """Shift (cm) of the heart frame along its axis at a frame (:attr:`A4cState.apex_descent`).
+
+        From the anatomy and the frame's phase alone: no state is built, as to_px runs for
+        every label and every placement tried.
+        """
+        if not isinstance(self.anatomy, A4cAnatomy):
+            return 0.0
+        return self.anatomy.apex_descent(self.phase(frame).contraction)
 
     def to_px(self, frame: int, uv: F64) -> F64:
         """Heart-frame points (N, 2) in cm -> pixel xy (N, 2) at a frame."""

@@ -981,16 +981,24 @@ class A4cAnatomy:
             ra_bulge=float(rng.uniform(1.12, 1.35)),
         )
 
+    def apex_descent(self, contraction: float) -> float:
+        """How far (cm) the endocardial apex has moved towards the base at this contraction.
+
+        The apical wall's growth when it thickens inwards (:attr:`apical_thickening`); 0 when
+        it grows outwards (the plain generator).
+        """
+        if self.apical_thickening is None:
+            return 0.0
+        return self.t_apex * self.apical_thickening * contraction
+
     def state(self, ph: CardiacPhase) -> A4cState:
         """The anatomy at one instant."""
         c = ph.contraction
         ws = 1.0 - self.width_short * c
         thick = 1.0 + self.thickening * c
         w_r, w_l, t_r, t_l = self.section()
-        t_apex, descent = self.t_apex * thick, 0.0
-        if self.apical_thickening is not None:
-            descent = self.t_apex * self.apical_thickening * c
-            t_apex = self.t_apex + descent
+        descent = self.apex_descent(c)
+        t_apex = self.t_apex * thick if self.apical_thickening is None else self.t_apex + descent
         return A4cState(
             anat=self,
             ph=ph,
