@@ -20,17 +20,16 @@ Usage: PYTHONPATH=src .venv/bin/python benchmarks/bench_synth_volumes.py --model
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
 import tempfile
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from echomark.cache.store import open_store
 from echomark.calibration import Calibration
 from echomark.data.spec import ModelSpec, decode_one
 from echomark.data.transforms import fit_matrix
@@ -40,6 +39,7 @@ from echomark.labels.splits import read_split
 from echomark.measure.a4c import lv_apical_frame
 from echomark.models.zoo import resolve_model
 from echomark.predict.api import load_engine, run_prediction
+from echomark.workflows.measure import read_views_csv
 
 #: Any isotropic spacing: the errors are ratios.
 UNIT = Calibration(1.0, 1.0)
@@ -69,25 +69,10 @@ def codec_round_trip(truth: ImageLabels, spec: ModelSpec, src_hw: tuple[int, int
     return decode_one([e.heatmaps for e in enc], spec, matrix)
 
 
-def image_sizes(images: Path) -> dict[str, tuple[int, int]]:
-    """Image key -> (rows, cols) of every PNG in a png-cache zip, read from the headers."""
-    out = {}
-    with zipfile.ZipFile(images) as zf:
-        for name in zf.namelist():
-            if name.endswith(".png"):
-                head = zf.open(name).read(24)
-                rows, cols = int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
-                out[name.rsplit("/", 1)[-1]] = (rows, cols)
-    return out
-
-
 def views_of(images: Path) -> dict[str, str]:
     """Video -> view from the ``view_index.csv`` beside the images (empty when there is none)."""
     path = images.parent / "view_index.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="utf-8") as f:
-        return {r["FileHash"]: r["view"] for r in csv.DictReader(f)}
+    return read_views_csv(str(path)) if path.is_file() else {}
 
 
 @dataclass(frozen=True)
@@ -149,7 +134,7 @@ def main() -> None:
     view = views_of(args.images)
     by_view: dict[str, list[tuple[float, float, float]]] = {}
     floor: list[tuple[float, float, float]] = []
-    sizes = image_sizes(args.images)
+    store = open_store(args.images)
     for key in keys:
         pred = res.labels.get(key)
         if pred is None:
@@ -158,7 +143,8 @@ def main() -> None:
         if err is None:
             continue
         by_view.setdefault(view.get(key.rsplit("-", 1)[0], "?"), []).append(err)
-        rt = relative_errors(codec_round_trip(truth[key], spec, sizes[key]), truth[key])
+        src_hw = store.read(key).shape[:2]
+        rt = relative_errors(codec_round_trip(truth[key], spec, (src_hw[0], src_hw[1])), truth[key])
         if rt is not None:
             floor.append(rt)
     if not by_view:
