@@ -33,6 +33,7 @@ from echomark.cache.store import open_store
 from echomark.calibration import Calibration
 from echomark.data.spec import ModelSpec, decode_one
 from echomark.data.transforms import fit_matrix
+from echomark.fileio import atomic_write_text
 from echomark.heatmaps import encode
 from echomark.labels.schema import ImageLabels
 from echomark.labels.splits import read_split
@@ -157,8 +158,7 @@ def main() -> None:
     for name, s in out.items():
         print(s.line(name))
     if args.json:
-        text = json.dumps({k: asdict(v) for k, v in out.items()}, indent=1)
-        args.json.write_text(text, encoding="utf-8")
+        atomic_write_text(args.json, json.dumps({k: asdict(v) for k, v in out.items()}, indent=1))
     bench = {"name": "synth_volume_within_10pct", "value": out["all"].volume_within_10pct}
     sys.stdout.write("BENCH " + json.dumps({**bench, "unit": "fraction of frames"}) + "\n")
 
